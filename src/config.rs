@@ -1,0 +1,487 @@
+//! Configuration: one TOML file, every key optional, then `KARAMAIL_<SECTION>_<KEY>`
+//! environment overrides, validated once at start and passed around in `AppState`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::address::{self, Address};
+
+/// Environment variable naming the config file when `--config` is not given.
+pub const CONFIG_ENV: &str = "KARAMAIL_CONFIG";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub smtp: SmtpConfig,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub mail: MailConfig,
+    pub site: SiteConfig,
+    pub policy: PolicyConfig,
+    pub limits: LimitsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub listen: SocketAddr,
+    /// The addresses members send the empty mail to.
+    pub intake_addresses: Vec<String>,
+    /// Name in the greeting and in EHLO replies.
+    pub hostname: String,
+    /// MTAs in front of karamail: their own address is not the member's, so per-IP
+    /// limits use the client address they recorded in `Received:` instead.
+    pub trusted_relays: Vec<IpAddr>,
+    pub max_message_bytes: usize,
+    /// Connections served at once (mailin-embedded's thread pool).
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    /// The address members see, used in mailed links. Empty: `http://<listen>`.
+    pub public_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    File,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    pub from: String,
+    pub transport: Transport,
+    pub outbox_dir: PathBuf,
+    /// `smtp://host:port`, `smtp://host?tls=required` (STARTTLS) or `smtps://host`.
+    pub relay: String,
+    pub retry_initial: HumanDuration,
+    pub retry_max: HumanDuration,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SiteConfig {
+    pub name: String,
+    /// The society itself, which signs every mail and page.
+    pub society: String,
+    pub contact_phone: String,
+    pub contact_email: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    pub signup_link_ttl: HumanDuration,
+    pub login_key_ttl: HumanDuration,
+    pub reset_ttl: HumanDuration,
+    /// How long the pages after the postcard check stay open.
+    pub signup_session_ttl: HumanDuration,
+    /// Wrong postcard entries before a sign-up link is void.
+    pub signup_max_attempts: u32,
+    pub password_min_length: usize,
+    pub password_require_lowercase: bool,
+    pub password_require_uppercase: bool,
+    pub password_require_digit: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub signup_per_address_hour: u32,
+    pub signup_per_address_day: u32,
+    pub signup_per_ip_hour: u32,
+    pub signup_per_ip_day: u32,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            listen: "127.0.0.1:2525".parse().expect("valid literal"),
+            intake_addresses: vec!["kc@localhost".into()],
+            hostname: "localhost".into(),
+            trusted_relays: vec![IpAddr::from([127, 0, 0, 1]), "::1".parse().expect("valid")],
+            max_message_bytes: 1024 * 1024,
+            max_connections: 16,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: "127.0.0.1:8080".parse().expect("valid literal"),
+            public_url: String::new(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig { path: "karamail-data/karamail.db".into() }
+    }
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig {
+            from: "noreply@localhost".into(),
+            transport: Transport::File,
+            outbox_dir: "karamail-data/outbox".into(),
+            relay: String::new(),
+            retry_initial: HumanDuration::secs(30),
+            retry_max: HumanDuration::secs(3600),
+        }
+    }
+}
+
+impl Default for SiteConfig {
+    fn default() -> Self {
+        SiteConfig {
+            name: "健幸マイポータル".into(),
+            society: "けんこう健康保険組合".into(),
+            contact_phone: "03-0000-0000".into(),
+            contact_email: "portal@localhost".into(),
+        }
+    }
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            signup_link_ttl: HumanDuration::secs(3 * 3600),
+            login_key_ttl: HumanDuration::secs(10 * 60),
+            reset_ttl: HumanDuration::secs(3 * 3600),
+            signup_session_ttl: HumanDuration::secs(30 * 60),
+            signup_max_attempts: 5,
+            password_min_length: 8,
+            password_require_lowercase: true,
+            password_require_uppercase: false,
+            password_require_digit: true,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            signup_per_address_hour: 3,
+            signup_per_address_day: 10,
+            signup_per_ip_hour: 30,
+            signup_per_ip_day: 200,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            smtp: SmtpConfig::default(),
+            http: HttpConfig::default(),
+            database: DatabaseConfig::default(),
+            mail: MailConfig::default(),
+            site: SiteConfig::default(),
+            policy: PolicyConfig::default(),
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("environment variable {name}: {message}")]
+    Env { name: String, message: String },
+    #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+impl Config {
+    /// Loads the file (if any), applies environment overrides and validates.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let (text, origin) = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+                (text, path.display().to_string())
+            }
+            None => (String::new(), "(defaults)".to_string()),
+        };
+        let vars = std::env::vars().filter(|(name, _)| name.starts_with("KARAMAIL_"));
+        Config::from_parts(&text, &origin, vars)
+    }
+
+    /// Parses TOML text with the given environment overrides, then validates.
+    pub fn from_parts(
+        text: &str,
+        origin: &str,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let parse_error = |e: toml::de::Error| ConfigError::Parse {
+            path: origin.to_string(),
+            message: e.to_string(),
+        };
+        let mut table: toml::Table = toml::from_str(text).map_err(parse_error)?;
+        for (name, value) in env {
+            apply_env_override(&mut table, &name, &value)?;
+        }
+        let config: Config = toml::Value::Table(table).try_into().map_err(parse_error)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        if self.smtp.intake_addresses.is_empty() {
+            problems.push("[smtp] intake_addresses: at least one address is needed".into());
+        }
+        for intake in &self.smtp.intake_addresses {
+            if Address::parse(intake).is_err() {
+                problems.push(format!("[smtp] intake_addresses: {intake:?} is not a mail address"));
+            }
+        }
+        if self.smtp.max_message_bytes < 1024 {
+            problems.push("[smtp] max_message_bytes: must be at least 1024".into());
+        }
+        if self.smtp.max_connections == 0 {
+            problems.push("[smtp] max_connections: must be at least 1".into());
+        }
+        if !self.http.public_url.is_empty() && !is_http_url(&self.http.public_url) {
+            problems.push(format!(
+                "[http] public_url: {:?} must start with http:// or https:// and name a host",
+                self.http.public_url
+            ));
+        }
+        if Address::parse(&self.mail.from).is_err() {
+            problems.push(format!("[mail] from: {:?} is not a mail address", self.mail.from));
+        }
+        match self.mail.transport {
+            Transport::Smtp if self.mail.relay.is_empty() => problems
+                .push("[mail] relay: needed when transport = \"smtp\" (e.g. smtp://127.0.0.1:25)".into()),
+            Transport::Smtp if !is_relay_url(&self.mail.relay) => problems.push(format!(
+                "[mail] relay: {:?} must be smtp://host[:port][?tls=required] or smtps://host[:port]",
+                self.mail.relay
+            )),
+            _ => {}
+        }
+        if self.mail.retry_initial.0 > self.mail.retry_max.0 {
+            problems.push("[mail] retry_initial: must not be longer than retry_max".into());
+        }
+        if self.policy.password_min_length < 8 || self.policy.password_min_length > 64 {
+            problems.push("[policy] password_min_length: must be between 8 and 64".into());
+        }
+        if self.policy.signup_max_attempts == 0 {
+            problems.push("[policy] signup_max_attempts: must be at least 1".into());
+        }
+        for (name, value) in [
+            ("site] name", &self.site.name),
+            ("site] society", &self.site.society),
+        ] {
+            if value.trim().is_empty() {
+                problems.push(format!("[{name}: must not be empty"));
+            }
+        }
+        if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
+    }
+
+    /// The public base URL without a trailing slash, given where the web listener is.
+    pub fn public_url(&self, http_addr: SocketAddr) -> String {
+        if self.http.public_url.is_empty() {
+            format!("http://{http_addr}")
+        } else {
+            self.http.public_url.trim_end_matches('/').to_string()
+        }
+    }
+
+    pub fn is_intake_address(&self, candidate: &str) -> bool {
+        self.smtp.intake_addresses.iter().any(|intake| address::same_mailbox(intake, candidate))
+    }
+}
+
+/// `KARAMAIL_HTTP_LISTEN=0.0.0.0:80` sets `[http] listen`. The value is read as TOML
+/// when it parses as such (numbers, booleans, arrays) and as a plain string otherwise.
+fn apply_env_override(table: &mut toml::Table, name: &str, value: &str) -> Result<(), ConfigError> {
+    const SECTIONS: [&str; 7] = ["smtp", "http", "database", "mail", "site", "policy", "limits"];
+    let Some(rest) = name.strip_prefix("KARAMAIL_") else { return Ok(()) };
+    let rest = rest.to_ascii_lowercase();
+    let Some((section, key)) = SECTIONS
+        .iter()
+        .find_map(|s| rest.strip_prefix(&format!("{s}_")).map(|key| (*s, key.to_string())))
+    else {
+        if name == CONFIG_ENV {
+            return Ok(());
+        }
+        return Err(ConfigError::Env {
+            name: name.into(),
+            message: format!("unknown section; expected KARAMAIL_<{}>_<KEY>", SECTIONS.join("|").to_uppercase()),
+        });
+    };
+    let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    let entry = table
+        .entry(section)
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    match entry {
+        toml::Value::Table(section_table) => {
+            section_table.insert(key, parsed);
+            Ok(())
+        }
+        _ => Err(ConfigError::Env { name: name.into(), message: format!("[{section}] is not a table") }),
+    }
+}
+
+fn is_http_url(url: &str) -> bool {
+    ["http://", "https://"]
+        .iter()
+        .any(|scheme| url.strip_prefix(scheme).is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/')))
+}
+
+fn is_relay_url(url: &str) -> bool {
+    ["smtp://", "smtps://"]
+        .iter()
+        .any(|scheme| url.strip_prefix(scheme).is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/')))
+}
+
+/// A duration written for people: `3h`, `10m`, `90s`, `1d`, `1h30m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl HumanDuration {
+    pub const fn secs(secs: u64) -> Self {
+        HumanDuration(Duration::from_secs(secs))
+    }
+
+    pub fn as_secs(&self) -> i64 {
+        self.0.as_secs() as i64
+    }
+
+    /// The duration in Japanese, as mails and pages state it: `3時間`, `10分`.
+    pub fn japanese(&self) -> String {
+        let secs = self.0.as_secs();
+        let (days, hours, minutes, seconds) =
+            (secs / 86400, secs % 86400 / 3600, secs % 3600 / 60, secs % 60);
+        let mut text = String::new();
+        for (amount, unit) in [(days, "日"), (hours, "時間"), (minutes, "分"), (seconds, "秒")] {
+            if amount > 0 {
+                text.push_str(&format!("{amount}{unit}"));
+            }
+        }
+        if text.is_empty() { "0秒".into() } else { text }
+    }
+}
+
+impl std::str::FromStr for HumanDuration {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("{text:?} is not a duration like \"3h\", \"10m\", \"90s\" or \"1h30m\"");
+        let mut total = 0u64;
+        let mut digits = String::new();
+        for c in text.trim().chars() {
+            if c.is_ascii_digit() {
+                digits.push(c);
+                continue;
+            }
+            let unit = match c {
+                'd' => 86400,
+                'h' => 3600,
+                'm' => 60,
+                's' => 1,
+                _ => return Err(bad()),
+            };
+            let amount: u64 = digits.parse().map_err(|_| bad())?;
+            total = amount.checked_mul(unit).and_then(|s| total.checked_add(s)).ok_or_else(bad)?;
+            digits.clear();
+        }
+        if !digits.is_empty() || total == 0 {
+            return Err(bad());
+        }
+        Ok(HumanDuration::secs(total))
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::from_parts(text, "test.toml", env.collect::<Vec<_>>().into_iter())
+    }
+
+    #[test]
+    fn empty_file_gives_the_documented_defaults() {
+        let config = load("", &[]).unwrap();
+        assert_eq!(config.smtp.listen.to_string(), "127.0.0.1:2525");
+        assert_eq!(config.smtp.intake_addresses, ["kc@localhost"]);
+        assert_eq!(config.http.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.database.path, PathBuf::from("karamail-data/karamail.db"));
+        assert_eq!(config.mail.outbox_dir, PathBuf::from("karamail-data/outbox"));
+        assert_eq!(config.mail.transport, Transport::File);
+        assert_eq!(config.policy.signup_link_ttl.0, Duration::from_secs(3 * 3600));
+        assert_eq!(config.policy.login_key_ttl.0, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn durations_read_like_people_write_them() {
+        assert_eq!("3h".parse::<HumanDuration>().unwrap().as_secs(), 10800);
+        assert_eq!("1h30m".parse::<HumanDuration>().unwrap().as_secs(), 5400);
+        assert_eq!("90s".parse::<HumanDuration>().unwrap().as_secs(), 90);
+        assert!("3".parse::<HumanDuration>().is_err());
+        assert!("0s".parse::<HumanDuration>().is_err());
+        assert!("3 hours".parse::<HumanDuration>().is_err());
+        assert_eq!(HumanDuration::secs(10800).japanese(), "3時間");
+        assert_eq!(HumanDuration::secs(5400).japanese(), "1時間30分");
+    }
+
+    #[test]
+    fn file_and_environment_are_merged() {
+        let config = load(
+            "[smtp]\nintake_addresses = [\"kc@example.jp\"]\n[policy]\nsignup_link_ttl = \"2h\"\n",
+            &[("KARAMAIL_HTTP_LISTEN", "0.0.0.0:80"), ("KARAMAIL_SITE_NAME", "AB健康マイポータル")],
+        )
+        .unwrap();
+        assert_eq!(config.smtp.intake_addresses, ["kc@example.jp"]);
+        assert_eq!(config.policy.signup_link_ttl.as_secs(), 7200);
+        assert_eq!(config.http.listen.port(), 80);
+        assert_eq!(config.site.name, "AB健康マイポータル");
+    }
+
+    #[test]
+    fn mistakes_are_named_precisely() {
+        let typo = load("[smtp]\nlisen = \"1.2.3.4:25\"\n", &[]).unwrap_err().to_string();
+        assert!(typo.contains("lisen"), "{typo}");
+        let duration = load("[policy]\nsignup_link_ttl = \"3 hours\"\n", &[]).unwrap_err().to_string();
+        assert!(duration.contains("not a duration"), "{duration}");
+        let all = load("[mail]\ntransport = \"smtp\"\nfrom = \"nobody\"\n", &[]).unwrap_err().to_string();
+        assert!(all.contains("[mail] relay") && all.contains("[mail] from"), "{all}");
+        let env = load("", &[("KARAMAIL_NOPE_X", "1")]).unwrap_err().to_string();
+        assert!(env.contains("KARAMAIL_NOPE_X"), "{env}");
+    }
+}

@@ -1,0 +1,104 @@
+//! `karamail serve`: the SMTP intake, the web site and the outbox worker in one process.
+//! `start` returns once every listener is bound, so tests can run the real daemon
+//! in-process on port 0.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::sync::{watch, Notify};
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::error::Result;
+use crate::mail::Mailer;
+use crate::outbox::{Sender, Worker};
+use crate::smtp::{self, Intake};
+use crate::web::{self, AppState};
+use crate::templates;
+
+/// A running daemon. Dropping it does not stop it; call `shutdown`.
+pub struct Daemon {
+    pub smtp_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub public_url: String,
+    intake: Arc<Intake>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Binds the listeners, opens the database and starts serving. Must be called
+/// inside a tokio runtime.
+pub async fn start(config: Config) -> Result<Daemon> {
+    let config = Arc::new(config);
+    let db = Db::open(&config.database.path)?;
+    let tera = Arc::new(templates::load()?);
+    let smtp_listener = std::net::TcpListener::bind(config.smtp.listen)?;
+    let http_listener = tokio::net::TcpListener::bind(config.http.listen).await?;
+    let (smtp_addr, http_addr) = (smtp_listener.local_addr()?, http_listener.local_addr()?);
+    let public_url = config.public_url(http_addr);
+    let outbox_wake = Arc::new(Notify::new());
+    let (stop, stopped) = watch::channel(false);
+
+    let sender = Sender::from_config(&config)?;
+    tracing::info!(
+        smtp = %smtp_addr,
+        intake = %config.smtp.intake_addresses.join(","),
+        web = %public_url,
+        database = %config.database.path.display(),
+        mail_out = %sender.describe(),
+        "karamail listening"
+    );
+    let worker = Worker {
+        db: db.clone(),
+        sender,
+        mailer: Arc::new(Mailer { tera: tera.clone(), config: config.clone(), public_url: public_url.clone() }),
+        wake: outbox_wake.clone(),
+        retry_initial: config.mail.retry_initial.0,
+        retry_max: config.mail.retry_max.0,
+    };
+    let state = Arc::new(AppState {
+        config: config.clone(),
+        db: db.clone(),
+        tera,
+        outbox_wake: outbox_wake.clone(),
+        public_url: public_url.clone(),
+    });
+    let intake = Arc::new(Intake { config, db, outbox_wake, closed: Default::default() });
+
+    let smtp_intake = intake.clone();
+    std::thread::Builder::new().name("smtp".into()).spawn(move || {
+        if let Err(e) = smtp::serve(smtp_intake, smtp_listener) {
+            tracing::error!(error = %e, "SMTP listener stopped");
+        }
+    })?;
+    let tasks = vec![
+        tokio::spawn(web::serve(state, http_listener, stopped.clone())),
+        tokio::spawn(worker.run(stopped)),
+    ];
+    Ok(Daemon { smtp_addr, http_addr, public_url, intake, stop, tasks })
+}
+
+impl Daemon {
+    /// Stops the web site and the outbox worker, and makes SMTP answer 421 from now on
+    /// (mailin-embedded cannot close its listener; the process exit does).
+    pub async fn shutdown(self) {
+        self.intake.closed.store(true, Ordering::Relaxed);
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+
+    /// Runs until SIGINT or SIGTERM, then shuts down.
+    pub async fn run_until_signal(self) -> Result<()> {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+        self.shutdown().await;
+        Ok(())
+    }
+}

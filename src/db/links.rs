@@ -1,0 +1,101 @@
+//! Queries on `links`: the emailed links, known only by their token's hash.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::error::Result;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Signup,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Signup => "signup",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub id: i64,
+    pub address: String,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub failed_attempts: u32,
+}
+
+/// What a link is good for right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    Usable,
+    Used,
+    Expired,
+}
+
+impl Link {
+    pub fn state(&self, now: i64) -> LinkState {
+        if self.used_at.is_some() {
+            LinkState::Used
+        } else if now >= self.expires_at {
+            LinkState::Expired
+        } else {
+            LinkState::Usable
+        }
+    }
+}
+
+pub fn insert(conn: &Connection, purpose: Purpose, token_hash: &[u8], address: &str, now: i64, ttl: i64) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO links (purpose, token_hash, address, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![purpose.as_str(), token_hash, address, now, now + ttl],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+const COLUMNS: &str = "id, address, expires_at, used_at, failed_attempts";
+
+fn from_row(row: &rusqlite::Row) -> rusqlite::Result<Link> {
+    Ok(Link {
+        id: row.get(0)?,
+        address: row.get(1)?,
+        expires_at: row.get(2)?,
+        used_at: row.get(3)?,
+        failed_attempts: row.get(4)?,
+    })
+}
+
+pub fn find_by_token_hash(conn: &Connection, purpose: Purpose, token_hash: &[u8]) -> Result<Option<Link>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM links WHERE purpose = ?1 AND token_hash = ?2"),
+            params![purpose.as_str(), token_hash],
+            from_row,
+        )
+        .optional()?)
+}
+
+pub fn find(conn: &Connection, id: i64) -> Result<Option<Link>> {
+    Ok(conn
+        .query_row(&format!("SELECT {COLUMNS} FROM links WHERE id = ?1"), [id], from_row)
+        .optional()?)
+}
+
+/// Spends the link for `member_id`. False when it was spent meanwhile.
+pub fn mark_used(conn: &Connection, id: i64, member_id: Option<i64>, now: i64) -> Result<bool> {
+    let changed = conn.execute(
+        "UPDATE links SET used_at = ?2, member_id = ?3 WHERE id = ?1 AND used_at IS NULL",
+        params![id, now, member_id],
+    )?;
+    Ok(changed == 1)
+}
+
+/// Counts a wrong postcard entry; returns the new count.
+pub fn add_failed_attempt(conn: &Connection, id: i64) -> Result<u32> {
+    Ok(conn.query_row(
+        "UPDATE links SET failed_attempts = failed_attempts + 1 WHERE id = ?1 RETURNING failed_attempts",
+        [id],
+        |row| row.get(0),
+    )?)
+}

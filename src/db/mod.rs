@@ -1,0 +1,143 @@
+//! SQLite: opening, the schema from `schema.sql`, and a handle that runs queries off
+//! the async threads. Query functions live beside this file, one module per table.
+
+pub mod links;
+pub mod members;
+pub mod outbox;
+pub mod requests;
+pub mod sessions;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use crate::error::{Error, Result};
+
+const SCHEMA: &str = include_str!("../../schema.sql");
+/// Bump with every change to `schema.sql`, and add the step to `MIGRATIONS`.
+const SCHEMA_VERSION: i64 = 1;
+/// `MIGRATIONS[n]` turns a version n+1 database into version n+2.
+const MIGRATIONS: &[&str] = &[];
+
+/// The one connection, shared. SQLite serialises writers anyway; one connection keeps
+/// every transaction simple and is far from the limit at this service's load.
+#[derive(Clone)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Db> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        Db::from_connection(Connection::open(path)?)
+    }
+
+    pub fn open_in_memory() -> Result<Db> {
+        Db::from_connection(Connection::open_in_memory()?)
+    }
+
+    fn from_connection(mut conn: Connection) -> Result<Db> {
+        conn.busy_timeout(Duration::from_secs(5))?;
+        // FULL: a mail is acknowledged with 250 only after its row is on disk.
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        )?;
+        migrate(&mut conn)?;
+        Ok(Db { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    /// Runs `f` on a blocking thread; for async code.
+    pub async fn call<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.call_blocking(f)).await?
+    }
+
+    /// Runs `f` on this thread; for the SMTP threads and the CLI.
+    pub fn call_blocking<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        // A panic while holding the lock leaves SQLite itself consistent (a transaction
+        // not committed is rolled back), so the poisoned guard is still safe to use.
+        let mut conn = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut conn)
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(Error::SchemaTooNew { found, known: SCHEMA_VERSION });
+    }
+    let tx = conn.transaction()?;
+    if found == 0 {
+        tx.execute_batch(SCHEMA)?;
+    } else {
+        for step in &MIGRATIONS[(found - 1) as usize..] {
+            tx.execute_batch(step)?;
+        }
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Seconds since the Unix epoch; every time in the database is one of these.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Appends to the audit trail. `detail` must never hold a secret.
+pub fn audit(
+    conn: &Connection,
+    event: &str,
+    member_id: Option<i64>,
+    client_ip: Option<&str>,
+    detail: &str,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO audit (at, event, member_id, client_ip, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+        rusqlite::params![now(), event, member_id, client_ip, detail],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_applies_and_is_versioned() {
+        let db = Db::open_in_memory().unwrap();
+        let version: i64 = db
+            .call_blocking(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn reopening_a_file_keeps_its_data_and_a_newer_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.db");
+        let db = Db::open(&path).unwrap();
+        db.call_blocking(|c| Ok(audit(c, "test", None, None, "kept")?)).unwrap();
+        drop(db);
+        let db = Db::open(&path).unwrap();
+        let n: i64 = db
+            .call_blocking(|c| Ok(c.query_row("SELECT count(*) FROM audit", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(n, 1);
+        db.call_blocking(|c| Ok(c.pragma_update(None, "user_version", 99)?)).unwrap();
+        drop(db);
+        assert!(matches!(Db::open(&path), Err(Error::SchemaTooNew { found: 99, .. })));
+    }
+}

@@ -1,0 +1,76 @@
+//! Queries on `outbox`: mails waiting to go out, and what happened to those that did.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::error::Result;
+
+#[derive(Debug, Clone)]
+pub struct QueuedMail {
+    pub id: i64,
+    pub kind: String,
+    pub recipient: String,
+    pub params: String,
+    pub message_id: String,
+    pub attempts: u32,
+}
+
+pub fn insert(conn: &Connection, kind: &str, recipient: &str, params_json: &str, message_id: &str, now: i64) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO outbox (kind, recipient, params, message_id, created_at, next_attempt_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        params![kind, recipient, params_json, message_id, now],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Mails due now, oldest first.
+pub fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<QueuedMail>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, kind, recipient, params, message_id, attempts FROM outbox
+         WHERE status = 'queued' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![now, limit as i64], |row| {
+        Ok(QueuedMail {
+            id: row.get(0)?,
+            kind: row.get(1)?,
+            recipient: row.get(2)?,
+            params: row.get(3)?,
+            message_id: row.get(4)?,
+            attempts: row.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// When the next queued mail falls due, if any is queued.
+pub fn next_due_at(conn: &Connection) -> Result<Option<i64>> {
+    Ok(conn
+        .query_row("SELECT min(next_attempt_at) FROM outbox WHERE status = 'queued'", [], |row| row.get(0))
+        .optional()?
+        .flatten())
+}
+
+pub fn mark_sent(conn: &Connection, id: i64, now: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE outbox SET status = 'sent', sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
+        params![id, now],
+    )?;
+    Ok(())
+}
+
+pub fn mark_retry(conn: &Connection, id: i64, next_attempt_at: i64, error: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
+        params![id, next_attempt_at, error],
+    )?;
+    Ok(())
+}
+
+/// A permanent refusal: kept, with the reason, for the sysadmin; never retried.
+pub fn mark_failed(conn: &Connection, id: i64, error: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
+        params![id, error],
+    )?;
+    Ok(())
+}

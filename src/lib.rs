@@ -1,0 +1,22 @@
+//! karamail: sign-up for a health-insurance society's member portal, started by an
+//! empty mail. Read in pipeline order: `smtp` (mail in) → `signup` → `token` →
+//! `outbox` and `mail` (mail out) → `web` (pages by flow) → `db`.
+
+pub mod address;
+pub mod config;
+pub mod daemon;
+pub mod db;
+pub mod error;
+pub mod mail;
+pub mod members;
+pub mod outbox;
+pub mod password;
+pub mod qr;
+pub mod signup;
+pub mod smtp;
+pub mod templates;
+pub mod token;
+pub mod web;
+
+pub use config::Config;
+pub use error::{Error, Result};

@@ -1,0 +1,263 @@
+//! `karamail members import`: members from a CSV export, each new one issued a
+//! temporary login ID and password, written once to the postcards file for printing.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::db::{self, members, Db};
+use crate::error::Error;
+use crate::password;
+use crate::token;
+
+const MEMBER_NO_MAX: usize = 32;
+const NAME_MAX: usize = 100;
+
+/// One member as read from the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRow {
+    pub line: u64,
+    pub member_no: String,
+    pub name: String,
+}
+
+/// What went wrong, precisely enough for the sysadmin to fix the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{0} is neither UTF-8 nor Shift_JIS text")]
+    Encoding(String),
+    #[error("the header must have the columns member_no and name (found: {0})")]
+    Header(String),
+    #[error("line {line}: {reason}")]
+    Row { line: u64, reason: String },
+    #[error("{0} already exists; choose a new file name (it may hold passwords not yet printed)")]
+    PostcardsExist(PathBuf),
+    #[error(transparent)]
+    Karamail(#[from] Error),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub imported: usize,
+    pub skipped: usize,
+}
+
+/// Text from Excel: UTF-8 with or without BOM, or Shift_JIS (CP932).
+pub fn decode(bytes: &[u8], origin: &str) -> Result<String, ImportError> {
+    if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
+        return String::from_utf8(rest.to_vec()).map_err(|_| ImportError::Encoding(origin.into()));
+    }
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return Ok(text.to_string());
+    }
+    let (text, _, had_errors) = encoding_rs::SHIFT_JIS.decode(bytes);
+    if had_errors {
+        return Err(ImportError::Encoding(origin.into()));
+    }
+    Ok(text.into_owned())
+}
+
+/// Parses and checks every row; the first bad one fails the whole file.
+pub fn parse(text: &str) -> Result<Vec<MemberRow>, ImportError> {
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
+    let headers = reader.headers().map_err(|e| ImportError::Header(e.to_string()))?.clone();
+    let column = |name: &str| headers.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
+    let (Some(no_col), Some(name_col)) = (column("member_no"), column("name")) else {
+        return Err(ImportError::Header(headers.iter().collect::<Vec<_>>().join(",")));
+    };
+    let mut rows: Vec<MemberRow> = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| ImportError::Row {
+            line: e.position().map_or(0, |p| p.line()),
+            reason: e.to_string(),
+        })?;
+        let line = record.position().map_or(0, |p| p.line());
+        let bad = |reason: String| ImportError::Row { line, reason };
+        if record.iter().all(|field| field.trim().is_empty()) {
+            continue;
+        }
+        let member_no = record.get(no_col).unwrap_or("").trim().to_string();
+        let name = record.get(name_col).unwrap_or("").trim().to_string();
+        if member_no.is_empty() {
+            return Err(bad("member_no is empty".into()));
+        }
+        if member_no.chars().count() > MEMBER_NO_MAX || member_no.chars().any(|c| c.is_control()) {
+            return Err(bad(format!("member_no {member_no:?} is longer than {MEMBER_NO_MAX} characters or has control characters")));
+        }
+        if name.is_empty() {
+            return Err(bad(format!("name is empty for member_no {member_no}")));
+        }
+        if name.chars().count() > NAME_MAX || name.chars().any(|c| c.is_control()) {
+            return Err(bad(format!("name for member_no {member_no} is longer than {NAME_MAX} characters or has control characters")));
+        }
+        if let Some(first) = rows.iter().find(|r| r.member_no == member_no) {
+            return Err(bad(format!("member_no {member_no} appears twice (first on line {})", first.line)));
+        }
+        rows.push(MemberRow { line, member_no, name });
+    }
+    Ok(rows)
+}
+
+/// A member with fresh temporary credentials (the password in clear, for the postcard).
+struct Issued {
+    row: MemberRow,
+    temp_login_id: String,
+    temp_password: String,
+    temp_password_hash: String,
+}
+
+/// Imports `rows`: skips members already there, issues the others their postcard
+/// credentials, writes the postcards file, and stores everything in one transaction.
+/// The postcards file is complete on disk before the transaction commits, so no member
+/// can be stored whose password was not written down.
+pub fn import(db: &Db, rows: Vec<MemberRow>, postcards: &Path) -> Result<ImportSummary, ImportError> {
+    if postcards.exists() {
+        return Err(ImportError::PostcardsExist(postcards.into()));
+    }
+    let (new_rows, skipped) = db.call_blocking(|c| {
+        let mut new_rows = Vec::new();
+        let mut skipped = 0;
+        for row in rows {
+            if members::exists_member_no(c, &row.member_no)? {
+                skipped += 1;
+            } else {
+                new_rows.push(row);
+            }
+        }
+        Ok((new_rows, skipped))
+    })?;
+    if new_rows.is_empty() {
+        return Ok(ImportSummary { imported: 0, skipped });
+    }
+    let issued = issue_credentials(db, new_rows)?;
+    let temp_path = postcards.with_extension("csv.partial");
+    write_postcards(&temp_path, &issued).map_err(|source| ImportError::Read { path: temp_path.clone(), source })?;
+    let stored = db.call_blocking(|c| {
+        let tx = c.transaction()?;
+        let now = db::now();
+        for member in &issued {
+            let new = members::NewMember {
+                member_no: &member.row.member_no,
+                name: &member.row.name,
+                temp_login_id: &member.temp_login_id,
+                temp_password_hash: &member.temp_password_hash,
+            };
+            members::insert(&tx, &new, now)?;
+        }
+        db::audit(&tx, "members_imported", None, None, &format!("{} imported, {} skipped", issued.len(), skipped))?;
+        tx.commit()?;
+        Ok(())
+    });
+    if let Err(e) = stored {
+        let _ = std::fs::remove_file(&temp_path);
+        return Err(e.into());
+    }
+    std::fs::rename(&temp_path, postcards).map_err(|source| ImportError::Read { path: postcards.into(), source })?;
+    Ok(ImportSummary { imported: issued.len(), skipped })
+}
+
+/// Draws unique temporary IDs and hashes the passwords on every core (argon2 is slow
+/// on purpose: thousands of members take a while on one).
+fn issue_credentials(db: &Db, rows: Vec<MemberRow>) -> Result<Vec<Issued>, ImportError> {
+    let mut ids = std::collections::HashSet::new();
+    let mut drafts = Vec::with_capacity(rows.len());
+    for row in rows {
+        let temp_login_id = loop {
+            let candidate = token::new_temp_login_id();
+            let taken = db.call_blocking(|c| members::exists_temp_login_id(c, &candidate))?;
+            if !taken && ids.insert(candidate.clone()) {
+                break candidate;
+            }
+        };
+        drafts.push((row, temp_login_id, token::new_temp_password()));
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = drafts.len().div_ceil(threads).max(1);
+    let hashes: Vec<Result<String, Error>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = drafts
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(|(_, _, pw)| password::hash(pw)).collect::<Vec<_>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("hashing thread panicked")).collect()
+    });
+    drafts
+        .into_iter()
+        .zip(hashes)
+        .map(|((row, temp_login_id, temp_password), hash)| {
+            Ok(Issued { row, temp_login_id, temp_password, temp_password_hash: hash? })
+        })
+        .collect()
+}
+
+/// `member_no,name,temp_login_id,temp_password`, UTF-8 with a BOM so Excel opens it
+/// right, readable by its owner only, flushed to disk.
+fn write_postcards(path: &Path, issued: &[Issued]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut out = std::io::BufWriter::new(file);
+    out.write_all(b"\xEF\xBB\xBF")?;
+    let mut writer = csv::Writer::from_writer(&mut out);
+    writer.write_record(["member_no", "name", "temp_login_id", "temp_password"])?;
+    for member in issued {
+        writer.write_record([&member.row.member_no, &member.row.name, &member.temp_login_id, &member.temp_password])?;
+    }
+    writer.flush()?;
+    drop(writer);
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf8_with_bom_and_extra_columns() {
+        let text = decode("\u{FEFF}member_no,name,dept\n1001,山田 太郎,総務\n1002,\"佐藤, 花子\",営業\n".as_bytes(), "t").unwrap();
+        let rows = parse(&text).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0], MemberRow { line: 2, member_no: "1001".into(), name: "山田 太郎".into() });
+        assert_eq!(rows[1].name, "佐藤, 花子");
+    }
+
+    #[test]
+    fn shift_jis_from_excel() {
+        let (bytes, _, _) = encoding_rs::SHIFT_JIS.encode("name,member_no\r\n髙橋 一郎,2001\r\n");
+        let rows = parse(&decode(&bytes, "t").unwrap()).unwrap();
+        assert_eq!(rows[0].name, "髙橋 一郎");
+        assert_eq!(rows[0].member_no, "2001");
+    }
+
+    #[test]
+    fn bad_rows_are_named_by_line() {
+        let err = parse("member_no,name\n1,A\n,B\n").unwrap_err().to_string();
+        assert_eq!(err, "line 3: member_no is empty");
+        let err = parse("member_no,name\n1,A\n2,\n").unwrap_err().to_string();
+        assert_eq!(err, "line 3: name is empty for member_no 2");
+        let err = parse("member_no,name\n1,A\n1,B\n").unwrap_err().to_string();
+        assert_eq!(err, "line 3: member_no 1 appears twice (first on line 2)");
+        assert!(matches!(parse("id,name\n1,A\n"), Err(ImportError::Header(_))));
+        assert!(matches!(decode(b"\xff\xfe\xfd", "t"), Err(ImportError::Encoding(_))));
+    }
+
+    #[test]
+    fn import_issues_credentials_once_and_skips_known_members() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("k.db")).unwrap();
+        let rows = parse("member_no,name\n1,A\n2,B\n").unwrap();
+        let first = dir.path().join("postcards1.csv");
+        assert_eq!(import(&db, rows.clone(), &first).unwrap(), ImportSummary { imported: 2, skipped: 0 });
+        let written = std::fs::read_to_string(&first).unwrap();
+        let lines: Vec<_> = written.trim_start_matches('\u{FEFF}').lines().collect();
+        assert_eq!(lines[0], "member_no,name,temp_login_id,temp_password");
+        let fields: Vec<_> = lines[1].split(',').collect();
+        let hash: String = db
+            .call_blocking(|c| Ok(c.query_row("SELECT temp_password_hash FROM members WHERE member_no = '1'", [], |r| r.get(0))?))
+            .unwrap();
+        assert!(password::verify(fields[3], Some(&hash)), "the database keeps only a hash of the postcard's password");
+        assert!(!hash.contains(fields[3]));
+        assert!(matches!(import(&db, rows.clone(), &first), Err(ImportError::PostcardsExist(_))));
+        let again = import(&db, rows, &dir.path().join("postcards2.csv")).unwrap();
+        assert_eq!(again, ImportSummary { imported: 0, skipped: 2 });
+    }
+}

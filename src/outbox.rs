@@ -1,0 +1,217 @@
+//! Mail out. Every mail is a row in `outbox` first; one worker sends due rows through
+//! the configured transport (SMTP relay, or `.eml` files when there is none), retrying
+//! with backoff. A mail's secrets (link tokens) are made at send time, so they are
+//! never at rest in the queue.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{watch, Notify};
+
+use crate::config::{Config, Transport};
+use crate::db::{self, outbox as queue, Db};
+use crate::error::{Error, Result};
+use crate::mail::Mailer;
+use crate::token;
+
+/// What a queued mail is; stored as JSON in `outbox.params` (never with a secret).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OutgoingMail {
+    /// 「利用登録手続きのご案内」 with a fresh sign-up link.
+    SignupLink {
+        in_reply_to: Option<String>,
+        /// An answer to the member's mail (RFC 3834 `auto-replied`) rather than to a form.
+        auto_replied: bool,
+    },
+}
+
+impl OutgoingMail {
+    fn kind(&self) -> &'static str {
+        match self {
+            OutgoingMail::SignupLink { .. } => "signup_link",
+        }
+    }
+}
+
+/// Queues a mail in the caller's transaction. The Message-ID is fixed now, so a retry
+/// of the same mail carries the same one and receivers can tell it is not a new mail.
+pub fn enqueue(conn: &Connection, mail: &OutgoingMail, recipient: &str, from: &str, now: i64) -> Result<i64> {
+    let domain = from.rsplit_once('@').map_or("localhost", |(_, d)| d);
+    let message_id = format!("<{}.{}@{}>", now, &token::new_token()[..24], domain);
+    let params = serde_json::to_string(mail).map_err(|e| Error::Mail(e.to_string()))?;
+    queue::insert(conn, mail.kind(), recipient, &params, &message_id, now)
+}
+
+/// Where mail goes.
+pub enum Sender {
+    /// One `<outbox id>.eml` per mail, for machines without an MTA.
+    Files(PathBuf),
+    Relay(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+/// Why a send failed, and whether trying again could help.
+#[derive(Debug)]
+pub struct SendError {
+    pub permanent: bool,
+    pub message: String,
+}
+
+impl Sender {
+    pub fn from_config(config: &Config) -> Result<Sender> {
+        match config.mail.transport {
+            Transport::File => {
+                std::fs::create_dir_all(&config.mail.outbox_dir)?;
+                Ok(Sender::Files(config.mail.outbox_dir.clone()))
+            }
+            Transport::Smtp => {
+                let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(&config.mail.relay)
+                    .map_err(|e| Error::Mail(format!("[mail] relay: {e}")))?;
+                Ok(Sender::Relay(builder.timeout(Some(Duration::from_secs(60))).build()))
+            }
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Sender::Files(dir) => format!("as .eml files in {}", dir.display()),
+            Sender::Relay(_) => "through the SMTP relay".to_string(),
+        }
+    }
+
+    async fn send(&self, id: i64, message: &Message) -> Result<(), SendError> {
+        match self {
+            Sender::Files(dir) => write_eml(dir, id, &message.formatted())
+                .await
+                .map_err(|e| SendError { permanent: false, message: format!("writing .eml: {e}") }),
+            Sender::Relay(transport) => transport.send(message.clone()).await.map(|_| ()).map_err(|e| SendError {
+                permanent: e.is_permanent(),
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// Writes the file whole or not at all (temporary name, fsync, rename), so a reader
+/// never sees half a mail and a retry after a crash replaces rather than duplicates.
+async fn write_eml(dir: &Path, id: i64, bytes: &[u8]) -> std::io::Result<()> {
+    let final_path = dir.join(format!("{id:08}.eml"));
+    let temp_path = dir.join(format!(".{id:08}.eml.tmp"));
+    let bytes = bytes.to_vec();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&temp_path)?;
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp_path, &final_path)
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+/// The worker that empties the outbox.
+pub struct Worker {
+    pub db: Db,
+    pub sender: Sender,
+    pub mailer: Arc<Mailer>,
+    pub wake: Arc<Notify>,
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+}
+
+impl Worker {
+    /// Sends what is due, then sleeps until the next mail is due, a new one is queued
+    /// (`wake`), or shutdown.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if let Err(e) = self.send_due().await {
+                tracing::error!(error = %e, "outbox: cannot read the queue");
+            }
+            let next = self.db.call(|c| queue::next_due_at(c)).await.ok().flatten();
+            let wait = next.map_or(Duration::from_secs(60), |at| {
+                Duration::from_secs((at - db::now()).clamp(0, 60) as u64)
+            });
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(wait.max(Duration::from_millis(200))) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    async fn send_due(&self) -> Result<()> {
+        loop {
+            let due = self.db.call(|c| queue::due(c, db::now(), 50)).await?;
+            if due.is_empty() {
+                return Ok(());
+            }
+            for mail in due {
+                self.send_one(mail).await?;
+            }
+        }
+    }
+
+    async fn send_one(&self, queued: queue::QueuedMail) -> Result<()> {
+        let id = queued.id;
+        let result = match self.mailer.compose(&self.db, &queued).await {
+            Ok(message) => self.sender.send(id, &message).await,
+            Err(e) => Err(SendError { permanent: false, message: format!("composing: {e}") }),
+        };
+        let now = db::now();
+        match result {
+            Ok(()) => {
+                tracing::info!(outbox_id = id, kind = %queued.kind, "mail sent");
+                self.db.call(move |c| queue::mark_sent(c, id, now)).await
+            }
+            Err(error) if error.permanent => {
+                tracing::warn!(outbox_id = id, error = %error.message, "mail refused for good; kept as failed");
+                self.db.call(move |c| queue::mark_failed(c, id, &error.message)).await
+            }
+            Err(error) => {
+                let delay = backoff(queued.attempts, self.retry_initial, self.retry_max);
+                tracing::warn!(outbox_id = id, error = %error.message, retry_in_s = delay.as_secs(), "mail not sent; will retry");
+                let next = now + delay.as_secs() as i64;
+                self.db.call(move |c| queue::mark_retry(c, id, next, &error.message)).await
+            }
+        }
+    }
+}
+
+/// initial, 2×, 4×, … up to `max`.
+fn backoff(attempts: u32, initial: Duration, max: Duration) -> Duration {
+    initial.saturating_mul(2u32.saturating_pow(attempts.min(20))).min(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let (initial, max) = (Duration::from_secs(30), Duration::from_secs(3600));
+        assert_eq!(backoff(0, initial, max).as_secs(), 30);
+        assert_eq!(backoff(1, initial, max).as_secs(), 60);
+        assert_eq!(backoff(3, initial, max).as_secs(), 240);
+        assert_eq!(backoff(50, initial, max).as_secs(), 3600);
+    }
+
+    #[test]
+    fn queued_mail_is_stored_without_secrets_and_with_its_own_message_id() {
+        let db = Db::open_in_memory().unwrap();
+        let mail = OutgoingMail::SignupLink { in_reply_to: Some("<a@b>".into()), auto_replied: true };
+        db.call_blocking(|c| {
+            enqueue(c, &mail, "taro@example.jp", "noreply@example.jp", 100)?;
+            enqueue(c, &mail, "taro@example.jp", "noreply@example.jp", 100)
+        })
+        .unwrap();
+        let due = db.call_blocking(|c| queue::due(c, 100, 10)).unwrap();
+        assert_eq!(due.len(), 2);
+        assert_ne!(due[0].message_id, due[1].message_id);
+        assert!(due[0].message_id.ends_with("@example.jp>"));
+        assert_eq!(due[0].params, r#"{"kind":"signup_link","in_reply_to":"<a@b>","auto_replied":true}"#);
+    }
+}

@@ -1,0 +1,143 @@
+//! The small HTTP toolkit the pages share: the request as handlers see it, cookies,
+//! forms with their CSRF check, and responses with the headers every page carries.
+
+use std::net::IpAddr;
+
+use bytes::Bytes;
+use cookie::{Cookie, SameSite};
+use http_body_util::Full;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, Response, StatusCode};
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+use crate::token;
+
+pub type Resp = Response<Full<Bytes>>;
+
+pub const CSRF_COOKIE: &str = "km_csrf";
+pub const CSRF_FIELD: &str = "csrf";
+
+/// A request, read whole (bodies are small forms), as the page handlers see it.
+pub struct Req {
+    pub method: Method,
+    pub path: String,
+    pub headers: HeaderMap,
+    pub client_ip: IpAddr,
+    pub body: Bytes,
+    /// This browser's CSRF token (from its cookie, or new: then `respond` sets it).
+    pub csrf: String,
+    pub csrf_is_new: bool,
+}
+
+impl Req {
+    pub fn new(method: Method, path: String, headers: HeaderMap, client_ip: IpAddr, body: Bytes) -> Req {
+        let existing = cookie_in(&headers, CSRF_COOKIE).filter(|v| v.len() == 64);
+        let csrf_is_new = existing.is_none();
+        let csrf = existing.unwrap_or_else(token::new_token);
+        Req { method, path, headers, client_ip, body, csrf, csrf_is_new }
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        cookie_in(&self.headers, name)
+    }
+
+    pub fn client_ip(&self) -> String {
+        self.client_ip.to_string()
+    }
+
+    /// The form in the body, after checking its CSRF token against the cookie and the
+    /// `Origin` header (when the browser sends one) against our own.
+    pub fn form<T: DeserializeOwned>(&self, own_origin: &str) -> Result<T> {
+        if let Some(origin) = self.headers.get(header::ORIGIN) {
+            let host = self.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+            let origin = origin.to_str().unwrap_or("");
+            let same = origin == own_origin || origin.split_once("://").is_some_and(|(_, h)| h == host);
+            if !same {
+                return Err(Error::Csrf);
+            }
+        }
+        let fields: Vec<(String, String)> =
+            serde_urlencoded::from_bytes(&self.body).map_err(|_| Error::BadRequest("form encoding"))?;
+        let sent = fields.iter().find(|(k, _)| k == CSRF_FIELD).map(|(_, v)| v.as_str()).unwrap_or("");
+        if self.csrf_is_new || !token::constant_time_eq(sent.as_bytes(), self.csrf.as_bytes()) {
+            return Err(Error::Csrf);
+        }
+        serde_urlencoded::from_bytes(&self.body).map_err(|_| Error::BadRequest("form fields"))
+    }
+}
+
+fn cookie_in(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(|c| c.ok())
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_string())
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Secure over https.
+pub fn set_cookie(name: &str, value: &str, path: &str, max_age_secs: i64, secure: bool) -> String {
+    Cookie::build((name, value))
+        .path(path)
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .max_age(cookie::time::Duration::seconds(max_age_secs))
+        .build()
+        .to_string()
+}
+
+pub fn clear_cookie(name: &str, path: &str, secure: bool) -> String {
+    set_cookie(name, "", path, 0, secure)
+}
+
+pub fn html(status: StatusCode, body: String) -> Resp {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    response
+}
+
+/// 303 See Other: after a form, the browser GETs the next page.
+pub fn redirect(location: &str) -> Resp {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+pub fn with_cookie(mut response: Resp, set_cookie: &str) -> Resp {
+    if let Ok(value) = HeaderValue::from_str(set_cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// Headers on every response. Pages carry personal data and links carry tokens: no
+/// caching, no referrer, no framing, no inline script.
+pub fn secure_headers(response: &mut Resp, https: bool) {
+    let headers = response.headers_mut();
+    let fixed = [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    ];
+    for (name, value) in fixed {
+        headers.entry(name).or_insert(HeaderValue::from_static(value));
+    }
+    if https {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    }
+}

@@ -1,0 +1,201 @@
+//! The web site: pages by flow (`login`, `signup`), every route in `route`, and the one
+//! place (`error_page`) where an error becomes a status and a Japanese page.
+
+mod http;
+mod login;
+mod signup;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde::Serialize;
+use tera::Tera;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify, Semaphore};
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::templates::STYLESHEET;
+pub use http::{Req, Resp};
+
+/// Forms are a few fields; anything larger is not ours.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+const MAX_CONNECTIONS: usize = 512;
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+const BODY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Everything a page handler may use.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub tera: Arc<Tera>,
+    pub outbox_wake: Arc<Notify>,
+    /// Base URL members see, no trailing slash.
+    pub public_url: String,
+}
+
+impl AppState {
+    pub fn https(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
+    /// `scheme://host[:port]` of `public_url`, for the Origin check.
+    fn origin(&self) -> &str {
+        let after_scheme = self.public_url.find("://").map_or(0, |i| i + 3);
+        let end = self.public_url[after_scheme..].find('/').map_or(self.public_url.len(), |i| after_scheme + i);
+        &self.public_url[..end]
+    }
+
+    /// Renders a page template with its context plus the society's details as `site`.
+    pub fn render<T: Serialize>(&self, template: &str, page: &T) -> Result<String> {
+        let mut context = tera::Context::from_serialize(page)?;
+        context.insert("site", &self.config.site);
+        Ok(self.tera.render(template, &context)?)
+    }
+
+    pub fn page<T: Serialize>(&self, template: &str, page: &T) -> Result<Resp> {
+        Ok(http::html(StatusCode::OK, self.render(template, page)?))
+    }
+}
+
+/// Serves HTTP until `shutdown` turns true.
+pub async fn serve(state: Arc<AppState>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(error = %e, "http accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            continue; // Over the cap: drop the connection rather than queue it.
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| handle(state.clone(), request, remote));
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+}
+
+async fn handle(state: Arc<AppState>, request: Request<Incoming>, remote: SocketAddr) -> Result<Resp, Infallible> {
+    let (parts, body) = request.into_parts();
+    let body = tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY_BYTES).collect()).await;
+    let mut response = match body {
+        Ok(Ok(collected)) => {
+            let req = Req::new(parts.method, parts.uri.path().to_string(), parts.headers, remote.ip(), collected.to_bytes());
+            let csrf_cookie = req
+                .csrf_is_new
+                .then(|| http::set_cookie(http::CSRF_COOKIE, &req.csrf, "/", 12 * 3600, state.https()));
+            let response = route(&state, req).await.unwrap_or_else(|e| error_page(&state, e));
+            match csrf_cookie {
+                Some(cookie) => http::with_cookie(response, &cookie),
+                None => response,
+            }
+        }
+        _ => error_page(&state, Error::BadRequest("body too large or too slow")),
+    };
+    http::secure_headers(&mut response, state.https());
+    Ok(response)
+}
+
+/// Every route karamail serves.
+async fn route(state: &AppState, req: Req) -> Result<Resp> {
+    let path = req.path.clone();
+    match (&req.method, path.as_str()) {
+        (&Method::GET, "/") => login::page(state, &req),
+        (&Method::GET, "/assets/style.css") => Ok(stylesheet()),
+        (&Method::GET, "/signup") => signup::request_form(state, &req),
+        (&Method::POST, "/signup") => signup::request_submit(state, &req).await,
+        (&Method::GET, "/signup/verify") => signup::verify_form(state, &req).await,
+        (&Method::POST, "/signup/verify") => signup::verify_submit(state, &req).await,
+        (&Method::GET, "/signup/profile") => signup::profile_form(state, &req).await,
+        (&Method::POST, "/signup/profile") => signup::profile_submit(state, &req).await,
+        (&Method::GET, "/signup/done") => signup::done(state),
+        (&Method::GET, p) if p.starts_with("/signup/link/") => {
+            signup::open_link(state, &p["/signup/link/".len()..]).await
+        }
+        _ => Err(Error::NotFound),
+    }
+}
+
+fn stylesheet() -> Resp {
+    let mut response = Response::new(Full::new(Bytes::from_static(STYLESHEET.as_bytes())));
+    response
+        .headers_mut()
+        .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("text/css; charset=utf-8"));
+    response
+}
+
+/// An error page: what happened, what to do, and whom to ask.
+#[derive(Serialize)]
+pub struct ErrorPage<'a> {
+    pub title: &'a str,
+    pub message: &'a str,
+    /// Where to go next: `(href, label)`.
+    pub next: Option<(&'a str, &'a str)>,
+}
+
+pub fn error_response(state: &AppState, status: StatusCode, page: &ErrorPage) -> Resp {
+    match state.render("error.html", page) {
+        Ok(body) => http::html(status, body),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render the error page");
+            http::html(status, "エラーが発生しました。".to_string())
+        }
+    }
+}
+
+fn error_page(state: &AppState, error: Error) -> Resp {
+    let (status, title, message, next) = match &error {
+        Error::NotFound => (
+            StatusCode::NOT_FOUND,
+            "ページが見つかりません",
+            "お探しのページは見つかりませんでした。URLをご確認ください。",
+            Some(("/", "ログイン画面へ")),
+        ),
+        Error::Csrf => (
+            StatusCode::FORBIDDEN,
+            "画面の有効期限が切れました",
+            "お手数ですが、前の画面に戻って、もう一度やり直してください。",
+            Some(("/", "ログイン画面へ")),
+        ),
+        Error::BadRequest(_) => (
+            StatusCode::BAD_REQUEST,
+            "入力内容を受け付けられませんでした",
+            "送信された内容を読み取れませんでした。お手数ですが、もう一度入力してください。",
+            Some(("/", "ログイン画面へ")),
+        ),
+        _ => {
+            tracing::error!(error = %error, "request failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ただいま処理できません",
+                "システムで問題が発生しました。しばらくしてから、もう一度お試しください。",
+                Some(("/", "ログイン画面へ")),
+            )
+        }
+    };
+    error_response(state, status, &ErrorPage { title, message, next })
+}
