@@ -36,7 +36,9 @@ impl Address {
         if text.len() > MAX_LEN {
             return Err(AddressError::TooLong);
         }
-        if text.chars().any(|c| !c.is_ascii_graphic() || matches!(c, '<' | '>' | '(' | ')' | ',' | ';' | '\\' | '"')) {
+        if text.chars().any(|c| {
+            !c.is_ascii_graphic() || matches!(c, '<' | '>' | '(' | ')' | ',' | ';' | '\\' | '"')
+        }) {
             return Err(AddressError::Character);
         }
         let (local, domain) = text.rsplit_once('@').ok_or(AddressError::Shape)?;
@@ -47,7 +49,10 @@ impl Address {
         if local.is_empty() || local.contains('@') || !domain_ok {
             return Err(AddressError::Shape);
         }
-        Ok(Address { local: local.to_string(), domain: domain.to_ascii_lowercase() })
+        Ok(Address {
+            local: local.to_string(),
+            domain: domain.to_ascii_lowercase(),
+        })
     }
 
     /// Like [`Address::parse`], first turning full-width input (ｋｃ＠ｅｘａｍｐｌｅ．ｊｐ),
@@ -106,11 +111,18 @@ mod tests {
 
     #[test]
     fn carrier_addresses_are_accepted_and_quoted_for_lettre() {
-        for text in ["taro..yamada@docomo.ne.jp", "hanako.@ezweb.ne.jp", ".dot@docomo.ne.jp"] {
+        for text in [
+            "taro..yamada@docomo.ne.jp",
+            "hanako.@ezweb.ne.jp",
+            ".dot@docomo.ne.jp",
+        ] {
             let address = Address::parse(text).unwrap();
             assert_eq!(address.to_string(), text);
             let lettre = address.to_lettre().unwrap();
-            assert_eq!(lettre.to_string(), format!("\"{}\"@{}", address.local(), address.domain()));
+            assert_eq!(
+                lettre.to_string(),
+                format!("\"{}\"@{}", address.local(), address.domain())
+            );
         }
         let plain = Address::parse("Taro@Example.JP").unwrap();
         assert_eq!(plain.to_lettre().unwrap().to_string(), "Taro@example.jp");
@@ -119,7 +131,17 @@ mod tests {
 
     #[test]
     fn header_breaking_input_is_refused() {
-        for text in ["", "no-at-sign", "a@", "@b.jp", "a b@c.jp", "a@b.jp\r\nBcc: x@y.jp", "a\"b@c.jp", "a@b..jp", "日本@example.jp"] {
+        for text in [
+            "",
+            "no-at-sign",
+            "a@",
+            "@b.jp",
+            "a b@c.jp",
+            "a@b.jp\r\nBcc: x@y.jp",
+            "a\"b@c.jp",
+            "a@b..jp",
+            "日本@example.jp",
+        ] {
             assert!(Address::parse(text).is_err(), "{text:?} should be refused");
         }
     }

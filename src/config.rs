@@ -12,7 +12,7 @@ use crate::address::{self, Address};
 /// Environment variable naming the config file when `--config` is not given.
 pub const CONFIG_ENV: &str = "KARAMAIL_CONFIG";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub smtp: SmtpConfig,
@@ -132,7 +132,9 @@ impl Default for HttpConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        DatabaseConfig { path: "karamail-data/karamail.db".into() }
+        DatabaseConfig {
+            path: "karamail-data/karamail.db".into(),
+        }
     }
 }
 
@@ -187,24 +189,13 @@ impl Default for LimitsConfig {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            smtp: SmtpConfig::default(),
-            http: HttpConfig::default(),
-            database: DatabaseConfig::default(),
-            mail: MailConfig::default(),
-            site: SiteConfig::default(),
-            policy: PolicyConfig::default(),
-            limits: LimitsConfig::default(),
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path}: {message}")]
     Parse { path: String, message: String },
     #[error("environment variable {name}: {message}")]
@@ -218,8 +209,10 @@ impl Config {
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let (text, origin) = match path {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.into(),
+                    source,
+                })?;
                 (text, path.display().to_string())
             }
             None => (String::new(), "(defaults)".to_string()),
@@ -254,7 +247,9 @@ impl Config {
         }
         for intake in &self.smtp.intake_addresses {
             if Address::parse(intake).is_err() {
-                problems.push(format!("[smtp] intake_addresses: {intake:?} is not a mail address"));
+                problems.push(format!(
+                    "[smtp] intake_addresses: {intake:?} is not a mail address"
+                ));
             }
         }
         if self.smtp.max_message_bytes < 1024 {
@@ -270,7 +265,10 @@ impl Config {
             ));
         }
         if Address::parse(&self.mail.from).is_err() {
-            problems.push(format!("[mail] from: {:?} is not a mail address", self.mail.from));
+            problems.push(format!(
+                "[mail] from: {:?} is not a mail address",
+                self.mail.from
+            ));
         }
         match self.mail.transport {
             Transport::Smtp if self.mail.relay.is_empty() => problems
@@ -298,7 +296,11 @@ impl Config {
                 problems.push(format!("[{name}: must not be empty"));
             }
         }
-        if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
     }
 
     /// The public base URL without a trailing slash, given where the web listener is.
@@ -311,26 +313,36 @@ impl Config {
     }
 
     pub fn is_intake_address(&self, candidate: &str) -> bool {
-        self.smtp.intake_addresses.iter().any(|intake| address::same_mailbox(intake, candidate))
+        self.smtp
+            .intake_addresses
+            .iter()
+            .any(|intake| address::same_mailbox(intake, candidate))
     }
 }
 
 /// `KARAMAIL_HTTP_LISTEN=0.0.0.0:80` sets `[http] listen`. The value is read as TOML
 /// when it parses as such (numbers, booleans, arrays) and as a plain string otherwise.
 fn apply_env_override(table: &mut toml::Table, name: &str, value: &str) -> Result<(), ConfigError> {
-    const SECTIONS: [&str; 7] = ["smtp", "http", "database", "mail", "site", "policy", "limits"];
-    let Some(rest) = name.strip_prefix("KARAMAIL_") else { return Ok(()) };
+    const SECTIONS: [&str; 7] = [
+        "smtp", "http", "database", "mail", "site", "policy", "limits",
+    ];
+    let Some(rest) = name.strip_prefix("KARAMAIL_") else {
+        return Ok(());
+    };
     let rest = rest.to_ascii_lowercase();
-    let Some((section, key)) = SECTIONS
-        .iter()
-        .find_map(|s| rest.strip_prefix(&format!("{s}_")).map(|key| (*s, key.to_string())))
-    else {
+    let Some((section, key)) = SECTIONS.iter().find_map(|s| {
+        rest.strip_prefix(&format!("{s}_"))
+            .map(|key| (*s, key.to_string()))
+    }) else {
         if name == CONFIG_ENV {
             return Ok(());
         }
         return Err(ConfigError::Env {
             name: name.into(),
-            message: format!("unknown section; expected KARAMAIL_<{}>_<KEY>", SECTIONS.join("|").to_uppercase()),
+            message: format!(
+                "unknown section; expected KARAMAIL_<{}>_<KEY>",
+                SECTIONS.join("|").to_uppercase()
+            ),
         });
     };
     let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
@@ -345,20 +357,25 @@ fn apply_env_override(table: &mut toml::Table, name: &str, value: &str) -> Resul
             section_table.insert(key, parsed);
             Ok(())
         }
-        _ => Err(ConfigError::Env { name: name.into(), message: format!("[{section}] is not a table") }),
+        _ => Err(ConfigError::Env {
+            name: name.into(),
+            message: format!("[{section}] is not a table"),
+        }),
     }
 }
 
 fn is_http_url(url: &str) -> bool {
-    ["http://", "https://"]
-        .iter()
-        .any(|scheme| url.strip_prefix(scheme).is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/')))
+    ["http://", "https://"].iter().any(|scheme| {
+        url.strip_prefix(scheme)
+            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
+    })
 }
 
 fn is_relay_url(url: &str) -> bool {
-    ["smtp://", "smtps://"]
-        .iter()
-        .any(|scheme| url.strip_prefix(scheme).is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/')))
+    ["smtp://", "smtps://"].iter().any(|scheme| {
+        url.strip_prefix(scheme)
+            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
+    })
 }
 
 /// A duration written for people: `3h`, `10m`, `90s`, `1d`, `1h30m`.
@@ -377,10 +394,19 @@ impl HumanDuration {
     /// The duration in Japanese, as mails and pages state it: `3時間`, `10分`.
     pub fn japanese(&self) -> String {
         let secs = self.0.as_secs();
-        let (days, hours, minutes, seconds) =
-            (secs / 86400, secs % 86400 / 3600, secs % 3600 / 60, secs % 60);
+        let (days, hours, minutes, seconds) = (
+            secs / 86400,
+            secs % 86400 / 3600,
+            secs % 3600 / 60,
+            secs % 60,
+        );
         let mut text = String::new();
-        for (amount, unit) in [(days, "日"), (hours, "時間"), (minutes, "分"), (seconds, "秒")] {
+        for (amount, unit) in [
+            (days, "日"),
+            (hours, "時間"),
+            (minutes, "分"),
+            (seconds, "秒"),
+        ] {
             if amount > 0 {
                 text.push_str(&format!("{amount}{unit}"));
             }
@@ -393,7 +419,8 @@ impl std::str::FromStr for HumanDuration {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("{text:?} is not a duration like \"3h\", \"10m\", \"90s\" or \"1h30m\"");
+        let bad =
+            || format!("{text:?} is not a duration like \"3h\", \"10m\", \"90s\" or \"1h30m\"");
         let mut total = 0u64;
         let mut digits = String::new();
         for c in text.trim().chars() {
@@ -409,7 +436,10 @@ impl std::str::FromStr for HumanDuration {
                 _ => return Err(bad()),
             };
             let amount: u64 = digits.parse().map_err(|_| bad())?;
-            total = amount.checked_mul(unit).and_then(|s| total.checked_add(s)).ok_or_else(bad)?;
+            total = amount
+                .checked_mul(unit)
+                .and_then(|s| total.checked_add(s))
+                .ok_or_else(bad)?;
             digits.clear();
         }
         if !digits.is_empty() || total == 0 {
@@ -441,10 +471,19 @@ mod tests {
         assert_eq!(config.smtp.listen.to_string(), "127.0.0.1:2525");
         assert_eq!(config.smtp.intake_addresses, ["kc@localhost"]);
         assert_eq!(config.http.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(config.database.path, PathBuf::from("karamail-data/karamail.db"));
-        assert_eq!(config.mail.outbox_dir, PathBuf::from("karamail-data/outbox"));
+        assert_eq!(
+            config.database.path,
+            PathBuf::from("karamail-data/karamail.db")
+        );
+        assert_eq!(
+            config.mail.outbox_dir,
+            PathBuf::from("karamail-data/outbox")
+        );
         assert_eq!(config.mail.transport, Transport::File);
-        assert_eq!(config.policy.signup_link_ttl.0, Duration::from_secs(3 * 3600));
+        assert_eq!(
+            config.policy.signup_link_ttl.0,
+            Duration::from_secs(3 * 3600)
+        );
         assert_eq!(config.policy.login_key_ttl.0, Duration::from_secs(600));
     }
 
@@ -464,7 +503,10 @@ mod tests {
     fn file_and_environment_are_merged() {
         let config = load(
             "[smtp]\nintake_addresses = [\"kc@example.jp\"]\n[policy]\nsignup_link_ttl = \"2h\"\n",
-            &[("KARAMAIL_HTTP_LISTEN", "0.0.0.0:80"), ("KARAMAIL_SITE_NAME", "AB健康マイポータル")],
+            &[
+                ("KARAMAIL_HTTP_LISTEN", "0.0.0.0:80"),
+                ("KARAMAIL_SITE_NAME", "AB健康マイポータル"),
+            ],
         )
         .unwrap();
         assert_eq!(config.smtp.intake_addresses, ["kc@example.jp"]);
@@ -475,13 +517,24 @@ mod tests {
 
     #[test]
     fn mistakes_are_named_precisely() {
-        let typo = load("[smtp]\nlisen = \"1.2.3.4:25\"\n", &[]).unwrap_err().to_string();
+        let typo = load("[smtp]\nlisen = \"1.2.3.4:25\"\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(typo.contains("lisen"), "{typo}");
-        let duration = load("[policy]\nsignup_link_ttl = \"3 hours\"\n", &[]).unwrap_err().to_string();
+        let duration = load("[policy]\nsignup_link_ttl = \"3 hours\"\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(duration.contains("not a duration"), "{duration}");
-        let all = load("[mail]\ntransport = \"smtp\"\nfrom = \"nobody\"\n", &[]).unwrap_err().to_string();
-        assert!(all.contains("[mail] relay") && all.contains("[mail] from"), "{all}");
-        let env = load("", &[("KARAMAIL_NOPE_X", "1")]).unwrap_err().to_string();
+        let all = load("[mail]\ntransport = \"smtp\"\nfrom = \"nobody\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            all.contains("[mail] relay") && all.contains("[mail] from"),
+            "{all}"
+        );
+        let env = load("", &[("KARAMAIL_NOPE_X", "1")])
+            .unwrap_err()
+            .to_string();
         assert!(env.contains("KARAMAIL_NOPE_X"), "{env}");
     }
 }

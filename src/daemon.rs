@@ -3,10 +3,10 @@
 //! in-process on port 0.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::{Notify, watch};
 
 use crate::config::Config;
 use crate::db::Db;
@@ -14,8 +14,8 @@ use crate::error::Result;
 use crate::mail::Mailer;
 use crate::outbox::{Sender, Worker};
 use crate::smtp::{self, Intake};
-use crate::web::{self, AppState};
 use crate::templates;
+use crate::web::{self, AppState};
 
 /// A running daemon. Dropping it does not stop it; call `shutdown`.
 pub struct Daemon {
@@ -52,7 +52,11 @@ pub async fn start(config: Config) -> Result<Daemon> {
     let worker = Worker {
         db: db.clone(),
         sender,
-        mailer: Arc::new(Mailer { tera: tera.clone(), config: config.clone(), public_url: public_url.clone() }),
+        mailer: Arc::new(Mailer {
+            tera: tera.clone(),
+            config: config.clone(),
+            public_url: public_url.clone(),
+        }),
         wake: outbox_wake.clone(),
         retry_initial: config.mail.retry_initial.0,
         retry_max: config.mail.retry_max.0,
@@ -64,19 +68,33 @@ pub async fn start(config: Config) -> Result<Daemon> {
         outbox_wake: outbox_wake.clone(),
         public_url: public_url.clone(),
     });
-    let intake = Arc::new(Intake { config, db, outbox_wake, closed: Default::default() });
+    let intake = Arc::new(Intake {
+        config,
+        db,
+        outbox_wake,
+        closed: Default::default(),
+    });
 
     let smtp_intake = intake.clone();
-    std::thread::Builder::new().name("smtp".into()).spawn(move || {
-        if let Err(e) = smtp::serve(smtp_intake, smtp_listener) {
-            tracing::error!(error = %e, "SMTP listener stopped");
-        }
-    })?;
+    std::thread::Builder::new()
+        .name("smtp".into())
+        .spawn(move || {
+            if let Err(e) = smtp::serve(smtp_intake, smtp_listener) {
+                tracing::error!(error = %e, "SMTP listener stopped");
+            }
+        })?;
     let tasks = vec![
         tokio::spawn(web::serve(state, http_listener, stopped.clone())),
         tokio::spawn(worker.run(stopped)),
     ];
-    Ok(Daemon { smtp_addr, http_addr, public_url, intake, stop, tasks })
+    Ok(Daemon {
+        smtp_addr,
+        http_addr,
+        public_url,
+        intake,
+        stop,
+        tasks,
+    })
 }
 
 impl Daemon {

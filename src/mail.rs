@@ -3,15 +3,16 @@
 
 use std::sync::Arc;
 
-use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
-use lettre::message::Mailbox;
 use lettre::Message;
+use lettre::address::Envelope;
+use lettre::message::Mailbox;
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use serde::Serialize;
 use tera::Tera;
 
 use crate::address::Address;
 use crate::config::Config;
-use crate::db::{self, links, outbox::QueuedMail, Db};
+use crate::db::{self, Db, links, outbox::QueuedMail};
 use crate::error::{Error, Result};
 use crate::outbox::OutgoingMail;
 use crate::token;
@@ -37,15 +38,26 @@ struct SignupLinkMail<'a> {
 impl Mailer {
     /// Builds the mail for a queued row, making any secret it carries now.
     pub async fn compose(&self, db: &Db, queued: &QueuedMail) -> Result<Message> {
-        let mail: OutgoingMail = serde_json::from_str(&queued.params).map_err(|e| Error::Mail(e.to_string()))?;
+        let mail: OutgoingMail =
+            serde_json::from_str(&queued.params).map_err(|e| Error::Mail(e.to_string()))?;
         match mail {
-            OutgoingMail::SignupLink { in_reply_to, auto_replied } => {
+            OutgoingMail::SignupLink {
+                in_reply_to,
+                auto_replied,
+            } => {
                 let ttl = self.config.policy.signup_link_ttl;
                 let recipient = queued.recipient.clone();
                 let token = db
                     .call(move |c| {
                         let token = token::new_token();
-                        links::insert(c, links::Purpose::Signup, &token::hash(&token), &recipient, db::now(), ttl.as_secs())?;
+                        links::insert(
+                            c,
+                            links::Purpose::Signup,
+                            &token::hash(&token),
+                            &recipient,
+                            db::now(),
+                            ttl.as_secs(),
+                        )?;
                         Ok(token)
                     })
                     .await?;
@@ -59,28 +71,50 @@ impl Mailer {
                     signup_url: format!("{}/signup", self.public_url),
                     ttl: ttl.japanese(),
                 };
-                let text = self.tera.render("mail/signup_link.txt", &tera::Context::from_serialize(&context)?)?;
-                let auto = if auto_replied { "auto-replied" } else { "auto-generated" };
+                let text = self.tera.render(
+                    "mail/signup_link.txt",
+                    &tera::Context::from_serialize(&context)?,
+                )?;
+                let auto = if auto_replied {
+                    "auto-replied"
+                } else {
+                    "auto-generated"
+                };
                 self.build(queued, &text, auto, in_reply_to.as_deref())
             }
         }
     }
 
-    fn build(&self, queued: &QueuedMail, text: &str, auto_submitted: &str, in_reply_to: Option<&str>) -> Result<Message> {
+    fn build(
+        &self,
+        queued: &QueuedMail,
+        text: &str,
+        auto_submitted: &str,
+        in_reply_to: Option<&str>,
+    ) -> Result<Message> {
         let (subject, body) = split_subject(text)?;
         let bad = |e: &dyn std::fmt::Display| Error::Mail(e.to_string());
         let from = Address::parse(&self.config.mail.from).map_err(|e| bad(&e))?;
         let to = Address::parse(&queued.recipient).map_err(|e| bad(&e))?;
+        let (from, to) = (
+            from.to_lettre().map_err(|e| bad(&e))?,
+            to.to_lettre().map_err(|e| bad(&e))?,
+        );
+        // Set explicitly: lettre cannot re-derive it from a quoted carrier address.
+        let envelope = Envelope::new(Some(from.clone()), vec![to.clone()]).map_err(|e| bad(&e))?;
         let mut builder = Message::builder()
-            .from(Mailbox::new(Some(self.config.site.name.clone()), from.to_lettre().map_err(|e| bad(&e))?))
-            .to(Mailbox::new(None, to.to_lettre().map_err(|e| bad(&e))?))
+            .envelope(envelope)
+            .from(Mailbox::new(Some(self.config.site.name.clone()), from))
+            .to(Mailbox::new(None, to))
             .subject(subject)
             .message_id(Some(queued.message_id.clone()))
             .date_now()
             .header(AutoSubmitted(auto_submitted.to_string()))
             .header(ContentType::TEXT_PLAIN);
         if let Some(parent) = in_reply_to {
-            builder = builder.in_reply_to(parent.to_string()).references(parent.to_string());
+            builder = builder
+                .in_reply_to(parent.to_string())
+                .references(parent.to_string());
         }
         builder.body(body.to_string()).map_err(|e| bad(&e))
     }

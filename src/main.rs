@@ -6,11 +6,15 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use karamail::config::{Config, CONFIG_ENV};
+use karamail::config::{CONFIG_ENV, Config};
 use karamail::{daemon, db::Db, members, qr};
 
 #[derive(Parser)]
-#[command(name = "karamail", version, about = "Member sign-up for a health-insurance portal, started by an empty mail")]
+#[command(
+    name = "karamail",
+    version,
+    about = "Member sign-up for a health-insurance portal, started by an empty mail"
+)]
 struct Cli {
     /// TOML config file (every key optional; see README). Without it, built-in defaults.
     #[arg(long, global = true, env = CONFIG_ENV, value_name = "PATH")]
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match run(Cli::parse()) {
         Ok(code) => code,
@@ -82,14 +87,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve => serve(config),
-        Command::Members(MembersCommand::Import { file, postcards }) => import_members(config, &file, &postcards),
-        Command::Qr { address, subject, out_dir, module_size } => {
+        Command::Members(MembersCommand::Import { file, postcards }) => {
+            import_members(config, &file, &postcards)
+        }
+        Command::Qr {
+            address,
+            subject,
+            out_dir,
+            module_size,
+        } => {
             let address = address.unwrap_or_else(|| config.smtp.intake_addresses[0].clone());
             let url = qr::mailto(&address, subject.as_deref())?;
             let written = qr::write(&url, &out_dir, module_size)?;
             println!("{}", written.terminal);
             println!("{url}");
-            println!("wrote {} and {}", written.png.display(), written.svg.display());
+            println!(
+                "wrote {} and {}",
+                written.png.display(),
+                written.svg.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -104,14 +120,26 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn import_members(config: Config, file: &std::path::Path, postcards: &std::path::Path) -> anyhow::Result<ExitCode> {
+fn import_members(
+    config: Config,
+    file: &std::path::Path,
+    postcards: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let text = members::decode(&bytes, &file.display().to_string())?;
     let rows = members::parse(&text).with_context(|| format!("{} not imported", file.display()))?;
-    let db = Db::open(&config.database.path)
-        .with_context(|| format!("cannot open the database {}", config.database.path.display()))?;
-    let summary = members::import(&db, rows, postcards).with_context(|| format!("{} not imported", file.display()))?;
-    println!("imported {} new member(s); skipped {} already imported", summary.imported, summary.skipped);
+    let db = Db::open(&config.database.path).with_context(|| {
+        format!(
+            "cannot open the database {}",
+            config.database.path.display()
+        )
+    })?;
+    let summary = members::import(&db, rows, postcards)
+        .with_context(|| format!("{} not imported", file.display()))?;
+    println!(
+        "imported {} new member(s); skipped {} already imported",
+        summary.imported, summary.skipped
+    );
     if summary.imported > 0 {
         println!(
             "postcards: {} (the only copy of the temporary passwords: print, then delete it)",

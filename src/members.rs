@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::db::{self, members, Db};
+use crate::db::{self, Db, members};
 use crate::error::Error;
 use crate::password;
 use crate::token;
@@ -24,7 +24,10 @@ pub struct MemberRow {
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0} is neither UTF-8 nor Shift_JIS text")]
     Encoding(String),
     #[error("the header must have the columns member_no and name (found: {0})")]
@@ -60,11 +63,22 @@ pub fn decode(bytes: &[u8], origin: &str) -> Result<String, ImportError> {
 
 /// Parses and checks every row; the first bad one fails the whole file.
 pub fn parse(text: &str) -> Result<Vec<MemberRow>, ImportError> {
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
-    let headers = reader.headers().map_err(|e| ImportError::Header(e.to_string()))?.clone();
-    let column = |name: &str| headers.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| ImportError::Header(e.to_string()))?
+        .clone();
+    let column = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(name))
+    };
     let (Some(no_col), Some(name_col)) = (column("member_no"), column("name")) else {
-        return Err(ImportError::Header(headers.iter().collect::<Vec<_>>().join(",")));
+        return Err(ImportError::Header(
+            headers.iter().collect::<Vec<_>>().join(","),
+        ));
     };
     let mut rows: Vec<MemberRow> = Vec::new();
     for record in reader.records() {
@@ -83,18 +97,29 @@ pub fn parse(text: &str) -> Result<Vec<MemberRow>, ImportError> {
             return Err(bad("member_no is empty".into()));
         }
         if member_no.chars().count() > MEMBER_NO_MAX || member_no.chars().any(|c| c.is_control()) {
-            return Err(bad(format!("member_no {member_no:?} is longer than {MEMBER_NO_MAX} characters or has control characters")));
+            return Err(bad(format!(
+                "member_no {member_no:?} is longer than {MEMBER_NO_MAX} characters or has control characters"
+            )));
         }
         if name.is_empty() {
             return Err(bad(format!("name is empty for member_no {member_no}")));
         }
         if name.chars().count() > NAME_MAX || name.chars().any(|c| c.is_control()) {
-            return Err(bad(format!("name for member_no {member_no} is longer than {NAME_MAX} characters or has control characters")));
+            return Err(bad(format!(
+                "name for member_no {member_no} is longer than {NAME_MAX} characters or has control characters"
+            )));
         }
         if let Some(first) = rows.iter().find(|r| r.member_no == member_no) {
-            return Err(bad(format!("member_no {member_no} appears twice (first on line {})", first.line)));
+            return Err(bad(format!(
+                "member_no {member_no} appears twice (first on line {})",
+                first.line
+            )));
         }
-        rows.push(MemberRow { line, member_no, name });
+        rows.push(MemberRow {
+            line,
+            member_no,
+            name,
+        });
     }
     Ok(rows)
 }
@@ -111,7 +136,11 @@ struct Issued {
 /// credentials, writes the postcards file, and stores everything in one transaction.
 /// The postcards file is complete on disk before the transaction commits, so no member
 /// can be stored whose password was not written down.
-pub fn import(db: &Db, rows: Vec<MemberRow>, postcards: &Path) -> Result<ImportSummary, ImportError> {
+pub fn import(
+    db: &Db,
+    rows: Vec<MemberRow>,
+    postcards: &Path,
+) -> Result<ImportSummary, ImportError> {
     if postcards.exists() {
         return Err(ImportError::PostcardsExist(postcards.into()));
     }
@@ -128,11 +157,17 @@ pub fn import(db: &Db, rows: Vec<MemberRow>, postcards: &Path) -> Result<ImportS
         Ok((new_rows, skipped))
     })?;
     if new_rows.is_empty() {
-        return Ok(ImportSummary { imported: 0, skipped });
+        return Ok(ImportSummary {
+            imported: 0,
+            skipped,
+        });
     }
     let issued = issue_credentials(db, new_rows)?;
     let temp_path = postcards.with_extension("csv.partial");
-    write_postcards(&temp_path, &issued).map_err(|source| ImportError::Read { path: temp_path.clone(), source })?;
+    write_postcards(&temp_path, &issued).map_err(|source| ImportError::Read {
+        path: temp_path.clone(),
+        source,
+    })?;
     let stored = db.call_blocking(|c| {
         let tx = c.transaction()?;
         let now = db::now();
@@ -145,7 +180,13 @@ pub fn import(db: &Db, rows: Vec<MemberRow>, postcards: &Path) -> Result<ImportS
             };
             members::insert(&tx, &new, now)?;
         }
-        db::audit(&tx, "members_imported", None, None, &format!("{} imported, {} skipped", issued.len(), skipped))?;
+        db::audit(
+            &tx,
+            "members_imported",
+            None,
+            None,
+            &format!("{} imported, {} skipped", issued.len(), skipped),
+        )?;
         tx.commit()?;
         Ok(())
     });
@@ -153,8 +194,14 @@ pub fn import(db: &Db, rows: Vec<MemberRow>, postcards: &Path) -> Result<ImportS
         let _ = std::fs::remove_file(&temp_path);
         return Err(e.into());
     }
-    std::fs::rename(&temp_path, postcards).map_err(|source| ImportError::Read { path: postcards.into(), source })?;
-    Ok(ImportSummary { imported: issued.len(), skipped })
+    std::fs::rename(&temp_path, postcards).map_err(|source| ImportError::Read {
+        path: postcards.into(),
+        source,
+    })?;
+    Ok(ImportSummary {
+        imported: issued.len(),
+        skipped,
+    })
 }
 
 /// Draws unique temporary IDs and hashes the passwords on every core (argon2 is slow
@@ -177,15 +224,29 @@ fn issue_credentials(db: &Db, rows: Vec<MemberRow>) -> Result<Vec<Issued>, Impor
     let hashes: Vec<Result<String, Error>> = std::thread::scope(|scope| {
         let handles: Vec<_> = drafts
             .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|(_, _, pw)| password::hash(pw)).collect::<Vec<_>>()))
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(_, _, pw)| password::hash(pw))
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("hashing thread panicked")).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("hashing thread panicked"))
+            .collect()
     });
     drafts
         .into_iter()
         .zip(hashes)
         .map(|((row, temp_login_id, temp_password), hash)| {
-            Ok(Issued { row, temp_login_id, temp_password, temp_password_hash: hash? })
+            Ok(Issued {
+                row,
+                temp_login_id,
+                temp_password,
+                temp_password_hash: hash?,
+            })
         })
         .collect()
 }
@@ -194,13 +255,22 @@ fn issue_credentials(db: &Db, rows: Vec<MemberRow>) -> Result<Vec<Issued>, Impor
 /// right, readable by its owner only, flushed to disk.
 fn write_postcards(path: &Path, issued: &[Issued]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     let mut out = std::io::BufWriter::new(file);
     out.write_all(b"\xEF\xBB\xBF")?;
     let mut writer = csv::Writer::from_writer(&mut out);
     writer.write_record(["member_no", "name", "temp_login_id", "temp_password"])?;
     for member in issued {
-        writer.write_record([&member.row.member_no, &member.row.name, &member.temp_login_id, &member.temp_password])?;
+        writer.write_record([
+            &member.row.member_no,
+            &member.row.name,
+            &member.temp_login_id,
+            &member.temp_password,
+        ])?;
     }
     writer.flush()?;
     drop(writer);
@@ -213,10 +283,22 @@ mod tests {
 
     #[test]
     fn utf8_with_bom_and_extra_columns() {
-        let text = decode("\u{FEFF}member_no,name,dept\n1001,山田 太郎,総務\n1002,\"佐藤, 花子\",営業\n".as_bytes(), "t").unwrap();
+        let text = decode(
+            "\u{FEFF}member_no,name,dept\n1001,山田 太郎,総務\n1002,\"佐藤, 花子\",営業\n"
+                .as_bytes(),
+            "t",
+        )
+        .unwrap();
         let rows = parse(&text).unwrap();
         assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0], MemberRow { line: 2, member_no: "1001".into(), name: "山田 太郎".into() });
+        assert_eq!(
+            rows[0],
+            MemberRow {
+                line: 2,
+                member_no: "1001".into(),
+                name: "山田 太郎".into()
+            }
+        );
         assert_eq!(rows[1].name, "佐藤, 花子");
     }
 
@@ -236,8 +318,14 @@ mod tests {
         assert_eq!(err, "line 3: name is empty for member_no 2");
         let err = parse("member_no,name\n1,A\n1,B\n").unwrap_err().to_string();
         assert_eq!(err, "line 3: member_no 1 appears twice (first on line 2)");
-        assert!(matches!(parse("id,name\n1,A\n"), Err(ImportError::Header(_))));
-        assert!(matches!(decode(b"\xff\xfe\xfd", "t"), Err(ImportError::Encoding(_))));
+        assert!(matches!(
+            parse("id,name\n1,A\n"),
+            Err(ImportError::Header(_))
+        ));
+        assert!(matches!(
+            decode(b"\xff\xfe\xfd", "t"),
+            Err(ImportError::Encoding(_))
+        ));
     }
 
     #[test]
@@ -246,18 +334,42 @@ mod tests {
         let db = Db::open(&dir.path().join("k.db")).unwrap();
         let rows = parse("member_no,name\n1,A\n2,B\n").unwrap();
         let first = dir.path().join("postcards1.csv");
-        assert_eq!(import(&db, rows.clone(), &first).unwrap(), ImportSummary { imported: 2, skipped: 0 });
+        assert_eq!(
+            import(&db, rows.clone(), &first).unwrap(),
+            ImportSummary {
+                imported: 2,
+                skipped: 0
+            }
+        );
         let written = std::fs::read_to_string(&first).unwrap();
         let lines: Vec<_> = written.trim_start_matches('\u{FEFF}').lines().collect();
         assert_eq!(lines[0], "member_no,name,temp_login_id,temp_password");
         let fields: Vec<_> = lines[1].split(',').collect();
         let hash: String = db
-            .call_blocking(|c| Ok(c.query_row("SELECT temp_password_hash FROM members WHERE member_no = '1'", [], |r| r.get(0))?))
+            .call_blocking(|c| {
+                Ok(c.query_row(
+                    "SELECT temp_password_hash FROM members WHERE member_no = '1'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
             .unwrap();
-        assert!(password::verify(fields[3], Some(&hash)), "the database keeps only a hash of the postcard's password");
+        assert!(
+            password::verify(fields[3], Some(&hash)),
+            "the database keeps only a hash of the postcard's password"
+        );
         assert!(!hash.contains(fields[3]));
-        assert!(matches!(import(&db, rows.clone(), &first), Err(ImportError::PostcardsExist(_))));
+        assert!(matches!(
+            import(&db, rows.clone(), &first),
+            Err(ImportError::PostcardsExist(_))
+        ));
         let again = import(&db, rows, &dir.path().join("postcards2.csv")).unwrap();
-        assert_eq!(again, ImportSummary { imported: 0, skipped: 2 });
+        assert_eq!(
+            again,
+            ImportSummary {
+                imported: 0,
+                skipped: 2
+            }
+        );
     }
 }

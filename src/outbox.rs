@@ -10,10 +10,10 @@ use std::time::Duration;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{watch, Notify};
+use tokio::sync::{Notify, watch};
 
 use crate::config::{Config, Transport};
-use crate::db::{self, outbox as queue, Db};
+use crate::db::{self, Db, outbox as queue};
 use crate::error::{Error, Result};
 use crate::mail::Mailer;
 use crate::token;
@@ -40,7 +40,13 @@ impl OutgoingMail {
 
 /// Queues a mail in the caller's transaction. The Message-ID is fixed now, so a retry
 /// of the same mail carries the same one and receivers can tell it is not a new mail.
-pub fn enqueue(conn: &Connection, mail: &OutgoingMail, recipient: &str, from: &str, now: i64) -> Result<i64> {
+pub fn enqueue(
+    conn: &Connection,
+    mail: &OutgoingMail,
+    recipient: &str,
+    from: &str,
+    now: i64,
+) -> Result<i64> {
     let domain = from.rsplit_once('@').map_or("localhost", |(_, d)| d);
     let message_id = format!("<{}.{}@{}>", now, &token::new_token()[..24], domain);
     let params = serde_json::to_string(mail).map_err(|e| Error::Mail(e.to_string()))?;
@@ -71,7 +77,9 @@ impl Sender {
             Transport::Smtp => {
                 let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(&config.mail.relay)
                     .map_err(|e| Error::Mail(format!("[mail] relay: {e}")))?;
-                Ok(Sender::Relay(builder.timeout(Some(Duration::from_secs(60))).build()))
+                Ok(Sender::Relay(
+                    builder.timeout(Some(Duration::from_secs(60))).build(),
+                ))
             }
         }
     }
@@ -85,13 +93,24 @@ impl Sender {
 
     async fn send(&self, id: i64, message: &Message) -> Result<(), SendError> {
         match self {
-            Sender::Files(dir) => write_eml(dir, id, &message.formatted())
-                .await
-                .map_err(|e| SendError { permanent: false, message: format!("writing .eml: {e}") }),
-            Sender::Relay(transport) => transport.send(message.clone()).await.map(|_| ()).map_err(|e| SendError {
-                permanent: e.is_permanent(),
-                message: e.to_string(),
-            }),
+            Sender::Files(dir) => {
+                write_eml(dir, id, &message.formatted())
+                    .await
+                    .map_err(|e| SendError {
+                        permanent: false,
+                        message: format!("writing .eml: {e}"),
+                    })
+            }
+            Sender::Relay(transport) => {
+                transport
+                    .send(message.clone())
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| SendError {
+                        permanent: e.is_permanent(),
+                        message: e.to_string(),
+                    })
+            }
         }
     }
 }
@@ -159,7 +178,10 @@ impl Worker {
         let id = queued.id;
         let result = match self.mailer.compose(&self.db, &queued).await {
             Ok(message) => self.sender.send(id, &message).await,
-            Err(e) => Err(SendError { permanent: false, message: format!("composing: {e}") }),
+            Err(e) => Err(SendError {
+                permanent: false,
+                message: format!("composing: {e}"),
+            }),
         };
         let now = db::now();
         match result {
@@ -169,13 +191,17 @@ impl Worker {
             }
             Err(error) if error.permanent => {
                 tracing::warn!(outbox_id = id, error = %error.message, "mail refused for good; kept as failed");
-                self.db.call(move |c| queue::mark_failed(c, id, &error.message)).await
+                self.db
+                    .call(move |c| queue::mark_failed(c, id, &error.message))
+                    .await
             }
             Err(error) => {
                 let delay = backoff(queued.attempts, self.retry_initial, self.retry_max);
                 tracing::warn!(outbox_id = id, error = %error.message, retry_in_s = delay.as_secs(), "mail not sent; will retry");
                 let next = now + delay.as_secs() as i64;
-                self.db.call(move |c| queue::mark_retry(c, id, next, &error.message)).await
+                self.db
+                    .call(move |c| queue::mark_retry(c, id, next, &error.message))
+                    .await
             }
         }
     }
@@ -183,7 +209,9 @@ impl Worker {
 
 /// initial, 2×, 4×, … up to `max`.
 fn backoff(attempts: u32, initial: Duration, max: Duration) -> Duration {
-    initial.saturating_mul(2u32.saturating_pow(attempts.min(20))).min(max)
+    initial
+        .saturating_mul(2u32.saturating_pow(attempts.min(20)))
+        .min(max)
 }
 
 #[cfg(test)]
@@ -202,7 +230,10 @@ mod tests {
     #[test]
     fn queued_mail_is_stored_without_secrets_and_with_its_own_message_id() {
         let db = Db::open_in_memory().unwrap();
-        let mail = OutgoingMail::SignupLink { in_reply_to: Some("<a@b>".into()), auto_replied: true };
+        let mail = OutgoingMail::SignupLink {
+            in_reply_to: Some("<a@b>".into()),
+            auto_replied: true,
+        };
         db.call_blocking(|c| {
             enqueue(c, &mail, "taro@example.jp", "noreply@example.jp", 100)?;
             enqueue(c, &mail, "taro@example.jp", "noreply@example.jp", 100)
@@ -212,6 +243,9 @@ mod tests {
         assert_eq!(due.len(), 2);
         assert_ne!(due[0].message_id, due[1].message_id);
         assert!(due[0].message_id.ends_with("@example.jp>"));
-        assert_eq!(due[0].params, r#"{"kind":"signup_link","in_reply_to":"<a@b>","auto_replied":true}"#);
+        assert_eq!(
+            due[0].params,
+            r#"{"kind":"signup_link","in_reply_to":"<a@b>","auto_replied":true}"#
+        );
     }
 }

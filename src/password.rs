@@ -1,8 +1,8 @@
 //! Passwords and login IDs: the rules members see on 利用者情報入力, and argon2id
 //! hashing, which callers must run off the async threads (it takes tens of ms).
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 use crate::config::PolicyConfig;
 use crate::error::{Error, Result};
@@ -31,8 +31,13 @@ pub fn verify(password: &str, stored: Option<&str>) -> bool {
         Some(h) => (h, true),
         None => (dummy.as_str(), false),
     };
-    let Ok(parsed) = PasswordHash::new(hash) else { return false };
-    Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok() && real
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok()
+        && real
 }
 
 /// The login ID rule from the seeds: half-width letters and digits, and the 7th and
@@ -61,10 +66,14 @@ pub fn check_password(password: &str, policy: &PolicyConfig) -> Result<(), Strin
         return Err("新パスワードを入力してください。".into());
     }
     if !password.chars().all(|c| c.is_ascii_graphic()) {
-        return Err("新パスワードは半角英数字（記号も可）で入力してください。全角文字や空白は使えません。".into());
+        return Err(
+            "新パスワードは半角英数字（記号も可）で入力してください。全角文字や空白は使えません。"
+                .into(),
+        );
     }
     let too_short = password.len() < policy.password_min_length;
-    let missing = |required: bool, class: fn(&char) -> bool| required && !password.chars().any(|c| class(&c));
+    let missing =
+        |required: bool, class: fn(&char) -> bool| required && !password.chars().any(|c| class(&c));
     if too_short
         || password.len() > PASSWORD_MAX
         || missing(policy.password_require_lowercase, char::is_ascii_lowercase)
@@ -88,7 +97,11 @@ pub fn describe_policy(policy: &PolicyConfig) -> String {
     if policy.password_require_digit {
         classes.push("半角数字");
     }
-    let combined = if classes.is_empty() { String::new() } else { format!("{}を組み合わせた", classes.join("、")) };
+    let combined = if classes.is_empty() {
+        String::new()
+    } else {
+        format!("{}を組み合わせた", classes.join("、"))
+    };
     format!(
         "新パスワードは{combined}{}文字以上{}文字以内で入力してください。",
         policy.password_min_length, PASSWORD_MAX
@@ -102,13 +115,19 @@ mod tests {
     #[test]
     fn login_id_rule_matches_the_seeds_examples() {
         assert!(check_login_id("123456SKE").is_ok());
-        assert_eq!(check_login_id("SKE123456"), Err("新ログインIDの7・8桁目に数字は使用できません。"));
+        assert_eq!(
+            check_login_id("SKE123456"),
+            Err("新ログインIDの7・8桁目に数字は使用できません。")
+        );
         assert!(check_login_id("abcdef1x").is_err(), "7th character a digit");
         assert!(check_login_id("abcdefx1").is_err(), "8th character a digit");
         assert!(check_login_id("abcdefxy9").is_ok(), "9th may be a digit");
         assert!(check_login_id("taro").is_err(), "too short");
         assert!(check_login_id("たろうyamada").is_err());
-        assert!(check_login_id("ｔａｒｏｙａｍａｄａ").is_err(), "full-width letters");
+        assert!(
+            check_login_id("ｔａｒｏｙａｍａｄａ").is_err(),
+            "full-width letters"
+        );
         assert!(check_login_id("taro_yamada").is_err());
         assert!(check_login_id(&"a".repeat(33)).is_err());
     }
@@ -116,21 +135,43 @@ mod tests {
     #[test]
     fn password_rule_default_is_the_seeds() {
         let policy = PolicyConfig::default();
-        assert!(check_password("kenpo123", &policy).is_ok(), "the seeds' example");
-        assert!(check_password("Kenpo123", &policy).is_ok(), "capitals are allowed");
+        assert!(
+            check_password("kenpo123", &policy).is_ok(),
+            "the seeds' example"
+        );
+        assert!(
+            check_password("Kenpo123", &policy).is_ok(),
+            "capitals are allowed"
+        );
         assert!(check_password("kenpo12", &policy).is_err(), "7 characters");
         assert!(check_password("kenpokenpo", &policy).is_err(), "no digit");
-        assert!(check_password("KENPO123", &policy).is_err(), "no lower-case");
-        assert!(check_password("ｋｅｎｐｏ１２３", &policy).is_err(), "full-width");
+        assert!(
+            check_password("KENPO123", &policy).is_err(),
+            "no lower-case"
+        );
+        assert!(
+            check_password("ｋｅｎｐｏ１２３", &policy).is_err(),
+            "full-width"
+        );
         assert!(check_password("kenpo 123", &policy).is_err(), "space");
-        assert!(check_password(&format!("a1{}", "x".repeat(63)), &policy).is_err(), "too long");
+        assert!(
+            check_password(&format!("a1{}", "x".repeat(63)), &policy).is_err(),
+            "too long"
+        );
         let message = check_password("short", &policy).unwrap_err();
-        assert!(message.contains("半角英小文字、半角数字を組み合わせた8文字以上"), "{message}");
+        assert!(
+            message.contains("半角英小文字、半角数字を組み合わせた8文字以上"),
+            "{message}"
+        );
     }
 
     #[test]
     fn password_policy_is_configurable() {
-        let policy = PolicyConfig { password_require_uppercase: true, password_min_length: 10, ..PolicyConfig::default() };
+        let policy = PolicyConfig {
+            password_require_uppercase: true,
+            password_min_length: 10,
+            ..PolicyConfig::default()
+        };
         assert!(check_password("kenpo12345", &policy).is_err());
         assert!(check_password("Kenpo12345", &policy).is_ok());
         assert!(check_password("Kenpo1234", &policy).is_err());

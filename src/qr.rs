@@ -32,7 +32,9 @@ pub fn mailto(address: &str, subject: Option<&str>) -> Result<String, QrError> {
 fn percent_encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -49,10 +51,16 @@ pub struct Written {
 /// square in the PNG (10 px ≈ 2.5 cm for a short address: fine for a poster or a letter).
 pub fn write(url: &str, out_dir: &Path, module_px: u32) -> Result<Written, QrError> {
     let code = QrCode::with_error_correction_level(url.as_bytes(), EcLevel::M)?;
-    let failed = |path: &Path, e: &dyn std::fmt::Display| QrError::Write { path: path.into(), message: e.to_string() };
+    let failed = |path: &Path, e: &dyn std::fmt::Display| QrError::Write {
+        path: path.into(),
+        message: e.to_string(),
+    };
     std::fs::create_dir_all(out_dir).map_err(|e| failed(out_dir, &e))?;
     let png = out_dir.join("signup.png");
-    let image = code.render::<image::Luma<u8>>().module_dimensions(module_px, module_px).build();
+    let image = code
+        .render::<image::Luma<u8>>()
+        .module_dimensions(module_px, module_px)
+        .build();
     image.save(&png).map_err(|e| failed(&png, &e))?;
     let svg_path = out_dir.join("signup.svg");
     let svg_text = code.render::<svg::Color>().min_dimensions(400, 400).build();
@@ -62,7 +70,11 @@ pub fn write(url: &str, out_dir: &Path, module_px: u32) -> Result<Written, QrErr
         .dark_color(unicode::Dense1x2::Light)
         .light_color(unicode::Dense1x2::Dark)
         .build();
-    Ok(Written { png, svg: svg_path, terminal })
+    Ok(Written {
+        png,
+        svg: svg_path,
+        terminal,
+    })
 }
 
 #[cfg(test)]
@@ -71,8 +83,14 @@ mod tests {
 
     #[test]
     fn mailto_is_exact_and_subject_encoded() {
-        assert_eq!(mailto("kc@example.jp", None).unwrap(), "mailto:kc@example.jp");
-        assert_eq!(mailto("kc@example.jp", Some("登録")).unwrap(), "mailto:kc@example.jp?subject=%E7%99%BB%E9%8C%B2");
+        assert_eq!(
+            mailto("kc@example.jp", None).unwrap(),
+            "mailto:kc@example.jp"
+        );
+        assert_eq!(
+            mailto("kc@example.jp", Some("登録")).unwrap(),
+            "mailto:kc@example.jp?subject=%E7%99%BB%E9%8C%B2"
+        );
         assert!(mailto("kc example.jp", None).is_err());
     }
 

@@ -49,7 +49,12 @@ impl Outcome {
 
 /// Records the request and queues the mail unless suppressed or over a limit. Runs in
 /// the caller's transaction, so the record and the queued mail are stored together.
-pub fn request_link(conn: &Connection, limits: &LimitsConfig, from: &str, request: &LinkRequest) -> Result<Outcome> {
+pub fn request_link(
+    conn: &Connection,
+    limits: &LimitsConfig,
+    from: &str,
+    request: &LinkRequest,
+) -> Result<Outcome> {
     let now = db::now();
     let address = Address::parse(request.address);
     let address_key = match &address {
@@ -100,17 +105,18 @@ fn over_limit(
 ) -> Result<Option<&'static str>> {
     const HOUR: i64 = 3600;
     const DAY: i64 = 24 * HOUR;
-    if requests::queued_for_address(conn, address_key, now - HOUR)? >= limits.signup_per_address_hour
-        || requests::queued_for_address(conn, address_key, now - DAY)? >= limits.signup_per_address_day
+    if requests::queued_for_address(conn, address_key, now - HOUR)?
+        >= limits.signup_per_address_hour
+        || requests::queued_for_address(conn, address_key, now - DAY)?
+            >= limits.signup_per_address_day
     {
         return Ok(Some("rate_limited_address"));
     }
-    if let Some(ip) = client_ip {
-        if requests::queued_for_ip(conn, ip, now - HOUR)? >= limits.signup_per_ip_hour
-            || requests::queued_for_ip(conn, ip, now - DAY)? >= limits.signup_per_ip_day
-        {
-            return Ok(Some("rate_limited_ip"));
-        }
+    if let Some(ip) = client_ip
+        && (requests::queued_for_ip(conn, ip, now - HOUR)? >= limits.signup_per_ip_hour
+            || requests::queued_for_ip(conn, ip, now - DAY)? >= limits.signup_per_ip_day)
+    {
+        return Ok(Some("rate_limited_ip"));
     }
     Ok(None)
 }
@@ -130,7 +136,8 @@ mod tests {
             size: None,
             suppressed: None,
         };
-        db.call_blocking(|c| request_link(c, limits, "noreply@example.jp", &request)).unwrap()
+        db.call_blocking(|c| request_link(c, limits, "noreply@example.jp", &request))
+            .unwrap()
     }
 
     #[test]
@@ -138,19 +145,43 @@ mod tests {
         let db = Db::open_in_memory().unwrap();
         let limits = LimitsConfig::default();
         for _ in 0..3 {
-            assert_eq!(ask(&db, &limits, "taro@example.jp", "192.0.2.1"), Outcome::Queued);
+            assert_eq!(
+                ask(&db, &limits, "taro@example.jp", "192.0.2.1"),
+                Outcome::Queued
+            );
         }
-        assert_eq!(ask(&db, &limits, "TARO@example.jp", "192.0.2.2"), Outcome::NoReply("rate_limited_address"));
-        assert_eq!(ask(&db, &limits, "hanako@example.jp", "192.0.2.1"), Outcome::Queued);
+        assert_eq!(
+            ask(&db, &limits, "TARO@example.jp", "192.0.2.2"),
+            Outcome::NoReply("rate_limited_address")
+        );
+        assert_eq!(
+            ask(&db, &limits, "hanako@example.jp", "192.0.2.1"),
+            Outcome::Queued
+        );
     }
 
     #[test]
     fn one_client_cannot_mail_many_addresses() {
         let db = Db::open_in_memory().unwrap();
-        let limits = LimitsConfig { signup_per_ip_hour: 2, ..LimitsConfig::default() };
-        assert_eq!(ask(&db, &limits, "a@example.jp", "192.0.2.9"), Outcome::Queued);
-        assert_eq!(ask(&db, &limits, "b@example.jp", "192.0.2.9"), Outcome::Queued);
-        assert_eq!(ask(&db, &limits, "c@example.jp", "192.0.2.9"), Outcome::NoReply("rate_limited_ip"));
-        assert_eq!(ask(&db, &limits, "c@example.jp", "192.0.2.10"), Outcome::Queued);
+        let limits = LimitsConfig {
+            signup_per_ip_hour: 2,
+            ..LimitsConfig::default()
+        };
+        assert_eq!(
+            ask(&db, &limits, "a@example.jp", "192.0.2.9"),
+            Outcome::Queued
+        );
+        assert_eq!(
+            ask(&db, &limits, "b@example.jp", "192.0.2.9"),
+            Outcome::Queued
+        );
+        assert_eq!(
+            ask(&db, &limits, "c@example.jp", "192.0.2.9"),
+            Outcome::NoReply("rate_limited_ip")
+        );
+        assert_eq!(
+            ask(&db, &limits, "c@example.jp", "192.0.2.10"),
+            Outcome::Queued
+        );
     }
 }

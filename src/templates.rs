@@ -8,13 +8,31 @@ use crate::error::Result;
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
-    ("signup_request.html", include_str!("../templates/signup_request.html")),
-    ("signup_sent.html", include_str!("../templates/signup_sent.html")),
-    ("signup_verify.html", include_str!("../templates/signup_verify.html")),
-    ("signup_profile.html", include_str!("../templates/signup_profile.html")),
-    ("signup_done.html", include_str!("../templates/signup_done.html")),
+    (
+        "signup_request.html",
+        include_str!("../templates/signup_request.html"),
+    ),
+    (
+        "signup_sent.html",
+        include_str!("../templates/signup_sent.html"),
+    ),
+    (
+        "signup_verify.html",
+        include_str!("../templates/signup_verify.html"),
+    ),
+    (
+        "signup_profile.html",
+        include_str!("../templates/signup_profile.html"),
+    ),
+    (
+        "signup_done.html",
+        include_str!("../templates/signup_done.html"),
+    ),
     ("error.html", include_str!("../templates/error.html")),
-    ("mail/signup_link.txt", include_str!("../templates/mail/signup_link.txt")),
+    (
+        "mail/signup_link.txt",
+        include_str!("../templates/mail/signup_link.txt"),
+    ),
 ];
 
 pub const STYLESHEET: &str = include_str!("../templates/style.css");

@@ -91,7 +91,9 @@ mod tests {
         for _ in 0..200 {
             let password = new_temp_password();
             assert_eq!(password.len(), 10);
-            assert!(!password.contains(['0', 'O', 'o', '1', 'I', 'l', '2', 'Z', '5', 'S', '8', 'B']));
+            assert!(
+                !password.contains(['0', 'O', 'o', '1', 'I', 'l', '2', 'Z', '5', 'S', '8', 'B'])
+            );
         }
     }
 

@@ -1,6 +1,6 @@
 //! Queries on `links`: the emailed links, known only by their token's hash.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::Result;
 
@@ -46,7 +46,14 @@ impl Link {
     }
 }
 
-pub fn insert(conn: &Connection, purpose: Purpose, token_hash: &[u8], address: &str, now: i64, ttl: i64) -> Result<i64> {
+pub fn insert(
+    conn: &Connection,
+    purpose: Purpose,
+    token_hash: &[u8],
+    address: &str,
+    now: i64,
+    ttl: i64,
+) -> Result<i64> {
     conn.execute(
         "INSERT INTO links (purpose, token_hash, address, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![purpose.as_str(), token_hash, address, now, now + ttl],
@@ -66,7 +73,11 @@ fn from_row(row: &rusqlite::Row) -> rusqlite::Result<Link> {
     })
 }
 
-pub fn find_by_token_hash(conn: &Connection, purpose: Purpose, token_hash: &[u8]) -> Result<Option<Link>> {
+pub fn find_by_token_hash(
+    conn: &Connection,
+    purpose: Purpose,
+    token_hash: &[u8],
+) -> Result<Option<Link>> {
     Ok(conn
         .query_row(
             &format!("SELECT {COLUMNS} FROM links WHERE purpose = ?1 AND token_hash = ?2"),
@@ -78,7 +89,11 @@ pub fn find_by_token_hash(conn: &Connection, purpose: Purpose, token_hash: &[u8]
 
 pub fn find(conn: &Connection, id: i64) -> Result<Option<Link>> {
     Ok(conn
-        .query_row(&format!("SELECT {COLUMNS} FROM links WHERE id = ?1"), [id], from_row)
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM links WHERE id = ?1"),
+            [id],
+            from_row,
+        )
         .optional()?)
 }
 

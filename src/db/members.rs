@@ -1,6 +1,6 @@
 //! Queries on `members` and `member_emails`.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::Result;
 
@@ -29,24 +29,40 @@ pub fn insert(conn: &Connection, member: &NewMember, now: i64) -> Result<i64> {
 
 pub fn exists_member_no(conn: &Connection, member_no: &str) -> Result<bool> {
     Ok(conn
-        .query_row("SELECT 1 FROM members WHERE member_no = ?1", [member_no], |_| Ok(()))
+        .query_row(
+            "SELECT 1 FROM members WHERE member_no = ?1",
+            [member_no],
+            |_| Ok(()),
+        )
         .optional()?
         .is_some())
 }
 
 pub fn exists_temp_login_id(conn: &Connection, temp_login_id: &str) -> Result<bool> {
     Ok(conn
-        .query_row("SELECT 1 FROM members WHERE temp_login_id = ?1", [temp_login_id], |_| Ok(()))
+        .query_row(
+            "SELECT 1 FROM members WHERE temp_login_id = ?1",
+            [temp_login_id],
+            |_| Ok(()),
+        )
         .optional()?
         .is_some())
 }
 
-pub fn find_by_temp_login_id(conn: &Connection, temp_login_id: &str) -> Result<Option<PostcardHolder>> {
+pub fn find_by_temp_login_id(
+    conn: &Connection,
+    temp_login_id: &str,
+) -> Result<Option<PostcardHolder>> {
     Ok(conn
         .query_row(
             "SELECT id, temp_password_hash FROM members WHERE temp_login_id = ?1",
             [temp_login_id],
-            |row| Ok(PostcardHolder { id: row.get(0)?, temp_password_hash: row.get(1)? }),
+            |row| {
+                Ok(PostcardHolder {
+                    id: row.get(0)?,
+                    temp_password_hash: row.get(1)?,
+                })
+            },
         )
         .optional()?)
 }
@@ -54,7 +70,11 @@ pub fn find_by_temp_login_id(conn: &Connection, temp_login_id: &str) -> Result<O
 /// Whether a login ID is taken (IDs are unique whatever their case).
 pub fn login_id_taken(conn: &Connection, login_id: &str) -> Result<bool> {
     Ok(conn
-        .query_row("SELECT 1 FROM members WHERE login_id = ?1", [login_id], |_| Ok(()))
+        .query_row(
+            "SELECT 1 FROM members WHERE login_id = ?1",
+            [login_id],
+            |_| Ok(()),
+        )
         .optional()?
         .is_some())
 }
@@ -74,7 +94,13 @@ pub fn register(conn: &Connection, reg: &Registration, now: i64) -> Result<bool>
         "UPDATE members SET login_id = ?2, password_hash = ?3, nickname = ?4, registered_at = ?5,
                 temp_password_hash = NULL
          WHERE id = ?1 AND registered_at IS NULL AND temp_password_hash IS NOT NULL",
-        params![reg.member_id, reg.login_id, reg.password_hash, reg.nickname, now],
+        params![
+            reg.member_id,
+            reg.login_id,
+            reg.password_hash,
+            reg.nickname,
+            now
+        ],
     )?;
     if changed == 0 {
         return Ok(false);

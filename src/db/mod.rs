@@ -48,7 +48,9 @@ impl Db {
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
         )?;
         migrate(&mut conn)?;
-        Ok(Db { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Db {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     /// Runs `f` on a blocking thread; for async code.
@@ -65,7 +67,10 @@ impl Db {
     pub fn call_blocking<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         // A panic while holding the lock leaves SQLite itself consistent (a transaction
         // not committed is rolled back), so the poisoned guard is still safe to use.
-        let mut conn = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&mut conn)
     }
 }
@@ -73,7 +78,10 @@ impl Db {
 fn migrate(conn: &mut Connection) -> Result<()> {
     let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
     if found > SCHEMA_VERSION {
-        return Err(Error::SchemaTooNew { found, known: SCHEMA_VERSION });
+        return Err(Error::SchemaTooNew {
+            found,
+            known: SCHEMA_VERSION,
+        });
     }
     let tx = conn.transaction()?;
     if found == 0 {
@@ -129,15 +137,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("k.db");
         let db = Db::open(&path).unwrap();
-        db.call_blocking(|c| Ok(audit(c, "test", None, None, "kept")?)).unwrap();
+        db.call_blocking(|c| audit(c, "test", None, None, "kept"))
+            .unwrap();
         drop(db);
         let db = Db::open(&path).unwrap();
         let n: i64 = db
             .call_blocking(|c| Ok(c.query_row("SELECT count(*) FROM audit", [], |r| r.get(0))?))
             .unwrap();
         assert_eq!(n, 1);
-        db.call_blocking(|c| Ok(c.pragma_update(None, "user_version", 99)?)).unwrap();
+        db.call_blocking(|c| Ok(c.pragma_update(None, "user_version", 99)?))
+            .unwrap();
         drop(db);
-        assert!(matches!(Db::open(&path), Err(Error::SchemaTooNew { found: 99, .. })));
+        assert!(matches!(
+            Db::open(&path),
+            Err(Error::SchemaTooNew { found: 99, .. })
+        ));
     }
 }

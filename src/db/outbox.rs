@@ -1,6 +1,6 @@
 //! Queries on `outbox`: mails waiting to go out, and what happened to those that did.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::Result;
 
@@ -14,7 +14,14 @@ pub struct QueuedMail {
     pub attempts: u32,
 }
 
-pub fn insert(conn: &Connection, kind: &str, recipient: &str, params_json: &str, message_id: &str, now: i64) -> Result<i64> {
+pub fn insert(
+    conn: &Connection,
+    kind: &str,
+    recipient: &str,
+    params_json: &str,
+    message_id: &str,
+    now: i64,
+) -> Result<i64> {
     conn.execute(
         "INSERT INTO outbox (kind, recipient, params, message_id, created_at, next_attempt_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
@@ -45,7 +52,11 @@ pub fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<QueuedMail>>
 /// When the next queued mail falls due, if any is queued.
 pub fn next_due_at(conn: &Connection) -> Result<Option<i64>> {
     Ok(conn
-        .query_row("SELECT min(next_attempt_at) FROM outbox WHERE status = 'queued'", [], |row| row.get(0))
+        .query_row(
+            "SELECT min(next_attempt_at) FROM outbox WHERE status = 'queued'",
+            [],
+            |row| row.get(0),
+        )
         .optional()?
         .flatten())
 }

@@ -1,6 +1,6 @@
 //! Queries on `signup_requests`: what was asked for, and what became of it.
 
-use rusqlite::{params, Connection};
+use rusqlite::{Connection, params};
 
 use crate::error::Result;
 

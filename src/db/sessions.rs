@@ -1,6 +1,6 @@
 //! Queries on `sessions`. The browser holds a random id; we keep its hash.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::Result;
 
@@ -34,7 +34,13 @@ pub fn find_signup(conn: &Connection, id_hash: &[u8], now: i64) -> Result<Option
             "SELECT link_id, member_id, expires_at FROM sessions
              WHERE id_hash = ?1 AND kind = 'signup' AND expires_at > ?2",
             params![id_hash, now],
-            |row| Ok(Session { link_id: row.get(0)?, member_id: row.get(1)?, expires_at: row.get(2)? }),
+            |row| {
+                Ok(Session {
+                    link_id: row.get(0)?,
+                    member_id: row.get(1)?,
+                    expires_at: row.get(2)?,
+                })
+            },
         )
         .optional()?)
 }

@@ -18,15 +18,28 @@ pub struct Inspection {
 }
 
 /// Judges the envelope sender: `Err(reason)` when no reply may go to it.
-pub fn check_sender(envelope_from: &str, is_ours: impl Fn(&str) -> bool) -> Result<Address, &'static str> {
+pub fn check_sender(
+    envelope_from: &str,
+    is_ours: impl Fn(&str) -> bool,
+) -> Result<Address, &'static str> {
     if envelope_from.is_empty() {
         return Err("null_sender");
     }
     let address = Address::parse(envelope_from).map_err(|_| "invalid_sender")?;
+    if is_ours(&address.to_string()) {
+        return Err("own_address");
+    }
     let local = address.local().to_ascii_lowercase();
     let robot = matches!(
         local.as_str(),
-        "mailer-daemon" | "postmaster" | "listserv" | "majordomo" | "nobody" | "noreply" | "no-reply" | "root"
+        "mailer-daemon"
+            | "postmaster"
+            | "listserv"
+            | "majordomo"
+            | "nobody"
+            | "noreply"
+            | "no-reply"
+            | "root"
     ) || local.starts_with("owner-")
         || local.ends_with("-request")
         || local.starts_with("bounce")
@@ -34,9 +47,6 @@ pub fn check_sender(envelope_from: &str, is_ours: impl Fn(&str) -> bool) -> Resu
         || local.starts_with("donotreply");
     if robot {
         return Err("robot_sender");
-    }
-    if is_ours(&address.to_string()) {
-        return Err("own_address");
     }
     Ok(address)
 }
@@ -46,20 +56,35 @@ pub fn inspect(raw: &[u8]) -> Inspection {
     let Some(message) = MessageParser::default().parse_headers(raw) else {
         return Inspection::default();
     };
-    let raw_header = |name: &str| message.header_raw(name).map(|v| v.trim().to_ascii_lowercase());
-    let no_reply = if raw_header("Auto-Submitted").is_some_and(|v| v.split(';').next().unwrap_or("").trim() != "no") {
-        Some("auto_submitted")
-    } else if raw_header("Precedence").is_some_and(|v| ["bulk", "list", "junk"].contains(&v.as_str())) {
-        Some("precedence")
-    } else if message.headers().iter().any(|h| h.name().to_ascii_lowercase().starts_with("list-")) {
-        Some("list_header")
-    } else if raw_header("X-Auto-Response-Suppress")
-        .is_some_and(|v| v.split(',').any(|part| matches!(part.trim(), "all" | "autoreply" | "oof")))
+    let raw_header = |name: &str| {
+        message
+            .header_raw(name)
+            .map(|v| v.trim().to_ascii_lowercase())
+    };
+    let no_reply = if raw_header("Auto-Submitted")
+        .is_some_and(|v| v.split(';').next().unwrap_or("").trim() != "no")
     {
+        Some("auto_submitted")
+    } else if raw_header("Precedence")
+        .is_some_and(|v| ["bulk", "list", "junk"].contains(&v.as_str()))
+    {
+        Some("precedence")
+    } else if message
+        .headers()
+        .iter()
+        .any(|h| h.name().to_ascii_lowercase().starts_with("list-"))
+    {
+        Some("list_header")
+    } else if raw_header("X-Auto-Response-Suppress").is_some_and(|v| {
+        v.split(',')
+            .any(|part| matches!(part.trim(), "all" | "autoreply" | "oof"))
+    }) {
         Some("auto_response_suppressed")
     } else if message.content_type().is_some_and(|ct| {
         ct.ctype().eq_ignore_ascii_case("multipart")
-            && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
+            && ct
+                .subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
     }) {
         Some("delivery_report")
     } else {
@@ -74,7 +99,9 @@ pub fn inspect(raw: &[u8]) -> Inspection {
 
 /// The first `Received:` line, which the relay that handed us the mail wrote.
 fn topmost_received<'a>(raw: &'a [u8], headers: &[mail_parser::Header]) -> Option<&'a str> {
-    let header = headers.iter().find(|h| h.name().eq_ignore_ascii_case("Received"))?;
+    let header = headers
+        .iter()
+        .find(|h| h.name().eq_ignore_ascii_case("Received"))?;
     std::str::from_utf8(raw.get(header.offset_start as usize..header.offset_end as usize)?).ok()
 }
 
@@ -92,7 +119,8 @@ mod tests {
     use super::*;
 
     fn judge(header: &str) -> Option<&'static str> {
-        inspect(format!("{header}From: a@example.jp\r\nSubject: x\r\n\r\nbody\r\n").as_bytes()).no_reply
+        inspect(format!("{header}From: a@example.jp\r\nSubject: x\r\n\r\nbody\r\n").as_bytes())
+            .no_reply
     }
 
     #[test]
@@ -104,15 +132,29 @@ mod tests {
 
     #[test]
     fn rfc_3834_signs_are_respected() {
-        assert_eq!(judge("Auto-Submitted: auto-replied\r\n"), Some("auto_submitted"));
-        assert_eq!(judge("Auto-Submitted: auto-generated; owner-email=x@y\r\n"), Some("auto_submitted"));
+        assert_eq!(
+            judge("Auto-Submitted: auto-replied\r\n"),
+            Some("auto_submitted")
+        );
+        assert_eq!(
+            judge("Auto-Submitted: auto-generated; owner-email=x@y\r\n"),
+            Some("auto_submitted")
+        );
         assert_eq!(judge("Precedence: bulk\r\n"), Some("precedence"));
         assert_eq!(judge("Precedence: JUNK\r\n"), Some("precedence"));
         assert_eq!(judge("List-Id: <news.example.jp>\r\n"), Some("list_header"));
-        assert_eq!(judge("List-Unsubscribe: <mailto:u@example.jp>\r\n"), Some("list_header"));
-        assert_eq!(judge("X-Auto-Response-Suppress: All\r\n"), Some("auto_response_suppressed"));
         assert_eq!(
-            judge("MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n"),
+            judge("List-Unsubscribe: <mailto:u@example.jp>\r\n"),
+            Some("list_header")
+        );
+        assert_eq!(
+            judge("X-Auto-Response-Suppress: All\r\n"),
+            Some("auto_response_suppressed")
+        );
+        assert_eq!(
+            judge(
+                "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n"
+            ),
             Some("delivery_report")
         );
     }
@@ -121,21 +163,42 @@ mod tests {
     fn robots_and_ourselves_get_no_reply() {
         let ours = |a: &str| a == "kc@example.jp";
         assert_eq!(check_sender("", ours), Err("null_sender"));
-        assert_eq!(check_sender("MAILER-DAEMON@mx.example.jp", ours), Err("robot_sender"));
-        assert_eq!(check_sender("owner-news@example.jp", ours), Err("robot_sender"));
-        assert_eq!(check_sender("news-request@example.jp", ours), Err("robot_sender"));
+        assert_eq!(
+            check_sender("MAILER-DAEMON@mx.example.jp", ours),
+            Err("robot_sender")
+        );
+        assert_eq!(
+            check_sender("owner-news@example.jp", ours),
+            Err("robot_sender")
+        );
+        assert_eq!(
+            check_sender("news-request@example.jp", ours),
+            Err("robot_sender")
+        );
         assert_eq!(check_sender("kc@example.jp", ours), Err("own_address"));
-        assert_eq!(check_sender("no spaces@example.jp", ours), Err("invalid_sender"));
+        assert_eq!(
+            check_sender("no spaces@example.jp", ours),
+            Err("invalid_sender")
+        );
         assert!(check_sender("taro..yamada.@docomo.ne.jp", ours).is_ok());
     }
 
     #[test]
     fn relay_recorded_client_is_found() {
         let raw = b"Received: from phone.example (phone.example [192.0.2.7])\r\n\tby mx.example.jp (Postfix) with ESMTP id 1\r\nReceived: from x ([10.0.0.1]) by y\r\n\r\n";
-        assert_eq!(inspect(raw).relayed_from, Some("192.0.2.7".parse().unwrap()));
+        assert_eq!(
+            inspect(raw).relayed_from,
+            Some("192.0.2.7".parse().unwrap())
+        );
         let v6 = b"Received: from h (h [IPv6:2001:db8::1]) by mx\r\n\r\n";
-        assert_eq!(inspect(v6).relayed_from, Some("2001:db8::1".parse().unwrap()));
-        assert_eq!(inspect(b"Received: from h by mx\r\n\r\n").relayed_from, None);
+        assert_eq!(
+            inspect(v6).relayed_from,
+            Some("2001:db8::1".parse().unwrap())
+        );
+        assert_eq!(
+            inspect(b"Received: from h by mx\r\n\r\n").relayed_from,
+            None
+        );
     }
 
     #[test]

@@ -11,8 +11,8 @@
 pub mod autoreply;
 
 use std::net::{IpAddr, TcpListener};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use mailin_embedded::{Action, Handler, Response, Server};
 use tokio::sync::Notify;
@@ -55,7 +55,9 @@ pub fn serve(intake: Arc<Intake>, listener: TcpListener) -> std::io::Result<()> 
         .with_name(intake.config.smtp.hostname.clone())
         .with_num_threads(intake.config.smtp.max_connections)
         .with_tcp_listener(listener);
-    server.serve().map_err(|e| std::io::Error::other(e.to_string()))
+    server
+        .serve()
+        .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
 fn reply(code: u16, text: &str) -> Response {
@@ -99,7 +101,11 @@ impl Connection {
         };
         let smtp_client_ip = self.client_ip.map(|ip| ip.to_string());
         let client_ip = self.client_ip.and_then(|ip| {
-            if config.smtp.trusted_relays.contains(&ip) { inspection.relayed_from } else { Some(ip) }
+            if config.smtp.trusted_relays.contains(&ip) {
+                inspection.relayed_from
+            } else {
+                Some(ip)
+            }
         });
         let client_ip = client_ip.map(|ip| ip.to_string());
         let request = LinkRequest {

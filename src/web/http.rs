@@ -31,11 +31,25 @@ pub struct Req {
 }
 
 impl Req {
-    pub fn new(method: Method, path: String, headers: HeaderMap, client_ip: IpAddr, body: Bytes) -> Req {
+    pub fn new(
+        method: Method,
+        path: String,
+        headers: HeaderMap,
+        client_ip: IpAddr,
+        body: Bytes,
+    ) -> Req {
         let existing = cookie_in(&headers, CSRF_COOKIE).filter(|v| v.len() == 64);
         let csrf_is_new = existing.is_none();
         let csrf = existing.unwrap_or_else(token::new_token);
-        Req { method, path, headers, client_ip, body, csrf, csrf_is_new }
+        Req {
+            method,
+            path,
+            headers,
+            client_ip,
+            body,
+            csrf,
+            csrf_is_new,
+        }
     }
 
     pub fn cookie(&self, name: &str) -> Option<String> {
@@ -50,16 +64,25 @@ impl Req {
     /// `Origin` header (when the browser sends one) against our own.
     pub fn form<T: DeserializeOwned>(&self, own_origin: &str) -> Result<T> {
         if let Some(origin) = self.headers.get(header::ORIGIN) {
-            let host = self.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+            let host = self
+                .headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("");
             let origin = origin.to_str().unwrap_or("");
-            let same = origin == own_origin || origin.split_once("://").is_some_and(|(_, h)| h == host);
+            let same =
+                origin == own_origin || origin.split_once("://").is_some_and(|(_, h)| h == host);
             if !same {
                 return Err(Error::Csrf);
             }
         }
-        let fields: Vec<(String, String)> =
-            serde_urlencoded::from_bytes(&self.body).map_err(|_| Error::BadRequest("form encoding"))?;
-        let sent = fields.iter().find(|(k, _)| k == CSRF_FIELD).map(|(_, v)| v.as_str()).unwrap_or("");
+        let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&self.body)
+            .map_err(|_| Error::BadRequest("form encoding"))?;
+        let sent = fields
+            .iter()
+            .find(|(k, _)| k == CSRF_FIELD)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("");
         if self.csrf_is_new || !token::constant_time_eq(sent.as_bytes(), self.csrf.as_bytes()) {
             return Err(Error::Csrf);
         }
@@ -97,9 +120,10 @@ pub fn clear_cookie(name: &str, path: &str, secure: bool) -> String {
 pub fn html(status: StatusCode, body: String) -> Resp {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     response
 }
 
@@ -135,9 +159,14 @@ pub fn secure_headers(response: &mut Resp, https: bool) {
         ),
     ];
     for (name, value) in fixed {
-        headers.entry(name).or_insert(HeaderValue::from_static(value));
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
     }
     if https {
-        headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
     }
 }

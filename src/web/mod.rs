@@ -20,7 +20,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Serialize;
 use tera::Tera;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::config::Config;
 use crate::db::Db;
@@ -52,7 +52,9 @@ impl AppState {
     /// `scheme://host[:port]` of `public_url`, for the Origin check.
     fn origin(&self) -> &str {
         let after_scheme = self.public_url.find("://").map_or(0, |i| i + 3);
-        let end = self.public_url[after_scheme..].find('/').map_or(self.public_url.len(), |i| after_scheme + i);
+        let end = self.public_url[after_scheme..]
+            .find('/')
+            .map_or(self.public_url.len(), |i| after_scheme + i);
         &self.public_url[..end]
     }
 
@@ -69,7 +71,11 @@ impl AppState {
 }
 
 /// Serves HTTP until `shutdown` turns true.
-pub async fn serve(state: Arc<AppState>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    state: Arc<AppState>,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let (stream, remote) = tokio::select! {
@@ -99,16 +105,29 @@ pub async fn serve(state: Arc<AppState>, listener: TcpListener, mut shutdown: wa
     }
 }
 
-async fn handle(state: Arc<AppState>, request: Request<Incoming>, remote: SocketAddr) -> Result<Resp, Infallible> {
+async fn handle(
+    state: Arc<AppState>,
+    request: Request<Incoming>,
+    remote: SocketAddr,
+) -> Result<Resp, Infallible> {
     let (parts, body) = request.into_parts();
-    let body = tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY_BYTES).collect()).await;
+    let body =
+        tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY_BYTES).collect()).await;
     let mut response = match body {
         Ok(Ok(collected)) => {
-            let req = Req::new(parts.method, parts.uri.path().to_string(), parts.headers, remote.ip(), collected.to_bytes());
-            let csrf_cookie = req
-                .csrf_is_new
-                .then(|| http::set_cookie(http::CSRF_COOKIE, &req.csrf, "/", 12 * 3600, state.https()));
-            let response = route(&state, req).await.unwrap_or_else(|e| error_page(&state, e));
+            let req = Req::new(
+                parts.method,
+                parts.uri.path().to_string(),
+                parts.headers,
+                remote.ip(),
+                collected.to_bytes(),
+            );
+            let csrf_cookie = req.csrf_is_new.then(|| {
+                http::set_cookie(http::CSRF_COOKIE, &req.csrf, "/", 12 * 3600, state.https())
+            });
+            let response = route(&state, req)
+                .await
+                .unwrap_or_else(|e| error_page(&state, e));
             match csrf_cookie {
                 Some(cookie) => http::with_cookie(response, &cookie),
                 None => response,
@@ -142,9 +161,10 @@ async fn route(state: &AppState, req: Req) -> Result<Resp> {
 
 fn stylesheet() -> Resp {
     let mut response = Response::new(Full::new(Bytes::from_static(STYLESHEET.as_bytes())));
-    response
-        .headers_mut()
-        .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("text/css; charset=utf-8"));
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/css; charset=utf-8"),
+    );
     response
 }
 
@@ -197,5 +217,13 @@ fn error_page(state: &AppState, error: Error) -> Resp {
             )
         }
     };
-    error_response(state, status, &ErrorPage { title, message, next })
+    error_response(
+        state,
+        status,
+        &ErrorPage {
+            title,
+            message,
+            next,
+        },
+    )
 }

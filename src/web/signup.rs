@@ -9,8 +9,8 @@ use hyper::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::http::{self, clear_cookie, redirect, set_cookie, with_cookie};
-use super::{error_response, AppState, ErrorPage, Req, Resp};
-use crate::address::{to_half_width, Address};
+use super::{AppState, ErrorPage, Req, Resp, error_response};
+use crate::address::{Address, to_half_width};
 use crate::db::{self, links, members, sessions};
 use crate::error::Result;
 use crate::password;
@@ -29,7 +29,13 @@ struct RequestPage<'a> {
 }
 
 pub fn request_form(state: &AppState, req: &Req) -> Result<Resp> {
-    state.page("signup_request.html", &RequestPage { csrf: &req.csrf, ..Default::default() })
+    state.page(
+        "signup_request.html",
+        &RequestPage {
+            csrf: &req.csrf,
+            ..Default::default()
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -44,7 +50,11 @@ pub async fn request_submit(state: &AppState, req: &Req) -> Result<Resp> {
     let address = match Address::parse_typed(&form.email) {
         Ok(address) => address.to_string(),
         Err(_) => {
-            let page = RequestPage { csrf: &req.csrf, email: form.email, error: Some("メールアドレスを正しく入力してください。") };
+            let page = RequestPage {
+                csrf: &req.csrf,
+                email: form.email,
+                error: Some("メールアドレスを正しく入力してください。"),
+            };
             return state.page("signup_request.html", &page);
         }
     };
@@ -68,11 +78,20 @@ pub async fn request_submit(state: &AppState, req: &Req) -> Result<Resp> {
             Ok(outcome)
         })
         .await?;
-    tracing::info!(outcome = outcome.as_str(), "sign-up mail requested on the web");
+    tracing::info!(
+        outcome = outcome.as_str(),
+        "sign-up mail requested on the web"
+    );
     if outcome == requests::Outcome::Queued {
         state.outbox_wake.notify_one();
     }
-    state.page("signup_sent.html", &SentPage { email: shown, ttl: state.config.policy.signup_link_ttl.japanese() })
+    state.page(
+        "signup_sent.html",
+        &SentPage {
+            email: shown,
+            ttl: state.config.policy.signup_link_ttl.japanese(),
+        },
+    )
 }
 
 #[derive(Serialize)]
@@ -97,33 +116,66 @@ fn link_problem(state: &AppState, state_of_link: Option<links::LinkState>) -> Re
             "URLが正しくないか、途中で切れています。メールに記載されたURLを最後まで正しく開いてください。解決しない場合は、「新規利用登録」の画面からメールアドレスの登録をやり直してください。",
         ),
     };
-    let status = if state_of_link.is_some() { StatusCode::GONE } else { StatusCode::NOT_FOUND };
-    let page = ErrorPage { title, message, next: Some(("/signup", "新規利用登録の画面へ")) };
-    with_cookie(error_response(state, status, &page), &clear_cookie(SESSION_COOKIE, COOKIE_PATH, state.https()))
+    let status = if state_of_link.is_some() {
+        StatusCode::GONE
+    } else {
+        StatusCode::NOT_FOUND
+    };
+    let page = ErrorPage {
+        title,
+        message,
+        next: Some(("/signup", "新規利用登録の画面へ")),
+    };
+    with_cookie(
+        error_response(state, status, &page),
+        &clear_cookie(SESSION_COOKIE, COOKIE_PATH, state.https()),
+    )
 }
 
 /// GET of the mailed link: checks it without spending it, and trades it for a session.
 pub async fn open_link(state: &AppState, token: &str) -> Result<Resp> {
     let token_hash = token::hash(token);
-    let link = state.db.call(move |c| links::find_by_token_hash(c, links::Purpose::Signup, &token_hash)).await?;
+    let link = state
+        .db
+        .call(move |c| links::find_by_token_hash(c, links::Purpose::Signup, &token_hash))
+        .await?;
     let now = db::now();
-    let Some(link) = link else { return Ok(link_problem(state, None)) };
+    let Some(link) = link else {
+        return Ok(link_problem(state, None));
+    };
     if link.state(now) != links::LinkState::Usable {
         return Ok(link_problem(state, Some(link.state(now))));
     }
     let session_id = token::new_token();
     let (id_hash, link_id, expires_at) = (token::hash(&session_id), link.id, link.expires_at);
-    state.db.call(move |c| sessions::insert_signup(c, &id_hash, link_id, None, now, expires_at)).await?;
-    let cookie = set_cookie(SESSION_COOKIE, &session_id, COOKIE_PATH, expires_at - now, state.https());
+    state
+        .db
+        .call(move |c| sessions::insert_signup(c, &id_hash, link_id, None, now, expires_at))
+        .await?;
+    let cookie = set_cookie(
+        SESSION_COOKIE,
+        &session_id,
+        COOKIE_PATH,
+        expires_at - now,
+        state.https(),
+    );
     Ok(with_cookie(redirect("/signup/verify"), &cookie))
 }
 
 /// The sign-up session behind this request's cookie, if live.
-async fn current_session(state: &AppState, req: &Req) -> Result<Option<(Vec<u8>, sessions::Session)>> {
-    let Some(session_id) = req.cookie(SESSION_COOKIE) else { return Ok(None) };
+async fn current_session(
+    state: &AppState,
+    req: &Req,
+) -> Result<Option<(Vec<u8>, sessions::Session)>> {
+    let Some(session_id) = req.cookie(SESSION_COOKIE) else {
+        return Ok(None);
+    };
     let id_hash = token::hash(&session_id);
     let lookup = id_hash.clone();
-    let session = state.db.call(move |c| sessions::find_signup(c, &lookup, db::now())).await?;
+    let session = state
+        .db
+        .call(move |c| sessions::find_signup(c, &lookup, db::now()))
+        .await?;
     Ok(session.map(|s| (id_hash, s)))
 }
 
@@ -137,8 +189,13 @@ fn no_session(state: &AppState) -> Resp {
 }
 
 /// The session's link, if still usable, or the page that says why not.
-async fn usable_link(state: &AppState, session: &sessions::Session) -> Result<Result<links::Link, Resp>> {
-    let Some(link_id) = session.link_id else { return Ok(Err(no_session(state))) };
+async fn usable_link(
+    state: &AppState,
+    session: &sessions::Session,
+) -> Result<Result<links::Link, Resp>> {
+    let Some(link_id) = session.link_id else {
+        return Ok(Err(no_session(state)));
+    };
     let link = state.db.call(move |c| links::find(c, link_id)).await?;
     Ok(match link {
         Some(link) if link.state(db::now()) == links::LinkState::Usable => Ok(link),
@@ -155,14 +212,22 @@ struct VerifyPage<'a> {
 }
 
 pub async fn verify_form(state: &AppState, req: &Req) -> Result<Resp> {
-    let Some((_, session)) = current_session(state, req).await? else { return Ok(no_session(state)) };
+    let Some((_, session)) = current_session(state, req).await? else {
+        return Ok(no_session(state));
+    };
     if session.member_id.is_some() {
         return Ok(redirect("/signup/profile"));
     }
     if let Err(problem) = usable_link(state, &session).await? {
         return Ok(problem);
     }
-    state.page("signup_verify.html", &VerifyPage { csrf: &req.csrf, ..Default::default() })
+    state.page(
+        "signup_verify.html",
+        &VerifyPage {
+            csrf: &req.csrf,
+            ..Default::default()
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -176,17 +241,23 @@ struct VerifyForm {
 /// 本人確認: the postcard's temporary ID and password. A few wrong tries void the link.
 pub async fn verify_submit(state: &AppState, req: &Req) -> Result<Resp> {
     let form: VerifyForm = req.form(state.origin())?;
-    let Some((id_hash, session)) = current_session(state, req).await? else { return Ok(no_session(state)) };
+    let Some((id_hash, session)) = current_session(state, req).await? else {
+        return Ok(no_session(state));
+    };
     let link = match usable_link(state, &session).await? {
         Ok(link) => link,
         Err(problem) => return Ok(problem),
     };
     let temp_login_id = to_half_width(form.temp_login_id.trim()).to_ascii_uppercase();
     let lookup = temp_login_id.clone();
-    let holder = state.db.call(move |c| members::find_by_temp_login_id(c, &lookup)).await?;
+    let holder = state
+        .db
+        .call(move |c| members::find_by_temp_login_id(c, &lookup))
+        .await?;
     let stored = holder.as_ref().and_then(|h| h.temp_password_hash.clone());
     let typed = to_half_width(form.temp_password.trim());
-    let matches = tokio::task::spawn_blocking(move || password::verify(&typed, stored.as_deref())).await?;
+    let matches =
+        tokio::task::spawn_blocking(move || password::verify(&typed, stored.as_deref())).await?;
     let client_ip = req.client_ip();
     let (link_id, max_attempts) = (link.id, state.config.policy.signup_max_attempts);
     let member_id = holder.as_ref().map(|h| h.id).filter(|_| matches);
@@ -199,7 +270,13 @@ pub async fn verify_submit(state: &AppState, req: &Req) -> Result<Resp> {
                     links::mark_used(c, link_id, None, db::now())?;
                     sessions::delete_for_link(c, link_id)?;
                 }
-                db::audit(c, "signup_postcard_failed", None, Some(&client_ip), &format!("link {link_id}, attempt {attempts}"))?;
+                db::audit(
+                    c,
+                    "signup_postcard_failed",
+                    None,
+                    Some(&client_ip),
+                    &format!("link {link_id}, attempt {attempts}"),
+                )?;
                 Ok(attempts)
             })
             .await?;
@@ -216,7 +293,14 @@ pub async fn verify_submit(state: &AppState, req: &Req) -> Result<Resp> {
             state.config.site.name,
             max_attempts - attempts
         );
-        return Ok(state.page("signup_verify.html", &VerifyPage { csrf: &req.csrf, temp_login_id: form.temp_login_id, error: Some(error) })?);
+        return state.page(
+            "signup_verify.html",
+            &VerifyPage {
+                csrf: &req.csrf,
+                temp_login_id: form.temp_login_id,
+                error: Some(error),
+            },
+        );
     };
     // Spend the link and replace the session id, so the id seen before the check is void.
     let new_session = token::new_token();
@@ -232,7 +316,13 @@ pub async fn verify_submit(state: &AppState, req: &Req) -> Result<Resp> {
             }
             sessions::delete(&tx, &id_hash)?;
             sessions::insert_signup(&tx, &new_hash, link_id, Some(member_id), now, now + ttl)?;
-            db::audit(&tx, "signup_postcard_verified", Some(member_id), Some(&client_ip), &format!("link {link_id}"))?;
+            db::audit(
+                &tx,
+                "signup_postcard_verified",
+                Some(member_id),
+                Some(&client_ip),
+                &format!("link {link_id}"),
+            )?;
             tx.commit()?;
             Ok(true)
         })
@@ -240,7 +330,13 @@ pub async fn verify_submit(state: &AppState, req: &Req) -> Result<Resp> {
     if !spent {
         return Ok(link_problem(state, Some(links::LinkState::Used)));
     }
-    let cookie = set_cookie(SESSION_COOKIE, &new_session, COOKIE_PATH, ttl, state.https());
+    let cookie = set_cookie(
+        SESSION_COOKIE,
+        &new_session,
+        COOKIE_PATH,
+        ttl,
+        state.https(),
+    );
     Ok(with_cookie(redirect("/signup/profile"), &cookie))
 }
 
@@ -266,13 +362,22 @@ struct ProfileErrors {
 
 impl ProfileErrors {
     fn any(&self) -> bool {
-        self.login_id.is_some() || self.password.is_some() || self.password_confirm.is_some() || self.email.is_some() || self.nickname.is_some()
+        self.login_id.is_some()
+            || self.password.is_some()
+            || self.password_confirm.is_some()
+            || self.email.is_some()
+            || self.nickname.is_some()
     }
 }
 
 /// The signed-in part of sign-up: a session that passed the postcard check.
-async fn verified_session(state: &AppState, req: &Req) -> Result<Result<(Vec<u8>, i64, String), Resp>> {
-    let Some((id_hash, session)) = current_session(state, req).await? else { return Ok(Err(no_session(state))) };
+async fn verified_session(
+    state: &AppState,
+    req: &Req,
+) -> Result<Result<(Vec<u8>, i64, String), Resp>> {
+    let Some((id_hash, session)) = current_session(state, req).await? else {
+        return Ok(Err(no_session(state)));
+    };
     let (Some(member_id), Some(link_id)) = (session.member_id, session.link_id) else {
         return Ok(Err(redirect("/signup/verify")));
     };
@@ -313,7 +418,9 @@ struct ProfileForm {
 
 fn check_profile(form: &ProfileForm, link_address: &str, state: &AppState) -> ProfileErrors {
     let mut errors = ProfileErrors {
-        login_id: password::check_login_id(&form.login_id).err().map(str::to_string),
+        login_id: password::check_login_id(&form.login_id)
+            .err()
+            .map(str::to_string),
         password: password::check_password(&form.password, &state.config.policy).err(),
         ..Default::default()
     };
@@ -323,7 +430,8 @@ fn check_profile(form: &ProfileForm, link_address: &str, state: &AppState) -> Pr
     if form.password_confirm != form.password {
         errors.password_confirm = Some("新パスワードと新パスワード(確認)が一致しません。".into());
     }
-    let same_address = Address::parse_typed(&form.email).is_ok_and(|a| a.key() == link_address.to_ascii_lowercase());
+    let same_address = Address::parse_typed(&form.email)
+        .is_ok_and(|a| a.key() == link_address.to_ascii_lowercase());
     if !same_address {
         errors.email = Some("メールアドレスは、ご案内メールを受け取ったアドレスから変更できません。ほかのアドレスは登録後にプロフィール設定で追加できます。".into());
     }
@@ -331,7 +439,9 @@ fn check_profile(form: &ProfileForm, link_address: &str, state: &AppState) -> Pr
     if nickname.is_empty() {
         errors.nickname = Some("ニックネームを入力してください。".into());
     } else if nickname.chars().count() > NICKNAME_MAX || nickname.chars().any(char::is_control) {
-        errors.nickname = Some(format!("ニックネームは{NICKNAME_MAX}文字以内で入力してください。"));
+        errors.nickname = Some(format!(
+            "ニックネームは{NICKNAME_MAX}文字以内で入力してください。"
+        ));
     }
     errors
 }
@@ -346,7 +456,11 @@ pub async fn profile_submit(state: &AppState, req: &Req) -> Result<Resp> {
     if !errors.any() {
         let plain = form.password.clone();
         let hash = tokio::task::spawn_blocking(move || password::hash(&plain)).await??;
-        let (login_id, nickname, client_ip) = (form.login_id.clone(), form.nickname.trim().to_string(), req.client_ip());
+        let (login_id, nickname, client_ip) = (
+            form.login_id.clone(),
+            form.nickname.trim().to_string(),
+            req.client_ip(),
+        );
         let registered = state
             .db
             .call(move |c| {
@@ -364,7 +478,13 @@ pub async fn profile_submit(state: &AppState, req: &Req) -> Result<Resp> {
                 let done = members::register(&tx, &registration, db::now())?;
                 sessions::delete(&tx, &id_hash)?;
                 if done {
-                    db::audit(&tx, "signup_completed", Some(member_id), Some(&client_ip), "")?;
+                    db::audit(
+                        &tx,
+                        "signup_completed",
+                        Some(member_id),
+                        Some(&client_ip),
+                        "",
+                    )?;
                 }
                 tx.commit()?;
                 Ok(Some(done))
@@ -377,7 +497,11 @@ pub async fn profile_submit(state: &AppState, req: &Req) -> Result<Resp> {
                 return Ok(with_cookie(redirect("/signup/done"), &cookie));
             }
             Some(false) => return Ok(no_session(state)),
-            None => errors.login_id = Some("このログインIDは既に使われています。別のログインIDを入力してください。".into()),
+            None => {
+                errors.login_id = Some(
+                    "このログインIDは既に使われています。別のログインIDを入力してください。".into(),
+                )
+            }
         }
     }
     let page = ProfilePage {
@@ -388,7 +512,10 @@ pub async fn profile_submit(state: &AppState, req: &Req) -> Result<Resp> {
         password_rule: password::describe_policy(&state.config.policy),
         errors,
     };
-    Ok(http::html(StatusCode::UNPROCESSABLE_ENTITY, state.render("signup_profile.html", &page)?))
+    Ok(http::html(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        state.render("signup_profile.html", &page)?,
+    ))
 }
 
 #[derive(Serialize)]
