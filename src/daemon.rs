@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use tokio::sync::{Notify, watch};
 
 use crate::config::Config;
-use crate::db::Db;
+use crate::db::{Db, sessions};
 use crate::error::Result;
 use crate::mail::Mailer;
 use crate::outbox::{Sender, Worker};
@@ -70,7 +70,7 @@ pub async fn start(config: Config) -> Result<Daemon> {
     });
     let intake = Arc::new(Intake {
         config,
-        db,
+        db: db.clone(),
         outbox_wake,
         closed: Default::default(),
     });
@@ -85,6 +85,7 @@ pub async fn start(config: Config) -> Result<Daemon> {
         })?;
     let tasks = vec![
         tokio::spawn(web::serve(state, http_listener, stopped.clone())),
+        tokio::spawn(housekeeping(db.clone(), stopped.clone())),
         tokio::spawn(worker.run(stopped)),
     ];
     Ok(Daemon {
@@ -95,6 +96,26 @@ pub async fn start(config: Config) -> Result<Daemon> {
         stop,
         tasks,
     })
+}
+
+/// Every few minutes: forget sessions that ran out (mail scanners open links and
+/// leave one each).
+async fn housekeeping(db: Db, mut shutdown: watch::Receiver<bool>) {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+    loop {
+        match db
+            .call(|c| sessions::delete_expired(c, crate::db::now()))
+            .await
+        {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "expired sessions removed"),
+            Err(e) => tracing::warn!(error = %e, "cannot remove expired sessions"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(EVERY) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
 }
 
 impl Daemon {

@@ -127,6 +127,7 @@ impl Connection {
             Ok(outcome) => {
                 tracing::info!(
                     client = smtp_client_ip.as_deref().unwrap_or("-"),
+                    sender = %self.sender,
                     outcome = outcome.as_str(),
                     size = self.message.len(),
                     "mail received"

@@ -23,7 +23,9 @@ pub struct Req {
     pub method: Method,
     pub path: String,
     pub headers: HeaderMap,
-    pub client_ip: IpAddr,
+    /// The member's address: the peer, or what a trusted proxy forwarded (None when a
+    /// trusted proxy named none).
+    pub client_ip: Option<IpAddr>,
     pub body: Bytes,
     /// This browser's CSRF token (from its cookie, or new: then `respond` sets it).
     pub csrf: String,
@@ -35,9 +37,11 @@ impl Req {
         method: Method,
         path: String,
         headers: HeaderMap,
-        client_ip: IpAddr,
+        peer: IpAddr,
+        trusted_proxies: &[IpAddr],
         body: Bytes,
     ) -> Req {
+        let client_ip = client_ip(peer, &headers, trusted_proxies);
         let existing = cookie_in(&headers, CSRF_COOKIE).filter(|v| v.len() == 64);
         let csrf_is_new = existing.is_none();
         let csrf = existing.unwrap_or_else(token::new_token);
@@ -56,8 +60,8 @@ impl Req {
         cookie_in(&self.headers, name)
     }
 
-    pub fn client_ip(&self) -> String {
-        self.client_ip.to_string()
+    pub fn client_ip(&self) -> Option<String> {
+        self.client_ip.map(|ip| ip.to_string())
     }
 
     /// The form in the body, after checking its CSRF token against the cookie and the
@@ -88,6 +92,25 @@ impl Req {
         }
         serde_urlencoded::from_bytes(&self.body).map_err(|_| Error::BadRequest("form fields"))
     }
+}
+
+/// The client behind any trusted proxies: walking `X-Forwarded-For` from the right, the
+/// first address that is not a trusted proxy (the ones left of it could be forged).
+fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpAddr]) -> Option<IpAddr> {
+    if !trusted_proxies.contains(&peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|part| part.trim().parse().ok())
+        .collect();
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|ip| !trusted_proxies.contains(ip))
 }
 
 fn cookie_in(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -168,5 +191,28 @@ pub fn secure_headers(response: &mut Resp, https: bool) {
             header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static("max-age=31536000"),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        let trusted = [proxy];
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("203.0.113.9, 198.51.100.7"),
+        );
+        let stranger: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(client_ip(stranger, &headers, &trusted), Some(stranger));
+        assert_eq!(
+            client_ip(proxy, &headers, &trusted),
+            "198.51.100.7".parse().ok()
+        );
+        assert_eq!(client_ip(proxy, &HeaderMap::new(), &trusted), None);
     }
 }

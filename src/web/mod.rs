@@ -62,6 +62,7 @@ impl AppState {
     pub fn render<T: Serialize>(&self, template: &str, page: &T) -> Result<String> {
         let mut context = tera::Context::from_serialize(page)?;
         context.insert("site", &self.config.site);
+        context.insert("portal_url", &self.public_url);
         Ok(self.tera.render(template, &context)?)
     }
 
@@ -120,6 +121,7 @@ async fn handle(
                 parts.uri.path().to_string(),
                 parts.headers,
                 remote.ip(),
+                &state.config.http.trusted_proxies,
                 collected.to_bytes(),
             );
             let csrf_cookie = req.csrf_is_new.then(|| {

@@ -1,6 +1,7 @@
 //! karamail end to end: the real daemon in-process, driven over real SMTP and HTTP.
 
 mod cli;
+mod crash;
 mod outbox;
 mod signup_flow;
 mod smtp_intake;

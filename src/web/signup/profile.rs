@@ -1,0 +1,196 @@
+//! 利用者情報入力 and 利用者情報登録完了: the member chooses a login ID and password.
+
+use hyper::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::super::http::{self, clear_cookie, redirect, with_cookie};
+use super::super::{AppState, Req, Resp};
+use super::{COOKIE_PATH, SESSION_COOKIE, no_session, verified_session};
+use crate::address::Address;
+use crate::db::{self, members, sessions};
+use crate::error::Result;
+use crate::password;
+
+const NICKNAME_MAX: usize = 20;
+
+/// 利用者情報入力: the values typed (never the passwords) and an error per field.
+#[derive(Serialize, Default)]
+struct ProfilePage<'a> {
+    csrf: &'a str,
+    login_id: String,
+    email: String,
+    nickname: String,
+    password_rule: String,
+    errors: ProfileErrors,
+}
+
+#[derive(Serialize, Default)]
+struct ProfileErrors {
+    login_id: Option<String>,
+    password: Option<String>,
+    password_confirm: Option<String>,
+    email: Option<String>,
+    nickname: Option<String>,
+}
+
+impl ProfileErrors {
+    fn any(&self) -> bool {
+        self.login_id.is_some()
+            || self.password.is_some()
+            || self.password_confirm.is_some()
+            || self.email.is_some()
+            || self.nickname.is_some()
+    }
+}
+
+pub async fn profile_form(state: &AppState, req: &Req) -> Result<Resp> {
+    let (_, _, address) = match verified_session(state, req).await? {
+        Ok(found) => found,
+        Err(response) => return Ok(response),
+    };
+    let page = ProfilePage {
+        csrf: &req.csrf,
+        email: address,
+        password_rule: password::describe_policy(&state.config.policy),
+        ..Default::default()
+    };
+    state.page("signup_profile.html", &page)
+}
+
+#[derive(Deserialize)]
+struct ProfileForm {
+    #[serde(default)]
+    login_id: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_confirm: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    nickname: String,
+}
+
+fn check_profile(form: &ProfileForm, link_address: &str, state: &AppState) -> ProfileErrors {
+    let mut errors = ProfileErrors {
+        login_id: password::check_login_id(&form.login_id)
+            .err()
+            .map(str::to_string),
+        password: password::check_password(&form.password, &state.config.policy).err(),
+        ..Default::default()
+    };
+    if errors.password.is_none() && form.password.eq_ignore_ascii_case(&form.login_id) {
+        errors.password = Some("ログインIDと同じパスワードは使えません。".into());
+    }
+    if form.password_confirm != form.password {
+        errors.password_confirm = Some("新パスワードと新パスワード(確認)が一致しません。".into());
+    }
+    let same_address = Address::parse_typed(&form.email)
+        .is_ok_and(|a| a.key() == link_address.to_ascii_lowercase());
+    if !same_address {
+        errors.email = Some("メールアドレスは、ご案内メールを受け取ったアドレスから変更できません。ほかのアドレスは登録後にプロフィール設定で追加できます。".into());
+    }
+    let nickname = form.nickname.trim();
+    if nickname.is_empty() {
+        errors.nickname = Some("ニックネームを入力してください。".into());
+    } else if nickname.chars().count() > NICKNAME_MAX || nickname.chars().any(char::is_control) {
+        errors.nickname = Some(format!(
+            "ニックネームは{NICKNAME_MAX}文字以内で入力してください。"
+        ));
+    }
+    errors
+}
+
+pub async fn profile_submit(state: &AppState, req: &Req) -> Result<Resp> {
+    let form: ProfileForm = req.form(state.origin())?;
+    let (id_hash, member_id, address) = match verified_session(state, req).await? {
+        Ok(found) => found,
+        Err(response) => return Ok(response),
+    };
+    let mut errors = check_profile(&form, &address, state);
+    if !errors.any() {
+        match register(state, req, &form, member_id, address, id_hash).await? {
+            Registered::Done => {
+                tracing::info!(member_id, "sign-up completed");
+                let cookie = clear_cookie(SESSION_COOKIE, COOKIE_PATH, state.https());
+                return Ok(with_cookie(redirect("/signup/done"), &cookie));
+            }
+            Registered::AlreadyDone => return Ok(no_session(state)),
+            Registered::LoginIdTaken => {
+                errors.login_id = Some(
+                    "このログインIDは既に使われています。別のログインIDを入力してください。".into(),
+                )
+            }
+        }
+    }
+    let page = ProfilePage {
+        csrf: &req.csrf,
+        login_id: form.login_id,
+        email: form.email,
+        nickname: form.nickname,
+        password_rule: password::describe_policy(&state.config.policy),
+        errors,
+    };
+    let body = state.render("signup_profile.html", &page)?;
+    Ok(http::html(StatusCode::UNPROCESSABLE_ENTITY, body))
+}
+
+enum Registered {
+    Done,
+    /// Another tab or device completed this member's sign-up first.
+    AlreadyDone,
+    LoginIdTaken,
+}
+
+/// Stores the member's choices, spends the postcard and ends the sign-up session.
+async fn register(
+    state: &AppState,
+    req: &Req,
+    form: &ProfileForm,
+    member_id: i64,
+    address: String,
+    session_hash: Vec<u8>,
+) -> Result<Registered> {
+    let plain = form.password.clone();
+    let hash = tokio::task::spawn_blocking(move || password::hash(&plain)).await??;
+    let (login_id, nickname) = (form.login_id.clone(), form.nickname.trim().to_string());
+    let client_ip = req.client_ip();
+    state
+        .db
+        .call(move |c| {
+            let tx = c.transaction()?;
+            if members::login_id_taken(&tx, &login_id)? {
+                return Ok(Registered::LoginIdTaken);
+            }
+            let registration = members::Registration {
+                member_id,
+                login_id: &login_id,
+                password_hash: &hash,
+                nickname: &nickname,
+                address: &address,
+            };
+            let done = members::register(&tx, &registration, db::now())?;
+            sessions::delete(&tx, &session_hash)?;
+            if !done {
+                tx.commit()?;
+                return Ok(Registered::AlreadyDone);
+            }
+            db::audit(
+                &tx,
+                "signup_completed",
+                Some(member_id),
+                client_ip.as_deref(),
+                "",
+            )?;
+            tx.commit()?;
+            Ok(Registered::Done)
+        })
+        .await
+}
+
+#[derive(Serialize)]
+struct DonePage {}
+
+pub fn done(state: &AppState) -> Result<Resp> {
+    state.page("signup_done.html", &DonePage {})
+}

@@ -1,0 +1,87 @@
+//! Procedure A: 新規利用登録, where a member asks for the sign-up mail on the web.
+
+use serde::{Deserialize, Serialize};
+
+use super::super::{AppState, Req, Resp};
+use crate::address::Address;
+use crate::error::Result;
+use crate::signup::{self as requests, LinkRequest, Via};
+
+#[derive(Serialize, Default)]
+struct RequestPage<'a> {
+    csrf: &'a str,
+    email: String,
+    error: Option<&'static str>,
+}
+
+pub fn request_form(state: &AppState, req: &Req) -> Result<Resp> {
+    state.page(
+        "signup_request.html",
+        &RequestPage {
+            csrf: &req.csrf,
+            ..Default::default()
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct RequestForm {
+    #[serde(default)]
+    email: String,
+}
+
+/// Procedure A. Known, unknown, registered or rate-limited: the page is the same.
+pub async fn request_submit(state: &AppState, req: &Req) -> Result<Resp> {
+    let form: RequestForm = req.form(state.origin())?;
+    let address = match Address::parse_typed(&form.email) {
+        Ok(address) => address.to_string(),
+        Err(_) => {
+            let page = RequestPage {
+                csrf: &req.csrf,
+                email: form.email,
+                error: Some("メールアドレスを正しく入力してください。"),
+            };
+            return state.page("signup_request.html", &page);
+        }
+    };
+    let (config, client_ip) = (state.config.clone(), req.client_ip());
+    let shown = address.clone();
+    let outcome = state
+        .db
+        .call(move |conn| {
+            let tx = conn.transaction()?;
+            let request = LinkRequest {
+                via: Via::Web,
+                address: &address,
+                client_ip: client_ip.as_deref(),
+                smtp_client_ip: None,
+                message_id: None,
+                size: None,
+                suppressed: None,
+            };
+            let outcome = requests::request_link(&tx, &config.limits, &config.mail.from, &request)?;
+            tx.commit()?;
+            Ok(outcome)
+        })
+        .await?;
+    tracing::info!(
+        outcome = outcome.as_str(),
+        "sign-up mail requested on the web"
+    );
+    if outcome == requests::Outcome::Queued {
+        state.outbox_wake.notify_one();
+    }
+    state.page(
+        "signup_sent.html",
+        &SentPage {
+            email: shown,
+            ttl: state.config.policy.signup_link_ttl.japanese(),
+        },
+    )
+}
+
+#[derive(Serialize)]
+struct SentPage {
+    email: String,
+    ttl: String,
+}
