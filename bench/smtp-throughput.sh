@@ -22,7 +22,7 @@ SMTP_SINK=$(command -v smtp-sink || echo /usr/sbin/smtp-sink)
 
 cargo build --release --locked -q
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null; rm -rf "$work"' EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 KM_SMTP=$(free_port); KM_HTTP=$(free_port); SINK=$(free_port)
@@ -47,11 +47,17 @@ signup_per_ip_hour = 1000000
 signup_per_ip_day = 1000000
 TOML
 RUST_LOG=warn ./target/release/karamail --config "$work/karamail.toml" serve 2>"$work/karamail.log" &
-"$SMTP_SINK" -c "127.0.0.1:$SINK" 256 >/dev/null 2>&1 &
-for _ in $(seq 50); do
-    (exec 3<>/dev/tcp/127.0.0.1/$KM_SMTP) 2>/dev/null && break
-    sleep 0.1
-done
+# smtp-sink refuses to run as root without a user to switch to.
+"$SMTP_SINK" -u nobody -c "127.0.0.1:$SINK" 256 >/dev/null 2>"$work/sink.log" &
+wait_for_port() {
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "nothing listens on port $1" >&2; cat "$work"/*.log >&2; exit 1
+}
+wait_for_port "$KM_SMTP"
+wait_for_port "$SINK"
 
 measure() { # name port -> prints messages/second
     local start end
@@ -61,11 +67,21 @@ measure() { # name port -> prints messages/second
     python3 -c "print(f'{$MESSAGES / ($end - $start):.0f}')"
 }
 
+query() { # SQL -> the first column of the first row
+    python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])' "$work/karamail.db" "$1"
+}
+
 sink_rate=$(measure smtp-sink "$SINK")
+intake_start=$(date +%s.%N)
 karamail_rate=$(measure karamail "$KM_SMTP")
-stored=$(python3 -c "import sqlite3; print(sqlite3.connect('$work/karamail.db').execute('select count(*) from signup_requests').fetchone()[0])")
+stored=$(query "select count(*) from signup_requests")
+# The replies: wait until the outbox is empty (every reply written as an .eml).
+while [ "$(query "select count(*) from outbox where status = 'queued'")" != 0 ]; do sleep 0.2; done
+drained=$(date +%s.%N)
+sent=$(query "select count(*) from outbox where status = 'sent'")
 
 echo "messages: $MESSAGES over $SESSIONS parallel connections, one connection per mail"
 echo "smtp-sink: $sink_rate msg/s"
-echo "karamail:  $karamail_rate msg/s ($stored stored)"
+echo "karamail:  $karamail_rate msg/s accepted ($stored stored)"
 python3 -c "print(f'ratio karamail/smtp-sink: {$karamail_rate / $sink_rate:.3f}')"
+python3 -c "print(f'replies:   $sent sent, all within {$drained - $intake_start:.1f} s of the first mail ({$sent / ($drained - $intake_start):.0f} replies/s end to end)')"

@@ -118,14 +118,24 @@ async fn housekeeping(db: Db, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
 impl Daemon {
     /// Stops the web site and the outbox worker, and makes SMTP answer 421 from now on
     /// (mailin-embedded cannot close its listener; the process exit does).
     pub async fn shutdown(self) {
         self.intake.closed.store(true, Ordering::Relaxed);
         let _ = self.stop.send(true);
-        for task in self.tasks {
-            let _ = task.await;
+        // A mail being sent or a page being rendered finishes; nothing waits longer.
+        let all = futures_join(self.tasks);
+        if tokio::time::timeout(SHUTDOWN_GRACE, all).await.is_err() {
+            tracing::warn!("some work did not finish in time; it stays queued for the next start");
         }
     }
 

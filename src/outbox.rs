@@ -147,8 +147,11 @@ impl Worker {
     /// (`wake`), or shutdown.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         loop {
-            if let Err(e) = self.send_due().await {
+            if let Err(e) = self.send_due(&shutdown).await {
                 tracing::error!(error = %e, "outbox: cannot read the queue");
+            }
+            if *shutdown.borrow() {
+                return;
             }
             let next = self.db.call(|c| queue::next_due_at(c)).await.ok().flatten();
             let wait = next.map_or(Duration::from_secs(60), |at| {
@@ -162,13 +165,18 @@ impl Worker {
         }
     }
 
-    async fn send_due(&self) -> Result<()> {
+    /// Sends every due mail, stopping between two mails at shutdown (what is left
+    /// stays queued for the next start).
+    async fn send_due(&self, shutdown: &watch::Receiver<bool>) -> Result<()> {
         loop {
             let due = self.db.call(|c| queue::due(c, db::now(), 50)).await?;
             if due.is_empty() {
                 return Ok(());
             }
             for mail in due {
+                if *shutdown.borrow() {
+                    return Ok(());
+                }
                 self.send_one(mail).await?;
             }
         }

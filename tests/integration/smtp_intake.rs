@@ -143,6 +143,20 @@ fn japanese_html_and_signature_mails_are_answered() {
 }
 
 #[test]
+fn a_truly_empty_mail_with_no_header_at_all_is_answered() {
+    let daemon = TestDaemon::start();
+    let mut smtp = daemon.smtp();
+    smtp.command("EHLO phone.example");
+    smtp.command("MAIL FROM:<bare@example.net>");
+    smtp.command("RCPT TO:<kc@example.jp>");
+    assert_eq!(smtp.command("DATA"), 354);
+    assert_eq!(smtp.command("."), 250, "zero bytes of message");
+    let mail = daemon.wait_for_mail("bare@example.net");
+    assert_eq!(mail.header("In-Reply-To"), None, "nothing to refer to");
+    assert!(mail.body.contains("/signup/link/"));
+}
+
+#[test]
 fn a_sender_gets_three_replies_an_hour_then_silence() {
     let daemon = TestDaemon::start();
     let sender = "eager@example.net";
