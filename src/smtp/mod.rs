@@ -82,7 +82,7 @@ impl Connection {
 
     fn is_our_recipient(&self, to: &str) -> bool {
         let config = &self.intake.config;
-        config.is_intake_address(to) || is_postmaster(to)
+        config.is_intake_address(to) || is_postmaster(config, to)
     }
 
     /// Stores the message's facts and queues the reply, or says why there is none.
@@ -145,9 +145,17 @@ impl Connection {
     }
 }
 
-fn is_postmaster(to: &str) -> bool {
-    let local = to.rsplit_once('@').map_or(to, |(local, _)| local);
-    local.eq_ignore_ascii_case("postmaster")
+/// `postmaster` bare (RFC 5321 §4.5.1 says it must be accepted) or at one of the
+/// intake addresses' domains; postmaster of any other domain is not ours.
+fn is_postmaster(config: &Config, to: &str) -> bool {
+    let (local, domain) = to.rsplit_once('@').unwrap_or((to, ""));
+    let our_domain = domain.is_empty()
+        || config.smtp.intake_addresses.iter().any(|intake| {
+            intake
+                .rsplit_once('@')
+                .is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain))
+        });
+    local.eq_ignore_ascii_case("postmaster") && our_domain
 }
 
 impl Handler for Connection {

@@ -19,6 +19,12 @@ fn mail_for_anyone_else_is_refused_and_never_relayed() {
         "intake addresses ignore case"
     );
     assert_eq!(smtp.command("RCPT TO:<postmaster@example.jp>"), 250);
+    assert_eq!(smtp.command("RCPT TO:<postmaster>"), 250);
+    assert_eq!(
+        smtp.command("RCPT TO:<postmaster@gmail.example>"),
+        550,
+        "not our domain"
+    );
 }
 
 #[test]
