@@ -16,7 +16,18 @@ CREATE TABLE members (
     password_hash      TEXT,
     nickname           TEXT,
     registered_at      INTEGER,
-    imported_at        INTEGER NOT NULL
+    imported_at        INTEGER NOT NULL,
+    -- Set by `karamail members disable`: no login, no password reissue.
+    disabled_at        INTEGER
+);
+
+-- Failed logins by the login ID as typed (lower-cased), whether or not it exists, so a
+-- lockout looks the same for every ID.
+CREATE TABLE login_failures (
+    login_key       TEXT PRIMARY KEY,
+    failures        INTEGER NOT NULL,
+    last_failure_at INTEGER NOT NULL,
+    locked_until    INTEGER
 );
 
 -- A member's addresses (up to three; the first comes from the sign-up link).
@@ -48,25 +59,85 @@ CREATE INDEX signup_requests_ip ON signup_requests (client_ip, requested_at);
 -- Every link that went out by mail. Only the token's hash is kept.
 CREATE TABLE links (
     id              INTEGER PRIMARY KEY,
-    purpose         TEXT NOT NULL CHECK (purpose IN ('signup')),
+    purpose         TEXT NOT NULL CHECK (purpose IN ('signup', 'reset', 'email_verify')),
     token_hash      BLOB NOT NULL UNIQUE,
     address         TEXT NOT NULL,
     created_at      INTEGER NOT NULL,
     expires_at      INTEGER NOT NULL,
     used_at         INTEGER,
     member_id       INTEGER REFERENCES members(id),
-    failed_attempts INTEGER NOT NULL DEFAULT 0
+    failed_attempts INTEGER NOT NULL DEFAULT 0,
+    -- argon2id of the temporary password a reset mail carries.
+    secret_hash     TEXT
 );
 
 -- Browser sessions; the cookie holds a random id, this table its hash.
+-- 'signup' and 'reset': the steps after a mailed link; 'member': logged in.
 CREATE TABLE sessions (
-    id_hash    BLOB PRIMARY KEY,
-    kind       TEXT NOT NULL CHECK (kind IN ('signup')),
-    link_id    INTEGER REFERENCES links(id),
-    member_id  INTEGER REFERENCES members(id),
-    created_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL
+    id_hash      BLOB PRIMARY KEY,
+    kind         TEXT NOT NULL CHECK (kind IN ('signup', 'reset', 'member')),
+    link_id      INTEGER REFERENCES links(id),
+    member_id    INTEGER REFERENCES members(id),
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,   -- the absolute end
+    last_seen_at INTEGER NOT NULL    -- for the idle timeout
 );
+CREATE INDEX sessions_member ON sessions (member_id);
+
+-- A login between the password and the one-time key (暗証キー). The browser holds the
+-- pending id in a session-only cookie; a new attempt ends the member's older ones.
+CREATE TABLE login_attempts (
+    id           INTEGER PRIMARY KEY,
+    member_id    INTEGER NOT NULL REFERENCES members(id),
+    pending_hash BLOB NOT NULL UNIQUE,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    keys_sent_at INTEGER NOT NULL,
+    failed_keys  INTEGER NOT NULL DEFAULT 0,
+    ended_at     INTEGER
+);
+
+-- The keys mailed for an attempt, one per mail (each address gets its own), hashed.
+CREATE TABLE login_keys (
+    attempt_id INTEGER NOT NULL REFERENCES login_attempts(id),
+    outbox_id  INTEGER NOT NULL,
+    key_hash   BLOB NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (attempt_id, outbox_id)
+);
+
+-- Requests for a password reissue mail, for rate limits.
+CREATE TABLE reset_requests (
+    id           INTEGER PRIMARY KEY,
+    requested_at INTEGER NOT NULL,
+    address_key  TEXT NOT NULL,
+    client_ip    TEXT,
+    outcome      TEXT NOT NULL
+);
+CREATE INDEX reset_requests_address ON reset_requests (address_key, requested_at);
+
+-- お知らせ from the society, shown on every member's top page.
+CREATE TABLE notices (
+    id           INTEGER PRIMARY KEY,
+    title        TEXT NOT NULL,
+    body         TEXT NOT NULL,
+    published_at INTEGER NOT NULL,
+    ends_on      TEXT                -- last day shown (YYYY-MM-DD, Japan time); NULL: no end
+);
+
+-- 健診結果 and 医療費のお知らせ, loaded from CSV; `extra` holds the file's other
+-- columns as a JSON array of [name, value] pairs.
+CREATE TABLE records (
+    id          INTEGER PRIMARY KEY,
+    member_id   INTEGER NOT NULL REFERENCES members(id),
+    kind        TEXT NOT NULL CHECK (kind IN ('checkup', 'medical_expense')),
+    date        TEXT NOT NULL,
+    title       TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    extra       TEXT NOT NULL,
+    imported_at INTEGER NOT NULL
+);
+CREATE INDEX records_member ON records (member_id, kind, date);
 
 -- Outgoing mail. A row is written before anything is sent; secrets a mail carries are
 -- made when it is sent, so they never rest here.

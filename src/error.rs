@@ -7,6 +7,8 @@ pub enum Error {
     Db(#[from] rusqlite::Error),
     #[error("database is from a newer karamail (schema version {found}, this build knows {known})")]
     SchemaTooNew { found: i64, known: i64 },
+    #[error("database upgrade failed: {0}")]
+    Migration(String),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
     #[error("template: {0}")]

@@ -7,6 +7,8 @@ pub mod config;
 pub mod daemon;
 pub mod db;
 pub mod error;
+pub mod jst;
+pub mod login;
 pub mod mail;
 pub mod members;
 pub mod outbox;

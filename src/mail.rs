@@ -1,5 +1,6 @@
 //! Composing outgoing mail: one template per mail under `templates/mail/` (its first
-//! line is `Subject: …`), headers every mail carries, and the secrets a mail brings.
+//! line is `Subject: …`), one small function per mail, the headers every mail carries,
+//! and the secrets a mail brings, made at the moment it is sent.
 
 use std::sync::Arc;
 
@@ -12,10 +13,10 @@ use tera::Tera;
 
 use crate::address::Address;
 use crate::config::Config;
-use crate::db::{self, Db, links, outbox::QueuedMail};
+use crate::db::{self, Db, links, login, members, outbox::QueuedMail};
 use crate::error::{Error, Result};
 use crate::outbox::OutgoingMail;
-use crate::token;
+use crate::{jst, password, token};
 
 /// Renders and builds mails; shared by the outbox worker.
 pub struct Mailer {
@@ -24,20 +25,26 @@ pub struct Mailer {
     pub public_url: String,
 }
 
+/// What a queued row becomes.
+pub enum Composed {
+    Mail(Message),
+    /// Nothing to send any more (the login attempt ended, the member was disabled…).
+    Obsolete(&'static str),
+}
+
+/// What every mail template may use, besides its own fields.
 #[derive(Serialize)]
-struct SignupLinkMail<'a> {
+struct Common<'a> {
     site_name: &'a str,
     society: &'a str,
     contact_phone: &'a str,
     contact_email: &'a str,
-    url: String,
-    signup_url: String,
-    ttl: String,
+    portal_url: &'a str,
 }
 
 impl Mailer {
     /// Builds the mail for a queued row, making any secret it carries now.
-    pub async fn compose(&self, db: &Db, queued: &QueuedMail) -> Result<Message> {
+    pub async fn compose(&self, db: &Db, queued: &QueuedMail) -> Result<Composed> {
         let mail: OutgoingMail =
             serde_json::from_str(&queued.params).map_err(|e| Error::Mail(e.to_string()))?;
         match mail {
@@ -45,53 +52,162 @@ impl Mailer {
                 in_reply_to,
                 auto_replied,
             } => {
-                let ttl = self.config.policy.signup_link_ttl;
-                let recipient = queued.recipient.clone();
-                let token = db
-                    .call(move |c| {
-                        let token = token::new_token();
-                        links::insert(
-                            c,
-                            links::Purpose::Signup,
-                            &token::hash(&token),
-                            &recipient,
-                            db::now(),
-                            ttl.as_secs(),
-                        )?;
-                        Ok(token)
-                    })
-                    .await?;
-                let site = &self.config.site;
-                let context = SignupLinkMail {
-                    site_name: &site.name,
-                    society: &site.society,
-                    contact_phone: &site.contact_phone,
-                    contact_email: &site.contact_email,
-                    url: format!("{}/signup/link/{token}", self.public_url),
-                    signup_url: format!("{}/signup", self.public_url),
-                    ttl: ttl.japanese(),
-                };
-                let text = self.tera.render(
-                    "mail/signup_link.txt",
-                    &tera::Context::from_serialize(&context)?,
-                )?;
-                let auto = if auto_replied {
-                    "auto-replied"
-                } else {
-                    "auto-generated"
-                };
-                self.build(queued, &text, auto, in_reply_to.as_deref())
+                self.signup_link(db, queued, in_reply_to.as_deref(), auto_replied)
+                    .await
+            }
+            OutgoingMail::LoginKey { attempt_id } => self.login_key(db, queued, attempt_id).await,
+            OutgoingMail::Reset { member_id } => self.reset(db, queued, member_id).await,
+            OutgoingMail::EmailVerify { member_id } => {
+                self.email_verify(db, queued, member_id).await
+            }
+            OutgoingMail::ProfileChanged { change } => {
+                let context = tera::Context::from_serialize(serde_json::json!({
+                    "change": change,
+                    "at": jst::datetime(db::now()),
+                }))?;
+                self.render(queued, "mail/profile_changed.txt", context, None)
             }
         }
     }
 
-    fn build(
+    async fn signup_link(
+        &self,
+        db: &Db,
+        queued: &QueuedMail,
+        in_reply_to: Option<&str>,
+        auto_replied: bool,
+    ) -> Result<Composed> {
+        let ttl = self.config.policy.signup_link_ttl;
+        let token = mint_link(
+            db,
+            links::Purpose::Signup,
+            &queued.recipient,
+            None,
+            None,
+            ttl.as_secs(),
+        )
+        .await?;
+        let context = tera::Context::from_serialize(serde_json::json!({
+            "url": format!("{}/signup/link/{token}", self.public_url),
+            "signup_url": format!("{}/signup", self.public_url),
+            "ttl": ttl.japanese(),
+        }))?;
+        let auto = if auto_replied {
+            "auto-replied"
+        } else {
+            "auto-generated"
+        };
+        let mut composed = self.render(queued, "mail/signup_link.txt", context, in_reply_to)?;
+        if let Composed::Mail(message) = &mut composed {
+            message.headers_mut().set(AutoSubmitted(auto.to_string()));
+        }
+        Ok(composed)
+    }
+
+    async fn login_key(&self, db: &Db, queued: &QueuedMail, attempt_id: i64) -> Result<Composed> {
+        let ttl = self.config.policy.login_key_ttl;
+        let (key, outbox_id) = (token::new_login_key(), queued.id);
+        let key_hash = login_key_hash(attempt_id, &key);
+        let live = db
+            .call(move |c| {
+                let now = db::now();
+                if !login::is_open(c, attempt_id, now)? {
+                    return Ok(false);
+                }
+                login::put_key(c, attempt_id, outbox_id, &key_hash, now + ttl.as_secs())?;
+                Ok(true)
+            })
+            .await?;
+        if !live {
+            return Ok(Composed::Obsolete(
+                "the login attempt ended before its key was sent",
+            ));
+        }
+        let context = tera::Context::from_serialize(
+            serde_json::json!({ "key": key, "ttl": ttl.japanese() }),
+        )?;
+        self.render(queued, "mail/login_key.txt", context, None)
+    }
+
+    async fn reset(&self, db: &Db, queued: &QueuedMail, member_id: i64) -> Result<Composed> {
+        let Some(account) = db.call(move |c| members::account(c, member_id)).await? else {
+            return Ok(Composed::Obsolete("no such member"));
+        };
+        let (Some(login_id), None) = (account.login_id.clone(), account.disabled_at) else {
+            return Ok(Composed::Obsolete(
+                "the member is not registered or is disabled",
+            ));
+        };
+        let temp_password = token::new_temp_password();
+        let plain = temp_password.clone();
+        let secret_hash = tokio::task::spawn_blocking(move || password::hash(&plain)).await??;
+        let ttl = self.config.policy.reset_ttl;
+        let recipient = queued.recipient.clone();
+        let token = db
+            .call(move |c| {
+                let tx = c.transaction()?;
+                links::void_open(&tx, links::Purpose::Reset, member_id, db::now())?;
+                let token = insert_link(
+                    &tx,
+                    links::Purpose::Reset,
+                    &recipient,
+                    Some(member_id),
+                    Some(&secret_hash),
+                    ttl.as_secs(),
+                )?;
+                tx.commit()?;
+                Ok(token)
+            })
+            .await?;
+        let context = tera::Context::from_serialize(serde_json::json!({
+            "url": format!("{}/reset/link/{token}", self.public_url),
+            "login_id": login_id,
+            "temp_password": temp_password,
+            "ttl": ttl.japanese(),
+        }))?;
+        self.render(queued, "mail/reset.txt", context, None)
+    }
+
+    async fn email_verify(&self, db: &Db, queued: &QueuedMail, member_id: i64) -> Result<Composed> {
+        let ttl = self.config.policy.signup_link_ttl;
+        let token = mint_link(
+            db,
+            links::Purpose::EmailVerify,
+            &queued.recipient,
+            Some(member_id),
+            None,
+            ttl.as_secs(),
+        )
+        .await?;
+        let context = tera::Context::from_serialize(serde_json::json!({
+            "url": format!("{}/profile/email/{token}", self.public_url),
+            "ttl": ttl.japanese(),
+        }))?;
+        self.render(queued, "mail/email_verify.txt", context, None)
+    }
+
+    /// Renders a mail template (with the society's details) into a message.
+    fn render(
         &self,
         queued: &QueuedMail,
-        text: &str,
-        auto_submitted: &str,
+        template: &str,
+        mut context: tera::Context,
         in_reply_to: Option<&str>,
-    ) -> Result<Message> {
+    ) -> Result<Composed> {
+        let site = &self.config.site;
+        let common = Common {
+            site_name: &site.name,
+            society: &site.society,
+            contact_phone: &site.contact_phone,
+            contact_email: &site.contact_email,
+            portal_url: &self.public_url,
+        };
+        context.extend(tera::Context::from_serialize(&common)?);
+        let text = self.tera.render(template, &context)?;
+        Ok(Composed::Mail(self.build(queued, &text, in_reply_to)?))
+    }
+
+    fn build(&self, queued: &QueuedMail, text: &str, in_reply_to: Option<&str>) -> Result<Message> {
         let (subject, body) = split_subject(text)?;
         let bad = |e: &dyn std::fmt::Display| Error::Mail(e.to_string());
         let from = Address::parse(&self.config.mail.from).map_err(|e| bad(&e))?;
@@ -109,7 +225,7 @@ impl Mailer {
             .subject(subject)
             .message_id(Some(queued.message_id.clone()))
             .date_now()
-            .header(AutoSubmitted(auto_submitted.to_string()))
+            .header(AutoSubmitted("auto-generated".to_string()))
             .header(ContentType::TEXT_PLAIN);
         if let Some(parent) = in_reply_to {
             builder = builder
@@ -118,6 +234,47 @@ impl Mailer {
         }
         builder.body(body.to_string()).map_err(|e| bad(&e))
     }
+}
+
+/// What the database keeps of a login key: salted with its attempt, so one table of
+/// the million 6-digit hashes does not fit every attempt.
+pub fn login_key_hash(attempt_id: i64, key: &str) -> Vec<u8> {
+    token::hash(&format!("login-key:{attempt_id}:{key}"))
+}
+
+async fn mint_link(
+    db: &Db,
+    purpose: links::Purpose,
+    address: &str,
+    member_id: Option<i64>,
+    secret_hash: Option<String>,
+    ttl: i64,
+) -> Result<String> {
+    let address = address.to_string();
+    db.call(move |c| insert_link(c, purpose, &address, member_id, secret_hash.as_deref(), ttl))
+        .await
+}
+
+/// Stores a new link and returns its token, which only the mail will carry.
+fn insert_link(
+    c: &rusqlite::Connection,
+    purpose: links::Purpose,
+    address: &str,
+    member_id: Option<i64>,
+    secret_hash: Option<&str>,
+    ttl: i64,
+) -> Result<String> {
+    let token = token::new_token();
+    let link = links::NewLink {
+        purpose,
+        token_hash: &token::hash(&token),
+        address,
+        member_id,
+        secret_hash,
+        ttl,
+    };
+    links::insert(c, &link, db::now())?;
+    Ok(token)
 }
 
 /// A rendered mail template's first line is `Subject: …`; the body follows a blank line.

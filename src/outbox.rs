@@ -15,7 +15,7 @@ use tokio::sync::{Notify, watch};
 use crate::config::{Config, Transport};
 use crate::db::{self, Db, outbox as queue};
 use crate::error::{Error, Result};
-use crate::mail::Mailer;
+use crate::mail::{Composed, Mailer};
 use crate::token;
 
 /// What a queued mail is; stored as JSON in `outbox.params` (never with a secret).
@@ -28,12 +28,24 @@ pub enum OutgoingMail {
         /// An answer to the member's mail (RFC 3834 `auto-replied`) rather than to a form.
         auto_replied: bool,
     },
+    /// 「暗証キーのご案内」: a one-time key for a login attempt.
+    LoginKey { attempt_id: i64 },
+    /// 「パスワード再発行のご案内」: a link, the login ID and a temporary password.
+    Reset { member_id: i64 },
+    /// 「メールアドレス確認のご案内」: confirms an address a member is adding.
+    EmailVerify { member_id: i64 },
+    /// 「登録情報変更のお知らせ」: what changed, never the new value of a secret.
+    ProfileChanged { change: String },
 }
 
 impl OutgoingMail {
     fn kind(&self) -> &'static str {
         match self {
             OutgoingMail::SignupLink { .. } => "signup_link",
+            OutgoingMail::LoginKey { .. } => "login_key",
+            OutgoingMail::Reset { .. } => "reset",
+            OutgoingMail::EmailVerify { .. } => "email_verify",
+            OutgoingMail::ProfileChanged { .. } => "profile_changed",
         }
     }
 }
@@ -185,7 +197,11 @@ impl Worker {
     async fn send_one(&self, queued: queue::QueuedMail) -> Result<()> {
         let id = queued.id;
         let result = match self.mailer.compose(&self.db, &queued).await {
-            Ok(message) => self.sender.send(id, &message).await,
+            Ok(Composed::Mail(message)) => self.sender.send(id, &message).await,
+            Ok(Composed::Obsolete(reason)) => Err(SendError {
+                permanent: true,
+                message: format!("not sent: {reason}"),
+            }),
             Err(e) => Err(SendError {
                 permanent: false,
                 message: format!("composing: {e}"),

@@ -30,6 +30,37 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("error.html", include_str!("../templates/error.html")),
     (
+        "login_key.html",
+        include_str!("../templates/login_key.html"),
+    ),
+    (
+        "member_nav.html",
+        include_str!("../templates/member_nav.html"),
+    ),
+    ("home.html", include_str!("../templates/home.html")),
+    ("record.html", include_str!("../templates/record.html")),
+    ("profile.html", include_str!("../templates/profile.html")),
+    (
+        "email_confirm.html",
+        include_str!("../templates/email_confirm.html"),
+    ),
+    (
+        "reset_request.html",
+        include_str!("../templates/reset_request.html"),
+    ),
+    (
+        "reset_login.html",
+        include_str!("../templates/reset_login.html"),
+    ),
+    (
+        "reset_password.html",
+        include_str!("../templates/reset_password.html"),
+    ),
+    (
+        "reset_done.html",
+        include_str!("../templates/reset_done.html"),
+    ),
+    (
         "mail/signup_link.txt",
         include_str!("../templates/mail/signup_link.txt"),
     ),

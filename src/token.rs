@@ -37,6 +37,11 @@ pub fn new_temp_password() -> String {
     pick(ALPHABET, 10)
 }
 
+/// A one-time login key (暗証キー): 6 digits, as members type it from a mail.
+pub fn new_login_key() -> String {
+    pick(b"0123456789", 6)
+}
+
 /// `count` characters drawn uniformly from `alphabet` (rejection sampling, no modulo bias).
 fn pick(alphabet: &[u8], count: usize) -> String {
     let limit = 256 - 256 % alphabet.len();

@@ -102,6 +102,18 @@ pub struct PolicyConfig {
     pub password_require_lowercase: bool,
     pub password_require_uppercase: bool,
     pub password_require_digit: bool,
+    /// How long a logged-in member may be idle, and the longest a login lasts.
+    pub session_idle: HumanDuration,
+    pub session_absolute: HumanDuration,
+    /// Wrong passwords for one login ID before it is locked; each further one doubles
+    /// the lock, from `login_lockout_initial` up to `login_lockout_max`.
+    pub login_lockout_after: u32,
+    pub login_lockout_initial: HumanDuration,
+    pub login_lockout_max: HumanDuration,
+    /// Wrong one-time keys before the login attempt is void.
+    pub login_key_max_attempts: u32,
+    /// Shortest time between two 暗証キーの再請求.
+    pub login_key_resend_cooldown: HumanDuration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -111,6 +123,8 @@ pub struct LimitsConfig {
     pub signup_per_address_day: u32,
     pub signup_per_ip_hour: u32,
     pub signup_per_ip_day: u32,
+    pub reset_per_address_hour: u32,
+    pub reset_per_ip_hour: u32,
 }
 
 impl Default for SmtpConfig {
@@ -180,6 +194,13 @@ impl Default for PolicyConfig {
             password_require_lowercase: true,
             password_require_uppercase: false,
             password_require_digit: true,
+            session_idle: HumanDuration::secs(30 * 60),
+            session_absolute: HumanDuration::secs(12 * 3600),
+            login_lockout_after: 5,
+            login_lockout_initial: HumanDuration::secs(60),
+            login_lockout_max: HumanDuration::secs(3600),
+            login_key_max_attempts: 5,
+            login_key_resend_cooldown: HumanDuration::secs(60),
         }
     }
 }
@@ -191,6 +212,8 @@ impl Default for LimitsConfig {
             signup_per_address_day: 10,
             signup_per_ip_hour: 30,
             signup_per_ip_day: 200,
+            reset_per_address_hour: 3,
+            reset_per_ip_hour: 30,
         }
     }
 }

@@ -7,12 +7,18 @@ use crate::error::Result;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
     Signup,
+    /// パスワード再発行: the link carries a temporary password too (`secret_hash`).
+    Reset,
+    /// A new address for a member, confirmed by its owner.
+    EmailVerify,
 }
 
 impl Purpose {
     fn as_str(self) -> &'static str {
         match self {
             Purpose::Signup => "signup",
+            Purpose::Reset => "reset",
+            Purpose::EmailVerify => "email_verify",
         }
     }
 }
@@ -24,6 +30,8 @@ pub struct Link {
     pub expires_at: i64,
     pub used_at: Option<i64>,
     pub failed_attempts: u32,
+    pub member_id: Option<i64>,
+    pub secret_hash: Option<String>,
 }
 
 /// What a link is good for right now.
@@ -46,22 +54,42 @@ impl Link {
     }
 }
 
-pub fn insert(
-    conn: &Connection,
-    purpose: Purpose,
-    token_hash: &[u8],
-    address: &str,
-    now: i64,
-    ttl: i64,
-) -> Result<i64> {
+pub struct NewLink<'a> {
+    pub purpose: Purpose,
+    pub token_hash: &'a [u8],
+    pub address: &'a str,
+    pub member_id: Option<i64>,
+    pub secret_hash: Option<&'a str>,
+    pub ttl: i64,
+}
+
+pub fn insert(conn: &Connection, link: &NewLink, now: i64) -> Result<i64> {
     conn.execute(
-        "INSERT INTO links (purpose, token_hash, address, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![purpose.as_str(), token_hash, address, now, now + ttl],
+        "INSERT INTO links (purpose, token_hash, address, member_id, secret_hash, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            link.purpose.as_str(),
+            link.token_hash,
+            link.address,
+            link.member_id,
+            link.secret_hash,
+            now,
+            now + link.ttl
+        ],
     )?;
     Ok(conn.last_insert_rowid())
 }
 
-const COLUMNS: &str = "id, address, expires_at, used_at, failed_attempts";
+/// Ends a member's unused links of one purpose (a new reissue mail voids the last).
+pub fn void_open(conn: &Connection, purpose: Purpose, member_id: i64, now: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE links SET used_at = ?3 WHERE purpose = ?1 AND member_id = ?2 AND used_at IS NULL",
+        params![purpose.as_str(), member_id, now],
+    )?;
+    Ok(())
+}
+
+const COLUMNS: &str = "id, address, expires_at, used_at, failed_attempts, member_id, secret_hash";
 
 fn from_row(row: &rusqlite::Row) -> rusqlite::Result<Link> {
     Ok(Link {
@@ -70,6 +98,8 @@ fn from_row(row: &rusqlite::Row) -> rusqlite::Result<Link> {
         expires_at: row.get(2)?,
         used_at: row.get(3)?,
         failed_attempts: row.get(4)?,
+        member_id: row.get(5)?,
+        secret_hash: row.get(6)?,
     })
 }
 

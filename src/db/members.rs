@@ -111,3 +111,157 @@ pub fn register(conn: &Connection, reg: &Registration, now: i64) -> Result<bool>
     )?;
     Ok(true)
 }
+
+/// A member as the portal sees it.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: i64,
+    pub member_no: String,
+    pub name: String,
+    pub temp_login_id: String,
+    pub login_id: Option<String>,
+    pub password_hash: Option<String>,
+    pub nickname: Option<String>,
+    pub registered_at: Option<i64>,
+    pub disabled_at: Option<i64>,
+    pub temp_pending: bool,
+}
+
+const ACCOUNT_COLUMNS: &str = "id, member_no, name, temp_login_id, login_id, password_hash, nickname, registered_at, disabled_at, temp_password_hash IS NOT NULL";
+
+fn account_from_row(row: &rusqlite::Row) -> rusqlite::Result<Account> {
+    Ok(Account {
+        id: row.get(0)?,
+        member_no: row.get(1)?,
+        name: row.get(2)?,
+        temp_login_id: row.get(3)?,
+        login_id: row.get(4)?,
+        password_hash: row.get(5)?,
+        nickname: row.get(6)?,
+        registered_at: row.get(7)?,
+        disabled_at: row.get(8)?,
+        temp_pending: row.get(9)?,
+    })
+}
+
+fn account_where(
+    conn: &Connection,
+    condition: &str,
+    value: impl rusqlite::ToSql,
+) -> Result<Option<Account>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {ACCOUNT_COLUMNS} FROM members WHERE {condition}"),
+            [value],
+            account_from_row,
+        )
+        .optional()?)
+}
+
+pub fn account(conn: &Connection, id: i64) -> Result<Option<Account>> {
+    account_where(conn, "id = ?1", id)
+}
+
+/// By login ID, whatever the case it is typed in.
+pub fn account_by_login_id(conn: &Connection, login_id: &str) -> Result<Option<Account>> {
+    account_where(conn, "login_id = ?1", login_id)
+}
+
+pub fn account_by_member_no(conn: &Connection, member_no: &str) -> Result<Option<Account>> {
+    account_where(conn, "member_no = ?1", member_no)
+}
+
+/// The registered member with this address, if any.
+pub fn account_by_email(conn: &Connection, address: &str) -> Result<Option<Account>> {
+    account_where(
+        conn,
+        "registered_at IS NOT NULL AND id = (SELECT member_id FROM member_emails WHERE address = ?1 COLLATE NOCASE LIMIT 1)",
+        address,
+    )
+}
+
+pub fn all_accounts(conn: &Connection) -> Result<Vec<Account>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM members ORDER BY member_no"
+    ))?;
+    let rows = stmt.query_map([], account_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A member's addresses, oldest first.
+pub fn emails(conn: &Connection, member_id: i64) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT address FROM member_emails WHERE member_id = ?1 ORDER BY added_at, id",
+    )?;
+    let rows = stmt.query_map([member_id], |row| row.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Adds an address unless the member has it already; false if it was there.
+pub fn add_email(conn: &Connection, member_id: i64, address: &str, now: i64) -> Result<bool> {
+    if emails(conn, member_id)?
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(address))
+    {
+        return Ok(false);
+    }
+    conn.execute(
+        "INSERT INTO member_emails (member_id, address, added_at) VALUES (?1, ?2, ?3)",
+        params![member_id, address, now],
+    )?;
+    Ok(true)
+}
+
+pub fn remove_email(conn: &Connection, member_id: i64, address: &str) -> Result<bool> {
+    Ok(conn.execute(
+        "DELETE FROM member_emails WHERE member_id = ?1 AND address = ?2 COLLATE NOCASE",
+        params![member_id, address],
+    )? > 0)
+}
+
+pub fn set_login_id(conn: &Connection, member_id: i64, login_id: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE members SET login_id = ?2 WHERE id = ?1",
+        params![member_id, login_id],
+    )?;
+    Ok(())
+}
+
+pub fn set_password_hash(conn: &Connection, member_id: i64, hash: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE members SET password_hash = ?2 WHERE id = ?1",
+        params![member_id, hash],
+    )?;
+    Ok(())
+}
+
+pub fn set_nickname(conn: &Connection, member_id: i64, nickname: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE members SET nickname = ?2 WHERE id = ?1",
+        params![member_id, nickname],
+    )?;
+    Ok(())
+}
+
+pub fn set_disabled(conn: &Connection, member_id: i64, disabled_at: Option<i64>) -> Result<()> {
+    conn.execute(
+        "UPDATE members SET disabled_at = ?2 WHERE id = ?1",
+        params![member_id, disabled_at],
+    )?;
+    Ok(())
+}
+
+/// New postcard credentials for a member who has not signed up; the old ones die.
+pub fn replace_postcard(
+    conn: &Connection,
+    member_id: i64,
+    temp_login_id: &str,
+    temp_password_hash: &str,
+    now: i64,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE members SET temp_login_id = ?2, temp_password_hash = ?3, temp_issued_at = ?4 WHERE id = ?1",
+        params![member_id, temp_login_id, temp_password_hash, now],
+    )?;
+    Ok(())
+}

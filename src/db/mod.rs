@@ -2,8 +2,11 @@
 //! the async threads. Query functions live beside this file, one module per table.
 
 pub mod links;
+pub mod login;
 pub mod members;
+pub mod notices;
 pub mod outbox;
+pub mod records;
 pub mod requests;
 pub mod sessions;
 
@@ -17,9 +20,9 @@ use crate::error::{Error, Result};
 
 const SCHEMA: &str = include_str!("../../schema.sql");
 /// Bump with every change to `schema.sql`, and add the step to `MIGRATIONS`.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 /// `MIGRATIONS[n]` turns a version n+1 database into version n+2.
-const MIGRATIONS: &[&str] = &[];
+const MIGRATIONS: &[&str] = &[include_str!("migrations/002.sql")];
 
 /// The one connection, shared. SQLite serialises writers anyway; one connection keeps
 /// every transaction simple and is far from the limit at this service's load.
@@ -83,6 +86,12 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             known: SCHEMA_VERSION,
         });
     }
+    if found == SCHEMA_VERSION {
+        return Ok(());
+    }
+    // Rebuilding a table others refer to needs foreign keys off, which SQLite only
+    // allows outside a transaction; the check afterwards proves nothing dangles.
+    conn.pragma_update(None, "foreign_keys", false)?;
     let tx = conn.transaction()?;
     if found == 0 {
         tx.execute_batch(SCHEMA)?;
@@ -92,7 +101,16 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         }
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    let dangling: i64 = tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+        r.get(0)
+    })?;
+    if dangling > 0 {
+        return Err(Error::Migration(format!(
+            "{dangling} rows would refer to nothing"
+        )));
+    }
     tx.commit()?;
+    conn.pragma_update(None, "foreign_keys", true)?;
     Ok(())
 }
 
@@ -130,6 +148,54 @@ mod tests {
             .call_blocking(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?))
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    /// Every table and column as `table.column type`, to compare two databases.
+    fn shape(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn
+            .prepare(
+                "SELECT m.name || '.' || p.name || ' ' || p.type FROM sqlite_master m, pragma_table_info(m.name) p
+                 WHERE m.type = 'table' ORDER BY 1",
+            )
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_version_1_database_migrates_to_the_schema_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        {
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(include_str!("migrations/001-schema.sql"))
+                .unwrap();
+            old.execute_batch(
+                "PRAGMA user_version = 1;
+                 INSERT INTO members (member_no, name, temp_login_id, temp_issued_at, imported_at) VALUES ('1', 'A', 'ABC123456', 0, 0);
+                 INSERT INTO links (purpose, token_hash, address, created_at, expires_at, member_id) VALUES ('signup', x'01', 'a@example.jp', 0, 9, 1);",
+            )
+            .unwrap();
+        }
+        let migrated = Db::open(&path).unwrap();
+        let fresh = Db::open_in_memory().unwrap();
+        let (a, b) = (
+            migrated.call_blocking(|c| Ok(shape(c))).unwrap(),
+            fresh.call_blocking(|c| Ok(shape(c))).unwrap(),
+        );
+        assert_eq!(a, b);
+        let address: String = migrated
+            .call_blocking(|c| {
+                Ok(
+                    c.query_row("SELECT address FROM links WHERE member_id = 1", [], |r| {
+                        r.get(0)
+                    })?,
+                )
+            })
+            .unwrap();
+        assert_eq!(address, "a@example.jp");
     }
 
     #[test]

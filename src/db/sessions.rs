@@ -4,6 +4,26 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::Result;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The steps after a sign-up link.
+    Signup,
+    /// The steps after a password reissue link.
+    Reset,
+    /// A logged-in member.
+    Member,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Signup => "signup",
+            Kind::Reset => "reset",
+            Kind::Member => "member",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Session {
     pub link_id: Option<i64>,
@@ -11,29 +31,44 @@ pub struct Session {
     pub expires_at: i64,
 }
 
-pub fn insert_signup(
-    conn: &Connection,
-    id_hash: &[u8],
-    link_id: i64,
-    member_id: Option<i64>,
-    now: i64,
-    expires_at: i64,
-) -> Result<()> {
+pub struct NewSession<'a> {
+    pub id_hash: &'a [u8],
+    pub kind: Kind,
+    pub link_id: Option<i64>,
+    pub member_id: Option<i64>,
+    pub expires_at: i64,
+}
+
+pub fn insert(conn: &Connection, session: &NewSession, now: i64) -> Result<()> {
     conn.execute(
-        "INSERT INTO sessions (id_hash, kind, link_id, member_id, created_at, expires_at)
-         VALUES (?1, 'signup', ?2, ?3, ?4, ?5)",
-        params![id_hash, link_id, member_id, now, expires_at],
+        "INSERT INTO sessions (id_hash, kind, link_id, member_id, created_at, expires_at, last_seen_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5)",
+        params![
+            session.id_hash,
+            session.kind.as_str(),
+            session.link_id,
+            session.member_id,
+            now,
+            session.expires_at
+        ],
     )?;
     Ok(())
 }
 
-/// The live sign-up session with this id hash, if any.
-pub fn find_signup(conn: &Connection, id_hash: &[u8], now: i64) -> Result<Option<Session>> {
-    Ok(conn
+/// The live session of this kind with this id hash, if any. A session unused for
+/// longer than `idle_secs` counts as ended; a found one is marked as seen now.
+pub fn find(
+    conn: &Connection,
+    id_hash: &[u8],
+    kind: Kind,
+    now: i64,
+    idle_secs: i64,
+) -> Result<Option<Session>> {
+    let session = conn
         .query_row(
             "SELECT link_id, member_id, expires_at FROM sessions
-             WHERE id_hash = ?1 AND kind = 'signup' AND expires_at > ?2",
-            params![id_hash, now],
+             WHERE id_hash = ?1 AND kind = ?2 AND expires_at > ?3 AND last_seen_at > ?3 - ?4",
+            params![id_hash, kind.as_str(), now, idle_secs],
             |row| {
                 Ok(Session {
                     link_id: row.get(0)?,
@@ -42,7 +77,14 @@ pub fn find_signup(conn: &Connection, id_hash: &[u8], now: i64) -> Result<Option
                 })
             },
         )
-        .optional()?)
+        .optional()?;
+    if session.is_some() {
+        conn.execute(
+            "UPDATE sessions SET last_seen_at = ?2 WHERE id_hash = ?1",
+            params![id_hash, now],
+        )?;
+    }
+    Ok(session)
 }
 
 pub fn delete(conn: &Connection, id_hash: &[u8]) -> Result<()> {
@@ -50,12 +92,18 @@ pub fn delete(conn: &Connection, id_hash: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Ends every sign-up session that rode on a link, e.g. once the link is spent.
+/// Ends every session that rode on a link, e.g. once the link is spent.
 pub fn delete_for_link(conn: &Connection, link_id: i64) -> Result<()> {
     conn.execute("DELETE FROM sessions WHERE link_id = ?1", [link_id])?;
     Ok(())
 }
 
+/// Ends every session of a member (password reissued, account disabled).
+pub fn delete_for_member(conn: &Connection, member_id: i64) -> Result<usize> {
+    Ok(conn.execute("DELETE FROM sessions WHERE member_id = ?1", [member_id])?)
+}
+
+/// Forgets sessions past their absolute end (idle ones go once their end passes too).
 pub fn delete_expired(conn: &Connection, now: i64) -> Result<usize> {
     Ok(conn.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now])?)
 }

@@ -22,6 +22,7 @@ pub const CSRF_FIELD: &str = "csrf";
 pub struct Req {
     pub method: Method,
     pub path: String,
+    pub query: String,
     pub headers: HeaderMap,
     /// The member's address: the peer, or what a trusted proxy forwarded (None when a
     /// trusted proxy named none).
@@ -36,6 +37,7 @@ impl Req {
     pub fn new(
         method: Method,
         path: String,
+        query: String,
         headers: HeaderMap,
         peer: IpAddr,
         trusted_proxies: &[IpAddr],
@@ -48,12 +50,22 @@ impl Req {
         Req {
             method,
             path,
+            query,
             headers,
             client_ip,
             body,
             csrf,
             csrf_is_new,
         }
+    }
+
+    /// A parameter of the query string (`?changed=password`).
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(&self.query)
+            .ok()?
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
     }
 
     pub fn cookie(&self, name: &str) -> Option<String> {
@@ -132,6 +144,17 @@ pub fn set_cookie(name: &str, value: &str, path: &str, max_age_secs: i64, secure
         .same_site(SameSite::Lax)
         .secure(secure)
         .max_age(cookie::time::Duration::seconds(max_age_secs))
+        .build()
+        .to_string()
+}
+
+/// A cookie the browser forgets when it closes (no Max-Age): for logins.
+pub fn set_session_cookie(name: &str, value: &str, path: &str, secure: bool) -> String {
+    Cookie::build((name, value))
+        .path(path)
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
         .build()
         .to_string()
 }

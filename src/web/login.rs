@@ -1,16 +1,334 @@
-//! The portal's entrance (健幸マイポータルログイン): the login form, with the links to
-//! 新規利用登録 and パスワード再発行. Logging in itself is built on this page next.
+//! 健幸マイポータルログイン: the login form (`/`), then the one-time key (暗証キー)
+//! mailed to every registered address (`/login/key`), then the top page. The pending
+//! login lives in a cookie that dies with the browser, so closing the key screen voids it.
 
-use serde::Serialize;
+use hyper::StatusCode;
+use serde::{Deserialize, Serialize};
 
-use super::{AppState, Req, Resp};
+use super::http::{self, clear_cookie, redirect, set_session_cookie, with_cookie};
+use super::{AppState, ErrorPage, Req, Resp, error_response, member};
+use crate::db::{self, login as attempts, members};
 use crate::error::Result;
+use crate::login::{self, PasswordCheck};
+use crate::mail::login_key_hash;
+use crate::outbox::{self, OutgoingMail};
+use crate::token;
 
-#[derive(Serialize)]
+const PENDING_COOKIE: &str = "km_login";
+const PENDING_PATH: &str = "/login";
+/// How long a login may wait between the password and the key.
+const ATTEMPT_SECS: i64 = 30 * 60;
+const WRONG: &str = "ログインIDまたはパスワードが正しくありません。";
+
+#[derive(Serialize, Default)]
 struct LoginPage<'a> {
     csrf: &'a str,
+    login_id: String,
+    error: Option<String>,
+    notice: Option<&'static str>,
 }
 
 pub fn page(state: &AppState, req: &Req) -> Result<Resp> {
-    state.page("login.html", &LoginPage { csrf: &req.csrf })
+    let notice = [
+        (
+            "expired",
+            "ログインの有効期限が切れました。もう一度ログインしてください。",
+        ),
+        ("logged_out", "ログアウトしました。"),
+        (
+            "reset",
+            "パスワードを変更しました。新しいパスワードでログインしてください。",
+        ),
+    ]
+    .into_iter()
+    .find(|(param, _)| req.query_param(param).is_some())
+    .map(|(_, text)| text);
+    state.page(
+        "login.html",
+        &LoginPage {
+            csrf: &req.csrf,
+            notice,
+            ..Default::default()
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    login_id: String,
+    #[serde(default)]
+    password: String,
+}
+
+fn locked_message(minutes: i64) -> String {
+    format!(
+        "ログインに続けて失敗したため、ログインを一時的に制限しています。{minutes}分ほどたってから、もう一度お試しください。パスワードを忘れた方は「パスワードを忘れた方」から再発行できます。"
+    )
+}
+
+pub async fn submit(state: &AppState, req: &Req) -> Result<Resp> {
+    let form: LoginForm = req.form(state.origin())?;
+    let check = login::check_password(
+        &state.db,
+        &state.config.policy,
+        &form.login_id,
+        &form.password,
+        req.client_ip(),
+    )
+    .await?;
+    let error = match check {
+        PasswordCheck::Right(account) => return start_attempt(state, req, account).await,
+        PasswordCheck::Locked { minutes }
+        | PasswordCheck::Wrong {
+            locked_minutes: Some(minutes),
+        } => locked_message(minutes),
+        PasswordCheck::Wrong {
+            locked_minutes: None,
+        } => WRONG.to_string(),
+        PasswordCheck::Disabled => format!(
+            "このアカウントは現在ご利用いただけません。{}までお問い合わせください。",
+            state.config.site.society
+        ),
+    };
+    let page = LoginPage {
+        csrf: &req.csrf,
+        login_id: form.login_id,
+        error: Some(error),
+        notice: None,
+    };
+    Ok(http::html(
+        StatusCode::UNAUTHORIZED,
+        state.render("login.html", &page)?,
+    ))
+}
+
+/// The password was right: a new attempt (ending older ones) and a key to every address.
+async fn start_attempt(state: &AppState, req: &Req, account: members::Account) -> Result<Resp> {
+    let pending = token::new_token();
+    let pending_hash = token::hash(&pending);
+    let (member_id, from, client_ip) =
+        (account.id, state.config.mail.from.clone(), req.client_ip());
+    state
+        .db
+        .call(move |c| {
+            let tx = c.transaction()?;
+            let now = db::now();
+            let attempt_id =
+                attempts::start_attempt(&tx, member_id, &pending_hash, now, now + ATTEMPT_SECS)?;
+            queue_keys(&tx, member_id, attempt_id, &from)?;
+            db::audit(
+                &tx,
+                "login_key_sent",
+                Some(member_id),
+                client_ip.as_deref(),
+                "",
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    state.outbox_wake.notify_one();
+    let cookie = set_session_cookie(PENDING_COOKIE, &pending, PENDING_PATH, state.https());
+    Ok(with_cookie(redirect("/login/key"), &cookie))
+}
+
+fn queue_keys(c: &rusqlite::Connection, member_id: i64, attempt_id: i64, from: &str) -> Result<()> {
+    for address in members::emails(c, member_id)? {
+        outbox::enqueue(
+            c,
+            &OutgoingMail::LoginKey { attempt_id },
+            &address,
+            from,
+            db::now(),
+        )?;
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct KeyPage<'a> {
+    csrf: &'a str,
+    ttl: String,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+impl AppState {
+    fn key_page(
+        &self,
+        req: &Req,
+        status: StatusCode,
+        error: Option<String>,
+        notice: Option<String>,
+    ) -> Result<Resp> {
+        let page = KeyPage {
+            csrf: &req.csrf,
+            ttl: self.config.policy.login_key_ttl.japanese(),
+            error,
+            notice,
+        };
+        Ok(http::html(status, self.render("login_key.html", &page)?))
+    }
+}
+
+/// The open attempt behind this browser's pending cookie.
+async fn pending_attempt(state: &AppState, req: &Req) -> Result<Option<attempts::Attempt>> {
+    let Some(pending) = req.cookie(PENDING_COOKIE) else {
+        return Ok(None);
+    };
+    let hash = token::hash(&pending);
+    state
+        .db
+        .call(move |c| attempts::find_open_attempt(c, &hash, db::now()))
+        .await
+}
+
+fn attempt_over(state: &AppState, message: &'static str) -> Resp {
+    let page = ErrorPage {
+        title: "もう一度ログインしてください",
+        message,
+        next: Some(("/", "ログイン画面へ")),
+    };
+    let response = error_response(state, StatusCode::FORBIDDEN, &page);
+    with_cookie(
+        response,
+        &clear_cookie(PENDING_COOKIE, PENDING_PATH, state.https()),
+    )
+}
+
+const NO_ATTEMPT: &str = "暗証キー入力画面を閉じた、別の画面からログインした、または時間が経ったため、発行された暗証キーは無効になりました。お手数ですが、再度ログイン画面から手続きを行ってください。";
+
+pub async fn key_form(state: &AppState, req: &Req) -> Result<Resp> {
+    if pending_attempt(state, req).await?.is_none() {
+        return Ok(attempt_over(state, NO_ATTEMPT));
+    }
+    state.key_page(req, StatusCode::OK, None, None)
+}
+
+#[derive(Deserialize)]
+struct KeyForm {
+    #[serde(default)]
+    key: String,
+}
+
+pub async fn key_submit(state: &AppState, req: &Req) -> Result<Resp> {
+    let form: KeyForm = req.form(state.origin())?;
+    let Some(attempt) = pending_attempt(state, req).await? else {
+        return Ok(attempt_over(state, NO_ATTEMPT));
+    };
+    let typed = crate::address::to_half_width(form.key.trim());
+    let typed_hash = login_key_hash(attempt.id, &typed);
+    let (attempt_id, max, client_ip) = (
+        attempt.id,
+        state.config.policy.login_key_max_attempts,
+        req.client_ip(),
+    );
+    let outcome = state
+        .db
+        .call(move |c| {
+            let now = db::now();
+            let right = attempts::live_key_hashes(c, attempt_id, now)?
+                .iter()
+                .fold(false, |found, hash| {
+                    found | token::constant_time_eq(hash, &typed_hash)
+                });
+            if right {
+                attempts::end_attempt(c, attempt_id, now)?;
+                return Ok(None);
+            }
+            let failed = attempts::add_failed_key(c, attempt_id)?;
+            if failed >= max {
+                attempts::end_attempt(c, attempt_id, now)?;
+            }
+            db::audit(
+                c,
+                "login_key_failed",
+                Some(attempt.member_id),
+                client_ip.as_deref(),
+                &format!("failure {failed}"),
+            )?;
+            Ok(Some(failed))
+        })
+        .await?;
+    match outcome {
+        None => {
+            let session = member::start(state, attempt.member_id, req.client_ip()).await?;
+            let response = with_cookie(redirect("/home"), &session);
+            Ok(with_cookie(
+                response,
+                &clear_cookie(PENDING_COOKIE, PENDING_PATH, state.https()),
+            ))
+        }
+        Some(failed) if failed >= max => Ok(attempt_over(
+            state,
+            "暗証キーの誤りが続いたため、発行された暗証キーは無効になりました。お手数ですが、再度ログイン画面から手続きを行ってください。",
+        )),
+        Some(failed) => {
+            let error = format!(
+                "暗証キーが正しくないか、有効期限が切れています（あと{}回入力できます）。有効期限が切れた場合は、暗証キーの再請求をクリックしてください。",
+                max - failed
+            );
+            state.key_page(req, StatusCode::UNAUTHORIZED, Some(error), None)
+        }
+    }
+}
+
+/// 暗証キーの再請求: new keys to every address, the old ones void; not too often.
+pub async fn resend(state: &AppState, req: &Req) -> Result<Resp> {
+    let _: Vec<(String, String)> = req.form(state.origin())?;
+    let Some(attempt) = pending_attempt(state, req).await? else {
+        return Ok(attempt_over(state, NO_ATTEMPT));
+    };
+    let cooldown = state.config.policy.login_key_resend_cooldown.as_secs();
+    let wait = attempt.keys_sent_at + cooldown - db::now();
+    if wait > 0 {
+        let notice = format!(
+            "暗証キーを送信したばかりです。{wait}秒ほどたってから、もう一度再請求してください。"
+        );
+        return state.key_page(req, StatusCode::TOO_MANY_REQUESTS, None, Some(notice));
+    }
+    let (attempt_id, member_id, from, client_ip) = (
+        attempt.id,
+        attempt.member_id,
+        state.config.mail.from.clone(),
+        req.client_ip(),
+    );
+    state
+        .db
+        .call(move |c| {
+            let tx = c.transaction()?;
+            attempts::forget_keys(&tx, attempt_id, db::now())?;
+            queue_keys(&tx, member_id, attempt_id, &from)?;
+            db::audit(
+                &tx,
+                "login_key_resent",
+                Some(member_id),
+                client_ip.as_deref(),
+                "",
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    state.outbox_wake.notify_one();
+    state.key_page(
+        req,
+        StatusCode::OK,
+        None,
+        Some(
+            "暗証キーを再送信しました。新しいメールに記載された暗証キーを入力してください。".into(),
+        ),
+    )
+}
+
+pub async fn logout(state: &AppState, req: &Req) -> Result<Resp> {
+    let _: Vec<(String, String)> = req.form(state.origin())?;
+    match member::current(state, req).await? {
+        Some(member) => {
+            let cookie = member::end(state, &member).await?;
+            Ok(with_cookie(redirect("/?logged_out=1"), &cookie))
+        }
+        None => Ok(redirect("/")),
+    }
 }

@@ -1,8 +1,12 @@
 //! The web site: pages by flow (`login`, `signup`), every route in `route`, and the one
 //! place (`error_page`) where an error becomes a status and a Japanese page.
 
+mod home;
 mod http;
 mod login;
+mod member;
+mod profile;
+mod reset;
 mod signup;
 
 use std::convert::Infallible;
@@ -119,6 +123,7 @@ async fn handle(
             let req = Req::new(
                 parts.method,
                 parts.uri.path().to_string(),
+                parts.uri.query().unwrap_or("").to_string(),
                 parts.headers,
                 remote.ip(),
                 &state.config.http.trusted_proxies,
@@ -143,19 +148,66 @@ async fn handle(
 
 /// Every route karamail serves.
 async fn route(state: &AppState, req: Req) -> Result<Resp> {
+    use crate::db::records::Kind::{Checkup, MedicalExpense};
     let path = req.path.clone();
-    match (&req.method, path.as_str()) {
-        (&Method::GET, "/") => login::page(state, &req),
-        (&Method::GET, "/assets/style.css") => Ok(stylesheet()),
-        (&Method::GET, "/signup") => signup::request_form(state, &req),
-        (&Method::POST, "/signup") => signup::request_submit(state, &req).await,
-        (&Method::GET, "/signup/verify") => signup::verify_form(state, &req).await,
-        (&Method::POST, "/signup/verify") => signup::verify_submit(state, &req).await,
-        (&Method::GET, "/signup/profile") => signup::profile_form(state, &req).await,
-        (&Method::POST, "/signup/profile") => signup::profile_submit(state, &req).await,
-        (&Method::GET, "/signup/done") => signup::done(state),
-        (&Method::GET, p) if p.starts_with("/signup/link/") => {
+    let get = req.method == Method::GET;
+    let post = req.method == Method::POST;
+    match path.as_str() {
+        "/" if get => login::page(state, &req),
+        "/assets/style.css" if get => Ok(stylesheet()),
+        // Procedures A and B, from the mailed link on.
+        "/signup" if get => signup::request_form(state, &req),
+        "/signup" if post => signup::request_submit(state, &req).await,
+        "/signup/verify" if get => signup::verify_form(state, &req).await,
+        "/signup/verify" if post => signup::verify_submit(state, &req).await,
+        "/signup/profile" if get => signup::profile_form(state, &req).await,
+        "/signup/profile" if post => signup::profile_submit(state, &req).await,
+        "/signup/done" if get => signup::done(state),
+        p if get && p.starts_with("/signup/link/") => {
             signup::open_link(state, &p["/signup/link/".len()..]).await
+        }
+        // Login with the mailed one-time key.
+        "/login" if post => login::submit(state, &req).await,
+        "/login/key" if get => login::key_form(state, &req).await,
+        "/login/key" if post => login::key_submit(state, &req).await,
+        "/login/key/resend" if post => login::resend(state, &req).await,
+        "/logout" if post => login::logout(state, &req).await,
+        // The member's pages.
+        "/home" if get => home::page(state, &req).await,
+        p if get && p.starts_with("/records/checkup/") => {
+            home::record(state, &req, Checkup, &p["/records/checkup/".len()..]).await
+        }
+        p if get && p.starts_with("/records/medical-expense/") => {
+            home::record(
+                state,
+                &req,
+                MedicalExpense,
+                &p["/records/medical-expense/".len()..],
+            )
+            .await
+        }
+        "/profile" if get => profile::page(state, &req).await,
+        "/profile/login-id" if post => profile::change_login_id(state, &req).await,
+        "/profile/nickname" if post => profile::change_nickname(state, &req).await,
+        "/profile/password" if post => profile::change_password(state, &req).await,
+        "/profile/email/add" if post => profile::add_email(state, &req).await,
+        "/profile/email/remove" if post => profile::remove_email(state, &req).await,
+        p if get && p.starts_with("/profile/email/") => {
+            profile::confirm_email_form(state, &req, &p["/profile/email/".len()..]).await
+        }
+        p if post && p.starts_with("/profile/email/") => {
+            profile::confirm_email(state, &req, &p["/profile/email/".len()..]).await
+        }
+        // パスワード再発行.
+        "/reset" if get => reset::request_form(state, &req),
+        "/reset" if post => reset::request_submit(state, &req).await,
+        "/reset/login" if get => reset::temp_login_form(state, &req).await,
+        "/reset/login" if post => reset::temp_login(state, &req).await,
+        "/reset/password" if get => reset::password_form(state, &req).await,
+        "/reset/password" if post => reset::password_submit(state, &req).await,
+        "/reset/done" if get => reset::done(state),
+        p if get && p.starts_with("/reset/link/") => {
+            reset::open_link(state, &p["/reset/link/".len()..]).await
         }
         _ => Err(Error::NotFound),
     }

@@ -68,7 +68,7 @@ async fn current_session(
     let lookup = id_hash.clone();
     let session = state
         .db
-        .call(move |c| sessions::find_signup(c, &lookup, db::now()))
+        .call(move |c| sessions::find(c, &lookup, sessions::Kind::Signup, db::now(), i64::MAX / 2))
         .await?;
     Ok(session.map(|s| (id_hash, s)))
 }

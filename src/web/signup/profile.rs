@@ -4,14 +4,13 @@ use hyper::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::super::http::{self, clear_cookie, redirect, with_cookie};
+use super::super::profile::{check_new_password, check_nickname};
 use super::super::{AppState, Req, Resp};
 use super::{COOKIE_PATH, SESSION_COOKIE, no_session, verified_session};
 use crate::address::Address;
 use crate::db::{self, members, sessions};
 use crate::error::Result;
 use crate::password;
-
-const NICKNAME_MAX: usize = 20;
 
 /// 利用者情報入力: the values typed (never the passwords) and an error per field.
 #[derive(Serialize, Default)]
@@ -72,33 +71,21 @@ struct ProfileForm {
 }
 
 fn check_profile(form: &ProfileForm, link_address: &str, state: &AppState) -> ProfileErrors {
-    let mut errors = ProfileErrors {
-        login_id: password::check_login_id(&form.login_id)
-            .err()
-            .map(str::to_string),
-        password: password::check_password(&form.password, &state.config.policy).err(),
-        ..Default::default()
-    };
-    if errors.password.is_none() && form.password.eq_ignore_ascii_case(&form.login_id) {
-        errors.password = Some("ログインIDと同じパスワードは使えません。".into());
-    }
-    if form.password_confirm != form.password {
-        errors.password_confirm = Some("新パスワードと新パスワード(確認)が一致しません。".into());
-    }
+    let (password, password_confirm) = check_new_password(
+        &form.password,
+        &form.password_confirm,
+        &form.login_id,
+        state,
+    );
     let same_address = Address::parse_typed(&form.email)
         .is_ok_and(|a| a.key() == link_address.to_ascii_lowercase());
-    if !same_address {
-        errors.email = Some("メールアドレスは、ご案内メールを受け取ったアドレスから変更できません。ほかのアドレスは登録後にプロフィール設定で追加できます。".into());
+    ProfileErrors {
+        login_id: password::check_login_id(&form.login_id).err().map(str::to_string),
+        password,
+        password_confirm,
+        email: (!same_address).then(|| "メールアドレスは、ご案内メールを受け取ったアドレスから変更できません。ほかのアドレスは登録後にプロフィール設定で追加できます。".to_string()),
+        nickname: check_nickname(&form.nickname),
     }
-    let nickname = form.nickname.trim();
-    if nickname.is_empty() {
-        errors.nickname = Some("ニックネームを入力してください。".into());
-    } else if nickname.chars().count() > NICKNAME_MAX || nickname.chars().any(char::is_control) {
-        errors.nickname = Some(format!(
-            "ニックネームは{NICKNAME_MAX}文字以内で入力してください。"
-        ));
-    }
-    errors
 }
 
 pub async fn profile_submit(state: &AppState, req: &Req) -> Result<Resp> {

@@ -7,6 +7,7 @@ use super::super::http::{redirect, set_cookie, with_cookie};
 use super::super::{AppState, ErrorPage, Req, Resp, error_response};
 use super::{COOKIE_PATH, SESSION_COOKIE, current_session, link_problem, no_session, usable_link};
 use crate::address::to_half_width;
+use crate::db::sessions::{Kind, NewSession};
 use crate::db::{self, links, members, sessions};
 use crate::error::Result;
 use crate::password;
@@ -30,7 +31,16 @@ pub async fn open_link(state: &AppState, token: &str) -> Result<Resp> {
     let (id_hash, link_id, expires_at) = (token::hash(&session_id), link.id, link.expires_at);
     state
         .db
-        .call(move |c| sessions::insert_signup(c, &id_hash, link_id, None, now, expires_at))
+        .call(move |c| {
+            let session = NewSession {
+                id_hash: &id_hash,
+                kind: Kind::Signup,
+                link_id: Some(link_id),
+                member_id: None,
+                expires_at,
+            };
+            sessions::insert(c, &session, now)
+        })
         .await?;
     let cookie = set_cookie(
         SESSION_COOKIE,
@@ -103,7 +113,14 @@ pub async fn verify_submit(state: &AppState, req: &Req) -> Result<Resp> {
                 return Ok(false);
             }
             sessions::delete(&tx, &id_hash)?;
-            sessions::insert_signup(&tx, &new_hash, link_id, Some(member_id), now, now + ttl)?;
+            let session = NewSession {
+                id_hash: &new_hash,
+                kind: Kind::Signup,
+                link_id: Some(link_id),
+                member_id: Some(member_id),
+                expires_at: now + ttl,
+            };
+            sessions::insert(&tx, &session, now)?;
             let detail = format!("link {link_id}");
             db::audit(
                 &tx,

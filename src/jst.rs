@@ -1,0 +1,91 @@
+//! Dates and times as members read them: Japan Standard Time (UTC+9, no DST).
+
+const JST_OFFSET: i64 = 9 * 3600;
+
+/// `(year, month, day, hour, minute)` in JST for Unix seconds.
+fn civil(unix: i64) -> (i64, u32, u32, u32, u32) {
+    let local = unix + JST_OFFSET;
+    let (days, secs) = (local.div_euclid(86400), local.rem_euclid(86400));
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        year,
+        month,
+        day,
+        (secs / 3600) as u32,
+        (secs % 3600 / 60) as u32,
+    )
+}
+
+/// `2026-11-22`: the day in Japan, as notices' end dates are written.
+pub fn date(unix: i64) -> String {
+    let (y, m, d, _, _) = civil(unix);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// `2026年11月22日 11:38`.
+pub fn datetime(unix: i64) -> String {
+    let (y, m, d, h, min) = civil(unix);
+    format!("{y}年{m}月{d}日 {h:02}:{min:02}")
+}
+
+/// Whether `text` is a real date written `YYYY-MM-DD`.
+pub fn is_date(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    let [y, m, d] = parts.as_slice() else {
+        return false;
+    };
+    let (Ok(y), Ok(m), Ok(d)) = (y.parse::<i64>(), m.parse::<u32>(), d.parse::<u32>()) else {
+        return false;
+    };
+    if !(1900..=9999).contains(&y) || text.len() != 10 || !(1..=12).contains(&m) {
+        return false;
+    }
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    (1..=days[m as usize - 1]).contains(&d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn japan_is_nine_hours_ahead() {
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(datetime(0), "1970年1月1日 09:00");
+        // 2026-11-22 15:30 UTC is already the 23rd in Japan.
+        assert_eq!(date(1_795_361_400), "2026-11-23");
+        assert_eq!(date(1_709_164_800), "2024-02-29");
+    }
+
+    #[test]
+    fn dates_are_checked() {
+        assert!(is_date("2024-02-29"));
+        assert!(!is_date("2023-02-29"));
+        assert!(!is_date("2024-13-01"));
+        assert!(!is_date("2024/01/01"));
+        assert!(!is_date("24-01-01"));
+    }
+}

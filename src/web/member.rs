@@ -1,0 +1,81 @@
+//! The logged-in member: the session behind the `km_session` cookie.
+
+use super::http::{clear_cookie, redirect, set_session_cookie, with_cookie};
+use super::{AppState, Req, Resp};
+use crate::db::sessions::{self, Kind, NewSession};
+use crate::db::{self, members};
+use crate::error::Result;
+use crate::token;
+
+pub const SESSION_COOKIE: &str = "km_session";
+
+pub struct Member {
+    pub account: members::Account,
+    pub session_hash: Vec<u8>,
+}
+
+/// The member logged in on this browser, if the session is live and the account usable.
+pub async fn current(state: &AppState, req: &Req) -> Result<Option<Member>> {
+    let Some(id) = req.cookie(SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let session_hash = token::hash(&id);
+    let idle = state.config.policy.session_idle.as_secs();
+    let lookup = session_hash.clone();
+    let account = state
+        .db
+        .call(move |c| {
+            let Some(session) = sessions::find(c, &lookup, Kind::Member, db::now(), idle)? else {
+                return Ok(None);
+            };
+            let Some(member_id) = session.member_id else {
+                return Ok(None);
+            };
+            members::account(c, member_id)
+        })
+        .await?;
+    Ok(account
+        .filter(|a| a.disabled_at.is_none())
+        .map(|account| Member {
+            account,
+            session_hash,
+        }))
+}
+
+/// Where a page that needs a login sends a visitor without one.
+pub fn login_first(state: &AppState) -> Resp {
+    with_cookie(
+        redirect("/?expired=1"),
+        &clear_cookie(SESSION_COOKIE, "/", state.https()),
+    )
+}
+
+/// Logs a member in: a new session with a new id, in a cookie that dies with the browser.
+pub async fn start(state: &AppState, member_id: i64, client_ip: Option<String>) -> Result<String> {
+    let id = token::new_token();
+    let id_hash = token::hash(&id);
+    let absolute = state.config.policy.session_absolute.as_secs();
+    state
+        .db
+        .call(move |c| {
+            let now = db::now();
+            let session = NewSession {
+                id_hash: &id_hash,
+                kind: Kind::Member,
+                link_id: None,
+                member_id: Some(member_id),
+                expires_at: now + absolute,
+            };
+            sessions::insert(c, &session, now)?;
+            db::audit(c, "login", Some(member_id), client_ip.as_deref(), "")
+        })
+        .await?;
+    Ok(set_session_cookie(SESSION_COOKIE, &id, "/", state.https()))
+}
+
+/// Logs out this browser.
+pub async fn end(state: &AppState, member: &Member) -> Result<String> {
+    let hash = member.session_hash.clone();
+    state.db.call(move |c| sessions::delete(c, &hash)).await?;
+    Ok(clear_cookie(SESSION_COOKIE, "/", state.https()))
+}

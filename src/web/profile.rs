@@ -1,0 +1,584 @@
+//! プロフィール設定: login ID, password, nickname and up to three addresses. Every change
+//! is announced to all registered addresses (「登録情報変更のお知らせ」); a new address
+//! is added only once its owner confirms it from a mailed link.
+
+use hyper::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::http::{self, redirect};
+use super::{AppState, ErrorPage, Req, Resp, error_response, member};
+use crate::address::Address;
+use crate::db::{self, links, members};
+use crate::error::Result;
+use crate::outbox::{self, OutgoingMail};
+use crate::{password, token};
+
+pub const MAX_ADDRESSES: usize = 3;
+const NICKNAME_MAX: usize = 20;
+
+#[derive(Serialize, Default)]
+struct ProfilePage<'a> {
+    csrf: &'a str,
+    login_id: String,
+    nickname: String,
+    emails: Vec<String>,
+    can_add: bool,
+    new_email: String,
+    password_rule: String,
+    done: Option<&'static str>,
+    errors: Errors,
+}
+
+#[derive(Serialize, Default)]
+struct Errors {
+    login_id: Option<String>,
+    nickname: Option<String>,
+    current_password: Option<String>,
+    password: Option<String>,
+    password_confirm: Option<String>,
+    email: Option<String>,
+}
+
+impl Errors {
+    fn any(&self) -> bool {
+        [
+            &self.login_id,
+            &self.nickname,
+            &self.current_password,
+            &self.password,
+            &self.password_confirm,
+            &self.email,
+        ]
+        .iter()
+        .any(|e| e.is_some())
+    }
+}
+
+/// Renders the page for `member`, with what was typed (never a password) and errors.
+async fn render(
+    state: &AppState,
+    req: &Req,
+    account: &members::Account,
+    typed: Typed,
+    errors: Errors,
+) -> Result<Resp> {
+    let member_id = account.id;
+    let emails = state
+        .db
+        .call(move |c| members::emails(c, member_id))
+        .await?;
+    let status = if errors.any() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let done = DONE
+        .iter()
+        .find(|(key, _)| req.query_param("done").as_deref() == Some(key))
+        .map(|(_, text)| *text);
+    let page = ProfilePage {
+        csrf: &req.csrf,
+        login_id: typed
+            .login_id
+            .unwrap_or_else(|| account.login_id.clone().unwrap_or_default()),
+        nickname: typed
+            .nickname
+            .unwrap_or_else(|| account.nickname.clone().unwrap_or_default()),
+        can_add: emails.len() < MAX_ADDRESSES,
+        emails,
+        new_email: typed.email.unwrap_or_default(),
+        password_rule: password::describe_policy(&state.config.policy),
+        done: if errors.any() { None } else { done },
+        errors,
+    };
+    Ok(http::html(status, state.render("profile.html", &page)?))
+}
+
+/// Values typed into a form that failed, shown again.
+#[derive(Default)]
+struct Typed {
+    login_id: Option<String>,
+    nickname: Option<String>,
+    email: Option<String>,
+}
+
+const DONE: &[(&str, &str)] = &[
+    ("login_id", "ログインIDを変更しました。"),
+    ("nickname", "ニックネームを変更しました。"),
+    ("password", "パスワードを変更しました。"),
+    (
+        "email_sent",
+        "確認メール「メールアドレス確認のご案内」を送信しました。メールに記載されたURLから登録を完了してください。",
+    ),
+    ("email_removed", "メールアドレスを削除しました。"),
+];
+
+pub async fn page(state: &AppState, req: &Req) -> Result<Resp> {
+    let Some(member) = member::current(state, req).await? else {
+        return Ok(member::login_first(state));
+    };
+    render(
+        state,
+        req,
+        &member.account,
+        Typed::default(),
+        Errors::default(),
+    )
+    .await
+}
+
+/// Queues 「登録情報変更のお知らせ」 to every address of the member (in the caller's
+/// transaction), plus `also` (an address just removed).
+fn announce(
+    c: &rusqlite::Connection,
+    member_id: i64,
+    change: &str,
+    from: &str,
+    also: Option<&str>,
+) -> Result<()> {
+    let mut addresses = members::emails(c, member_id)?;
+    addresses.extend(also.map(str::to_string));
+    for address in addresses {
+        let mail = OutgoingMail::ProfileChanged {
+            change: change.to_string(),
+        };
+        outbox::enqueue(c, &mail, &address, from, db::now())?;
+    }
+    Ok(())
+}
+
+/// Applies a change, records it, announces it, and shows the page again.
+async fn commit_change(
+    state: &AppState,
+    req: &Req,
+    member_id: i64,
+    done: &'static str,
+    change: &'static str,
+    apply: impl FnOnce(&rusqlite::Connection) -> Result<()> + Send + 'static,
+) -> Result<Resp> {
+    let (from, client_ip) = (state.config.mail.from.clone(), req.client_ip());
+    state
+        .db
+        .call(move |c| {
+            let tx = c.transaction()?;
+            apply(&tx)?;
+            announce(&tx, member_id, change, &from, None)?;
+            db::audit(
+                &tx,
+                "profile_changed",
+                Some(member_id),
+                client_ip.as_deref(),
+                change,
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    state.outbox_wake.notify_one();
+    Ok(redirect(&format!("/profile?done={done}")))
+}
+
+#[derive(Deserialize)]
+struct LoginIdForm {
+    #[serde(default)]
+    login_id: String,
+}
+
+pub async fn change_login_id(state: &AppState, req: &Req) -> Result<Resp> {
+    let form: LoginIdForm = req.form(state.origin())?;
+    let Some(member) = member::current(state, req).await? else {
+        return Ok(member::login_first(state));
+    };
+    let login_id = form.login_id.trim().to_string();
+    let mut error = password::check_login_id(&login_id)
+        .err()
+        .map(str::to_string);
+    let (lookup, member_id) = (login_id.clone(), member.account.id);
+    if error.is_none() {
+        let holder = state
+            .db
+            .call(move |c| members::account_by_login_id(c, &lookup))
+            .await?;
+        if holder.is_some_and(|other| other.id != member_id) {
+            error = Some(
+                "このログインIDは既に使われています。別のログインIDを入力してください。".into(),
+            );
+        }
+    }
+    if error.is_some() {
+        let typed = Typed {
+            login_id: Some(form.login_id),
+            ..Default::default()
+        };
+        return render(
+            state,
+            req,
+            &member.account,
+            typed,
+            Errors {
+                login_id: error,
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+    commit_change(
+        state,
+        req,
+        member_id,
+        "login_id",
+        "ログインID",
+        move |c| members::set_login_id(c, member_id, &login_id),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct NicknameForm {
+    #[serde(default)]
+    nickname: String,
+}
+
+/// The nickname rule, shared with sign-up.
+pub fn check_nickname(nickname: &str) -> Option<String> {
+    let nickname = nickname.trim();
+    if nickname.is_empty() {
+        Some("ニックネームを入力してください。".into())
+    } else if nickname.chars().count() > NICKNAME_MAX || nickname.chars().any(char::is_control) {
+        Some(format!(
+            "ニックネームは{NICKNAME_MAX}文字以内で入力してください。"
+        ))
+    } else {
+        None
+    }
+}
+
+pub async fn change_nickname(state: &AppState, req: &Req) -> Result<Resp> {
+    let form: NicknameForm = req.form(state.origin())?;
+    let Some(member) = member::current(state, req).await? else {
+        return Ok(member::login_first(state));
+    };
+    if let Some(error) = check_nickname(&form.nickname) {
+        let typed = Typed {
+            nickname: Some(form.nickname),
+            ..Default::default()
+        };
+        return render(
+            state,
+            req,
+            &member.account,
+            typed,
+            Errors {
+                nickname: Some(error),
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+    let (member_id, nickname) = (member.account.id, form.nickname.trim().to_string());
+    commit_change(
+        state,
+        req,
+        member_id,
+        "nickname",
+        "ニックネーム",
+        move |c| members::set_nickname(c, member_id, &nickname),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_confirm: String,
+}
+
+/// The new-password rules shared by sign-up, profile and reissue.
+pub fn check_new_password(
+    password: &str,
+    confirm: &str,
+    login_id: &str,
+    state: &AppState,
+) -> (Option<String>, Option<String>) {
+    let mut error = password::check_password(password, &state.config.policy).err();
+    if error.is_none() && password.eq_ignore_ascii_case(login_id) {
+        error = Some("ログインIDと同じパスワードは使えません。".into());
+    }
+    let confirm_error = (password != confirm)
+        .then(|| "新パスワードと新パスワード(確認)が一致しません。".to_string());
+    (error, confirm_error)
+}
+
+pub async fn change_password(state: &AppState, req: &Req) -> Result<Resp> {
+    let form: PasswordForm = req.form(state.origin())?;
+    let Some(member) = member::current(state, req).await? else {
+        return Ok(member::login_first(state));
+    };
+    let login_id = member.account.login_id.clone().unwrap_or_default();
+    let (password_error, confirm_error) =
+        check_new_password(&form.password, &form.password_confirm, &login_id, state);
+    let stored = member.account.password_hash.clone();
+    let current = form.current_password.clone();
+    let current_ok =
+        tokio::task::spawn_blocking(move || password::verify(&current, stored.as_deref())).await?;
+    let errors = Errors {
+        current_password: (!current_ok).then(|| "現在のパスワードが正しくありません。".to_string()),
+        password: password_error,
+        password_confirm: confirm_error,
+        ..Default::default()
+    };
+    if errors.any() {
+        return render(state, req, &member.account, Typed::default(), errors).await;
+    }
+    let plain = form.password.clone();
+    let hash = tokio::task::spawn_blocking(move || password::hash(&plain)).await??;
+    let member_id = member.account.id;
+    commit_change(
+        state,
+        req,
+        member_id,
+        "password",
+        "パスワード",
+        move |c| members::set_password_hash(c, member_id, &hash),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct EmailForm {
+    #[serde(default)]
+    email: String,
+}
+
+/// Sends the confirmation link to a new address; it is added when its owner confirms.
+pub async fn add_email(state: &AppState, req: &Req) -> Result<Resp> {
+    let form: EmailForm = req.form(state.origin())?;
+    let Some(member) = member::current(state, req).await? else {
+        return Ok(member::login_first(state));
+    };
+    let member_id = member.account.id;
+    let emails = state
+        .db
+        .call(move |c| members::emails(c, member_id))
+        .await?;
+    let error = match Address::parse_typed(&form.email) {
+        Err(_) => Some("メールアドレスを正しく入力してください。".to_string()),
+        Ok(_) if emails.len() >= MAX_ADDRESSES => Some(format!(
+            "メールアドレスは最大{MAX_ADDRESSES}つまで登録できます。追加するには、先にほかのアドレスを削除してください。"
+        )),
+        Ok(address)
+            if emails
+                .iter()
+                .any(|e| e.eq_ignore_ascii_case(&address.to_string())) =>
+        {
+            Some("このメールアドレスは既に登録されています。".to_string())
+        }
+        Ok(_) => None,
+    };
+    if error.is_some() {
+        let typed = Typed {
+            email: Some(form.email),
+            ..Default::default()
+        };
+        return render(
+            state,
+            req,
+            &member.account,
+            typed,
+            Errors {
+                email: error,
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+    let address = Address::parse_typed(&form.email)
+        .expect("checked above")
+        .to_string();
+    let (from, client_ip) = (state.config.mail.from.clone(), req.client_ip());
+    state
+        .db
+        .call(move |c| {
+            outbox::enqueue(
+                c,
+                &OutgoingMail::EmailVerify { member_id },
+                &address,
+                &from,
+                db::now(),
+            )?;
+            db::audit(
+                c,
+                "email_verification_sent",
+                Some(member_id),
+                client_ip.as_deref(),
+                "",
+            )
+        })
+        .await?;
+    state.outbox_wake.notify_one();
+    Ok(redirect("/profile?done=email_sent"))
+}
+
+pub async fn remove_email(state: &AppState, req: &Req) -> Result<Resp> {
+    let form: EmailForm = req.form(state.origin())?;
+    let Some(member) = member::current(state, req).await? else {
+        return Ok(member::login_first(state));
+    };
+    let member_id = member.account.id;
+    let emails = state
+        .db
+        .call(move |c| members::emails(c, member_id))
+        .await?;
+    if emails.len() <= 1 {
+        let error = Some(
+            "最後のメールアドレスは削除できません。先にほかのアドレスを追加してください。"
+                .to_string(),
+        );
+        return render(
+            state,
+            req,
+            &member.account,
+            Typed::default(),
+            Errors {
+                email: error,
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+    let Some(address) = emails
+        .into_iter()
+        .find(|e| e.eq_ignore_ascii_case(form.email.trim()))
+    else {
+        return Ok(redirect("/profile"));
+    };
+    let (from, client_ip) = (state.config.mail.from.clone(), req.client_ip());
+    state
+        .db
+        .call(move |c| {
+            let tx = c.transaction()?;
+            members::remove_email(&tx, member_id, &address)?;
+            announce(
+                &tx,
+                member_id,
+                "メールアドレスの削除",
+                &from,
+                Some(&address),
+            )?;
+            db::audit(
+                &tx,
+                "profile_changed",
+                Some(member_id),
+                client_ip.as_deref(),
+                "email removed",
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    state.outbox_wake.notify_one();
+    Ok(redirect("/profile?done=email_removed"))
+}
+
+#[derive(Serialize)]
+struct ConfirmPage<'a> {
+    csrf: &'a str,
+    address: String,
+    done: bool,
+}
+
+/// GET of the mailed link: shows the address and a button (a scanner's visit adds nothing).
+pub async fn confirm_email_form(state: &AppState, req: &Req, token: &str) -> Result<Resp> {
+    match usable_verify_link(state, token).await? {
+        Ok(link) => state.page(
+            "email_confirm.html",
+            &ConfirmPage {
+                csrf: &req.csrf,
+                address: link.address,
+                done: false,
+            },
+        ),
+        Err(problem) => Ok(problem),
+    }
+}
+
+pub async fn confirm_email(state: &AppState, req: &Req, token: &str) -> Result<Resp> {
+    let _: Vec<(String, String)> = req.form(state.origin())?;
+    let link = match usable_verify_link(state, token).await? {
+        Ok(link) => link,
+        Err(problem) => return Ok(problem),
+    };
+    let (from, client_ip, address) = (
+        state.config.mail.from.clone(),
+        req.client_ip(),
+        link.address.clone(),
+    );
+    let Some(member_id) = link.member_id else {
+        return Ok(verify_problem(state));
+    };
+    let added = state
+        .db
+        .call(move |c| {
+            let tx = c.transaction()?;
+            let now = db::now();
+            if members::emails(&tx, member_id)?.len() >= MAX_ADDRESSES
+                || !links::mark_used(&tx, link.id, Some(member_id), now)?
+            {
+                return Ok(false);
+            }
+            members::add_email(&tx, member_id, &address, now)?;
+            announce(&tx, member_id, "メールアドレスの追加", &from, None)?;
+            db::audit(
+                &tx,
+                "profile_changed",
+                Some(member_id),
+                client_ip.as_deref(),
+                "email added",
+            )?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await?;
+    if !added {
+        let page = ErrorPage {
+            title: "メールアドレスを登録できませんでした",
+            message: "登録できるメールアドレスは最大3つまでです。プロフィール設定でほかのアドレスを削除してから、もう一度追加してください。",
+            next: Some(("/profile", "プロフィール設定へ")),
+        };
+        return Ok(error_response(state, StatusCode::CONFLICT, &page));
+    }
+    state.outbox_wake.notify_one();
+    state.page(
+        "email_confirm.html",
+        &ConfirmPage {
+            csrf: &req.csrf,
+            address: link.address,
+            done: true,
+        },
+    )
+}
+
+fn verify_problem(state: &AppState) -> Resp {
+    let page = ErrorPage {
+        title: "URLが無効です",
+        message: "このURLは正しくないか、使用済みか、有効期限が切れています。お手数ですが、プロフィール設定からメールアドレスの追加をやり直してください。",
+        next: Some(("/profile", "プロフィール設定へ")),
+    };
+    error_response(state, StatusCode::GONE, &page)
+}
+
+async fn usable_verify_link(state: &AppState, token: &str) -> Result<Result<links::Link, Resp>> {
+    let hash = token::hash(token);
+    let link = state
+        .db
+        .call(move |c| links::find_by_token_hash(c, links::Purpose::EmailVerify, &hash))
+        .await?;
+    Ok(match link {
+        Some(link) if link.state(db::now()) == links::LinkState::Usable => Ok(link),
+        _ => Err(verify_problem(state)),
+    })
+}
