@@ -3,6 +3,7 @@
 //! `outbox` and `mail` (mail out) → `web` (pages by flow) → `db`.
 
 pub mod address;
+pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod db;
@@ -14,6 +15,7 @@ pub mod members;
 pub mod outbox;
 pub mod password;
 pub mod qr;
+pub mod records;
 pub mod signup;
 pub mod smtp;
 pub mod templates;

@@ -1,13 +1,14 @@
-//! The `karamail` command: `main` only dispatches the subcommands.
+//! The `karamail` command: `main` only parses and dispatches the subcommands.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use karamail::config::{CONFIG_ENV, Config};
-use karamail::{daemon, db::Db, members, qr};
+use karamail::db::records::Kind;
+use karamail::{cli, daemon, qr};
 
 #[derive(Parser)]
 #[command(
@@ -29,9 +30,15 @@ enum Command {
     ///
     /// Example: karamail --config /etc/karamail/karamail.toml serve
     Serve,
-    /// Manage members.
+    /// Manage members: import, list, show, disable, enable, reissue.
     #[command(subcommand)]
     Members(MembersCommand),
+    /// Manage the society's notices (お知らせ) on every member's top page.
+    #[command(subcommand)]
+    Notices(NoticesCommand),
+    /// Load members' records (健診結果, 医療費のお知らせ).
+    #[command(subcommand)]
+    Records(RecordsCommand),
     /// Write the QR code that opens the empty mail to the intake address.
     ///
     /// Example: karamail qr --address kc@example.jp --out-dir qr
@@ -64,6 +71,76 @@ enum MembersCommand {
         #[arg(long)]
         postcards: PathBuf,
     },
+    /// List every member with their status.
+    ///
+    /// Example: karamail members list
+    List,
+    /// Show one member: status, login ID, addresses, lockout.
+    ///
+    /// Example: karamail members show 1001
+    Show { member_no: String },
+    /// Stop a member from logging in (ends their sessions).
+    ///
+    /// Example: karamail members disable 1001
+    Disable { member_no: String },
+    /// Let a disabled member log in again.
+    ///
+    /// Example: karamail members enable 1001
+    Enable { member_no: String },
+    /// A lost postcard: new temporary credentials (the old ones die), written like an import's.
+    ///
+    /// Example: karamail members reissue 1001 --postcards reissue-1001.csv
+    Reissue {
+        member_no: String,
+        /// Where to write the new postcard line (must not exist).
+        #[arg(long)]
+        postcards: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum NoticesCommand {
+    /// Add a notice, shown newest first until its end date.
+    ///
+    /// Example: karamail notices add --title "健診のご案内" --body "今年度の健診…" --until 2026-12-31
+    Add {
+        #[arg(long)]
+        title: String,
+        #[arg(long, default_value = "")]
+        body: String,
+        /// Last day shown (YYYY-MM-DD, Japan time); without it, shown until removed.
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// List every notice.
+    ///
+    /// Example: karamail notices list
+    List,
+    /// Remove a notice by its id (see `list`).
+    ///
+    /// Example: karamail notices remove 3
+    Remove { id: i64 },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RecordKind {
+    /// 健診結果
+    Checkup,
+    /// 医療費のお知らせ
+    MedicalExpense,
+}
+
+#[derive(Subcommand)]
+enum RecordsCommand {
+    /// Load records from CSV: header member_no,date,title,body; other columns are shown
+    /// as a table on the detail page. UTF-8 or Shift_JIS; one bad row fails the file.
+    ///
+    /// Example: karamail records import --kind checkup checkups-2026.csv
+    Import {
+        #[arg(long, value_enum)]
+        kind: RecordKind,
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -75,7 +152,7 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match run(Cli::parse()) {
-        Ok(code) => code,
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("karamail: {e:#}");
             ExitCode::FAILURE
@@ -83,12 +160,40 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve => serve(config),
-        Command::Members(MembersCommand::Import { file, postcards }) => {
-            import_members(config, &file, &postcards)
+        Command::Members(command) => match command {
+            MembersCommand::Import { file, postcards } => {
+                cli::members_import(&config, &file, &postcards)
+            }
+            MembersCommand::List => cli::members_list(&config),
+            MembersCommand::Show { member_no } => cli::members_show(&config, &member_no),
+            MembersCommand::Disable { member_no } => {
+                cli::members_set_disabled(&config, &member_no, true)
+            }
+            MembersCommand::Enable { member_no } => {
+                cli::members_set_disabled(&config, &member_no, false)
+            }
+            MembersCommand::Reissue {
+                member_no,
+                postcards,
+            } => cli::members_reissue(&config, &member_no, &postcards),
+        },
+        Command::Notices(command) => match command {
+            NoticesCommand::Add { title, body, until } => {
+                cli::notices_add(&config, &title, &body, until.as_deref())
+            }
+            NoticesCommand::List => cli::notices_list(&config),
+            NoticesCommand::Remove { id } => cli::notices_remove(&config, id),
+        },
+        Command::Records(RecordsCommand::Import { kind, file }) => {
+            let kind = match kind {
+                RecordKind::Checkup => Kind::Checkup,
+                RecordKind::MedicalExpense => Kind::MedicalExpense,
+            };
+            cli::records_import(&config, kind, &file)
         }
         Command::Qr {
             address,
@@ -106,47 +211,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 written.png.display(),
                 written.svg.display()
             );
-            Ok(ExitCode::SUCCESS)
+            Ok(())
         }
     }
 }
 
-fn serve(config: Config) -> anyhow::Result<ExitCode> {
+fn serve(config: Config) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let daemon = daemon::start(config).await.context("cannot start")?;
         daemon.run_until_signal().await?;
-        Ok(ExitCode::SUCCESS)
+        Ok(())
     })
-}
-
-fn import_members(
-    config: Config,
-    file: &std::path::Path,
-    postcards: &std::path::Path,
-) -> anyhow::Result<ExitCode> {
-    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let text = members::decode(&bytes, &file.display().to_string())?;
-    let rows = members::parse(&text).with_context(|| format!("{} not imported", file.display()))?;
-    let db = Db::open(&config.database.path).with_context(|| {
-        format!(
-            "cannot open the database {}",
-            config.database.path.display()
-        )
-    })?;
-    let summary = members::import(&db, rows, postcards)
-        .with_context(|| format!("{} not imported", file.display()))?;
-    println!(
-        "imported {} new member(s); skipped {} already imported",
-        summary.imported, summary.skipped
-    );
-    if summary.imported > 0 {
-        println!(
-            "postcards: {} (the only copy of the temporary passwords: print, then delete it)",
-            postcards.display()
-        );
-    } else {
-        println!("no postcards file written: nobody new");
-    }
-    Ok(ExitCode::SUCCESS)
 }

@@ -36,6 +36,8 @@ pub enum ImportError {
     Row { line: u64, reason: String },
     #[error("{0} already exists; choose a new file name (it may hold passwords not yet printed)")]
     PostcardsExist(PathBuf),
+    #[error("{0}")]
+    Member(String),
     #[error(transparent)]
     Karamail(#[from] Error),
 }
@@ -201,6 +203,56 @@ pub fn import(
     Ok(ImportSummary {
         imported: issued.len(),
         skipped,
+    })
+}
+
+/// A lost postcard: new temporary credentials for a member who has not signed up yet,
+/// written to `postcards` like an import's; the old ones stop working.
+pub fn reissue(db: &Db, member_no: &str, postcards: &Path) -> Result<(), ImportError> {
+    if postcards.exists() {
+        return Err(ImportError::PostcardsExist(postcards.into()));
+    }
+    let lookup = member_no.to_string();
+    let account = db
+        .call_blocking(|c| members::account_by_member_no(c, &lookup))?
+        .ok_or_else(|| ImportError::Member(format!("no member with member_no {member_no}")))?;
+    if account.registered_at.is_some() {
+        return Err(ImportError::Member(format!(
+            "member {member_no} has already signed up; a forgotten password is reissued on the portal (パスワードを忘れた方)"
+        )));
+    }
+    let row = MemberRow {
+        line: 0,
+        member_no: account.member_no,
+        name: account.name,
+    };
+    let issued = issue_credentials(db, vec![row])?;
+    let temp_path = postcards.with_extension("csv.partial");
+    write_postcards(&temp_path, &issued).map_err(|source| ImportError::Read {
+        path: temp_path.clone(),
+        source,
+    })?;
+    let member = &issued[0];
+    let stored = db.call_blocking(|c| {
+        let tx = c.transaction()?;
+        members::replace_postcard(
+            &tx,
+            account.id,
+            &member.temp_login_id,
+            &member.temp_password_hash,
+            db::now(),
+        )?;
+        db::audit(&tx, "postcard_reissued", Some(account.id), None, "")?;
+        tx.commit()?;
+        Ok(())
+    });
+    if let Err(e) = stored {
+        let _ = std::fs::remove_file(&temp_path);
+        return Err(e.into());
+    }
+    std::fs::rename(&temp_path, postcards).map_err(|source| ImportError::Read {
+        path: postcards.into(),
+        source,
     })
 }
 

@@ -1,0 +1,249 @@
+//! The sysadmin's commands other than `serve`. Each says exactly what it changed.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+
+use crate::config::Config;
+use crate::db::{self, Db, login, members, notices, records, sessions};
+use crate::{jst, members as import, records as record_import};
+
+fn open(config: &Config) -> anyhow::Result<Db> {
+    Db::open(&config.database.path).with_context(|| {
+        format!(
+            "cannot open the database {}",
+            config.database.path.display()
+        )
+    })
+}
+
+fn read_csv(file: &Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    Ok(import::decode(&bytes, &file.display().to_string())?)
+}
+
+pub fn members_import(config: &Config, file: &Path, postcards: &Path) -> anyhow::Result<()> {
+    let rows = import::parse(&read_csv(file)?)
+        .with_context(|| format!("{} not imported", file.display()))?;
+    let summary = import::import(&open(config)?, rows, postcards)
+        .with_context(|| format!("{} not imported", file.display()))?;
+    println!(
+        "imported {} new member(s); skipped {} already imported",
+        summary.imported, summary.skipped
+    );
+    if summary.imported > 0 {
+        println!(
+            "postcards: {} (the only copy of the temporary passwords: print, then delete it)",
+            postcards.display()
+        );
+    } else {
+        println!("no postcards file written: nobody new");
+    }
+    Ok(())
+}
+
+fn status(account: &members::Account) -> &'static str {
+    match (account.disabled_at, account.registered_at) {
+        (Some(_), _) => "disabled",
+        (None, Some(_)) => "registered",
+        (None, None) => "postcard sent",
+    }
+}
+
+pub fn members_list(config: &Config) -> anyhow::Result<()> {
+    let accounts = open(config)?.call_blocking(|c| members::all_accounts(c))?;
+    println!("member_no\tstatus\tlogin_id\tname");
+    for account in &accounts {
+        let login_id = account.login_id.as_deref().unwrap_or("-");
+        println!(
+            "{}\t{}\t{}\t{}",
+            account.member_no,
+            status(account),
+            login_id,
+            account.name
+        );
+    }
+    println!("{} member(s)", accounts.len());
+    Ok(())
+}
+
+fn account(db: &Db, member_no: &str) -> anyhow::Result<members::Account> {
+    let lookup = member_no.to_string();
+    match db.call_blocking(|c| members::account_by_member_no(c, &lookup))? {
+        Some(account) => Ok(account),
+        None => bail!("no member with member_no {member_no}"),
+    }
+}
+
+pub fn members_show(config: &Config, member_no: &str) -> anyhow::Result<()> {
+    let db = open(config)?;
+    let account = account(&db, member_no)?;
+    let id = account.id;
+    let (emails, locked) = db.call_blocking(|c| {
+        let emails = members::emails(c, id)?;
+        let key = account
+            .login_id
+            .as_deref()
+            .map(crate::login::login_key)
+            .unwrap_or_default();
+        Ok((
+            emails,
+            login::failures(c, &key)?
+                .locked_until
+                .filter(|until| *until > db::now()),
+        ))
+    })?;
+    let time = |t: Option<i64>| t.map(jst::datetime).unwrap_or_else(|| "-".into());
+    println!("member_no:      {}", account.member_no);
+    println!("name:           {}", account.name);
+    println!("status:         {}", status(&account));
+    println!(
+        "temp login ID:  {}{}",
+        account.temp_login_id,
+        if account.temp_pending { "" } else { " (spent)" }
+    );
+    println!(
+        "login ID:       {}",
+        account.login_id.as_deref().unwrap_or("-")
+    );
+    println!(
+        "nickname:       {}",
+        account.nickname.as_deref().unwrap_or("-")
+    );
+    println!("registered:     {}", time(account.registered_at));
+    println!("disabled:       {}", time(account.disabled_at));
+    println!("locked until:   {}", time(locked));
+    println!(
+        "addresses:      {}",
+        if emails.is_empty() {
+            "-".into()
+        } else {
+            emails.join(", ")
+        }
+    );
+    Ok(())
+}
+
+pub fn members_set_disabled(config: &Config, member_no: &str, disable: bool) -> anyhow::Result<()> {
+    let db = open(config)?;
+    let account = account(&db, member_no)?;
+    if account.disabled_at.is_some() == disable {
+        println!(
+            "member {member_no} was already {}; nothing changed",
+            if disable { "disabled" } else { "enabled" }
+        );
+        return Ok(());
+    }
+    let id = account.id;
+    let ended = db.call_blocking(|c| {
+        let tx = c.transaction()?;
+        let now = db::now();
+        members::set_disabled(&tx, id, disable.then_some(now))?;
+        let ended = if disable {
+            sessions::delete_for_member(&tx, id)?
+        } else {
+            0
+        };
+        if disable {
+            login::end_attempts_of(&tx, id, now)?;
+        }
+        db::audit(
+            &tx,
+            if disable {
+                "member_disabled"
+            } else {
+                "member_enabled"
+            },
+            Some(id),
+            None,
+            "",
+        )?;
+        tx.commit()?;
+        Ok(ended)
+    })?;
+    if disable {
+        println!(
+            "member {member_no} disabled: cannot log in or reissue a password; {ended} session(s) ended"
+        );
+    } else {
+        println!("member {member_no} enabled: can log in again");
+    }
+    Ok(())
+}
+
+pub fn members_reissue(config: &Config, member_no: &str, postcards: &Path) -> anyhow::Result<()> {
+    import::reissue(&open(config)?, member_no, postcards)
+        .with_context(|| format!("member {member_no}: nothing reissued"))?;
+    println!(
+        "member {member_no}: new temporary login ID and password issued; the old ones no longer work"
+    );
+    println!(
+        "postcards: {} (the only copy of the temporary password: print, then delete it)",
+        postcards.display()
+    );
+    Ok(())
+}
+
+pub fn notices_add(
+    config: &Config,
+    title: &str,
+    body: &str,
+    until: Option<&str>,
+) -> anyhow::Result<()> {
+    if title.trim().is_empty() {
+        bail!("--title must not be empty");
+    }
+    if let Some(date) = until.filter(|d| !jst::is_date(d)) {
+        bail!("--until {date:?} is not a date like 2026-12-31");
+    }
+    let (title, body, until) = (
+        title.trim().to_string(),
+        body.to_string(),
+        until.map(str::to_string),
+    );
+    let id = open(config)?
+        .call_blocking(|c| notices::insert(c, &title, &body, until.as_deref(), db::now()))?;
+    let shown = until.map(|d| format!(" until {d}")).unwrap_or_default();
+    println!("notice {id} added: {title:?}, shown to every member from now{shown}");
+    Ok(())
+}
+
+pub fn notices_list(config: &Config) -> anyhow::Result<()> {
+    let all = open(config)?.call_blocking(|c| notices::all(c))?;
+    println!("id\tpublished\tuntil\ttitle");
+    for notice in &all {
+        let until = notice.ends_on.as_deref().unwrap_or("-");
+        println!(
+            "{}\t{}\t{}\t{}",
+            notice.id,
+            jst::date(notice.published_at),
+            until,
+            notice.title
+        );
+    }
+    println!("{} notice(s)", all.len());
+    Ok(())
+}
+
+pub fn notices_remove(config: &Config, id: i64) -> anyhow::Result<()> {
+    if !open(config)?.call_blocking(|c| notices::delete(c, id))? {
+        bail!("no notice {id} (see `karamail notices list`)");
+    }
+    println!("notice {id} removed");
+    Ok(())
+}
+
+pub fn records_import(config: &Config, kind: records::Kind, file: &Path) -> anyhow::Result<()> {
+    let rows = record_import::parse(&read_csv(file)?)
+        .with_context(|| format!("{} not imported", file.display()))?;
+    let count = record_import::import(&open(config)?, kind, &rows)
+        .with_context(|| format!("{} not imported", file.display()))?;
+    let members: std::collections::HashSet<&str> =
+        rows.iter().map(|r| r.member_no.as_str()).collect();
+    println!(
+        "imported {count} {} record(s) for {} member(s)",
+        kind.as_str(),
+        members.len()
+    );
+    Ok(())
+}
