@@ -5,65 +5,41 @@ use tera::Tera;
 
 use crate::error::Result;
 
-const TEMPLATES: &[(&str, &str)] = &[
-    ("base.html", include_str!("../templates/base.html")),
-    ("login.html", include_str!("../templates/login.html")),
-    (
-        "signup_request.html",
-        include_str!("../templates/signup_request.html"),
-    ),
-    (
-        "signup_sent.html",
-        include_str!("../templates/signup_sent.html"),
-    ),
-    (
-        "signup_verify.html",
-        include_str!("../templates/signup_verify.html"),
-    ),
-    (
-        "signup_profile.html",
-        include_str!("../templates/signup_profile.html"),
-    ),
-    (
-        "signup_done.html",
-        include_str!("../templates/signup_done.html"),
-    ),
-    ("error.html", include_str!("../templates/error.html")),
-    (
-        "login_key.html",
-        include_str!("../templates/login_key.html"),
-    ),
-    (
-        "member_nav.html",
-        include_str!("../templates/member_nav.html"),
-    ),
-    ("home.html", include_str!("../templates/home.html")),
-    ("record.html", include_str!("../templates/record.html")),
-    ("profile.html", include_str!("../templates/profile.html")),
-    (
-        "email_confirm.html",
-        include_str!("../templates/email_confirm.html"),
-    ),
-    (
-        "reset_request.html",
-        include_str!("../templates/reset_request.html"),
-    ),
-    (
-        "reset_login.html",
-        include_str!("../templates/reset_login.html"),
-    ),
-    (
-        "reset_password.html",
-        include_str!("../templates/reset_password.html"),
-    ),
-    (
-        "reset_done.html",
-        include_str!("../templates/reset_done.html"),
-    ),
-    (
-        "mail/signup_link.txt",
-        include_str!("../templates/mail/signup_link.txt"),
-    ),
+/// `("name", contents of templates/name)`.
+macro_rules! templates {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../templates/", $name)))),*]
+    };
+}
+
+const TEMPLATES: &[(&str, &str)] = templates![
+    "base.html",
+    "error.html",
+    "member_nav.html",
+    // Sign-up (Procedures A and B).
+    "signup_request.html",
+    "signup_sent.html",
+    "signup_verify.html",
+    "signup_profile.html",
+    "signup_done.html",
+    // Login and the member's pages.
+    "login.html",
+    "login_key.html",
+    "home.html",
+    "record.html",
+    "profile.html",
+    "email_confirm.html",
+    // パスワード再発行.
+    "reset_request.html",
+    "reset_login.html",
+    "reset_password.html",
+    "reset_done.html",
+    // Mails.
+    "mail/signup_link.txt",
+    "mail/login_key.txt",
+    "mail/reset.txt",
+    "mail/email_verify.txt",
+    "mail/profile_changed.txt",
 ];
 
 pub const STYLESHEET: &str = include_str!("../templates/style.css");
@@ -80,5 +56,29 @@ mod tests {
     #[test]
     fn all_templates_parse() {
         super::load().unwrap();
+    }
+
+    #[test]
+    fn every_template_file_is_compiled_in() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let mut on_disk = Vec::new();
+        for sub in ["", "mail"] {
+            for entry in std::fs::read_dir(dir.join(sub)).unwrap() {
+                let name = entry.unwrap().file_name().into_string().unwrap();
+                if name.ends_with(".html") || name.ends_with(".txt") {
+                    on_disk.push(if sub.is_empty() {
+                        name
+                    } else {
+                        format!("{sub}/{name}")
+                    });
+                }
+            }
+        }
+        for name in on_disk {
+            assert!(
+                super::TEMPLATES.iter().any(|(n, _)| *n == name),
+                "{name} is not in TEMPLATES"
+            );
+        }
     }
 }

@@ -2,6 +2,7 @@
 
 mod cli;
 mod crash;
+mod login_flow;
 mod outbox;
 mod signup_flow;
 mod smtp_intake;

@@ -2,10 +2,11 @@
 //! outbox folder, and the clients that talk to it.
 
 mod browser;
+pub mod member;
 mod relay;
 mod smtp_client;
 
-pub use browser::{Browser, input_value};
+pub use browser::{Browser, Page, input_value};
 pub use relay::Relay;
 pub use smtp_client::Smtp;
 

@@ -1,0 +1,274 @@
+//! Login with the mailed one-time key (暗証キー), lockouts, and the top page.
+
+use std::time::Duration;
+
+use crate::util::TestDaemon;
+use crate::util::member::{
+    PASSWORD, enter_password, key_in, log_in, mails_with_subject, register, wait_for_nth,
+};
+
+const KEY_MAIL: &str = "暗証キーのご案内";
+
+#[test]
+fn password_then_mailed_key_then_top_page_then_logout() {
+    let daemon = TestDaemon::start();
+    register(&daemon, "1001", "taro@example.net", "taroyamada");
+    let mut browser = daemon.browser();
+    let page = enter_password(&mut browser, "TaroYamada", PASSWORD);
+    assert_eq!(page.status, 303, "login IDs ignore case");
+    let key_page = browser.open("/login/key");
+    assert!(
+        key_page
+            .body
+            .contains(r#"inputmode="numeric" autocomplete="one-time-code""#)
+    );
+    assert!(key_page.body.contains("暗証キーの再請求"));
+    let mail = wait_for_nth(&daemon, "taro@example.net", KEY_MAIL, 1);
+    let key = key_in(&mail);
+    assert_eq!(key.len(), 6);
+    assert!(mail.body.contains("10分"));
+    let done = browser.submit("/login/key", &[("key", &key)]);
+    assert_eq!(done.status, 303);
+    let home = browser.open("/home");
+    assert!(home.body.contains("ニック1001さん"), "{}", home.body);
+    // The key is single-use: the same key in a new attempt's screen does not work.
+    let mut other = daemon.browser();
+    enter_password(&mut other, "taroyamada", PASSWORD);
+    other.open("/login/key");
+    assert_eq!(other.submit("/login/key", &[("key", &key)]).status, 401);
+
+    let home = browser.open("/home");
+    browser.submit("/logout", &[]);
+    assert!(home.status == 200);
+    let after = browser.get("/home");
+    assert_eq!(after.status, 303, "logged out");
+}
+
+#[test]
+fn wrong_id_or_password_says_the_same_thing() {
+    let daemon = TestDaemon::start();
+    register(&daemon, "1002", "hanako@example.net", "hanakosato");
+    let mut browser = daemon.browser();
+    let wrong_password = enter_password(&mut browser, "hanakosato", "wrong123");
+    let unknown_id = enter_password(&mut browser, "nobodyhere", "wrong123");
+    assert_eq!(wrong_password.status, 401);
+    assert_eq!(unknown_id.status, 401);
+    let message = "ログインIDまたはパスワードが正しくありません。";
+    assert!(wrong_password.body.contains(message) && unknown_id.body.contains(message));
+}
+
+#[test]
+fn five_wrong_keys_void_the_attempt() {
+    let daemon = TestDaemon::start();
+    register(&daemon, "1003", "k@example.net", "keyholder");
+    let mut browser = daemon.browser();
+    enter_password(&mut browser, "keyholder", PASSWORD);
+    browser.open("/login/key");
+    let key = key_in(&wait_for_nth(&daemon, "k@example.net", KEY_MAIL, 1));
+    let wrong = if key == "000000" { "111111" } else { "000000" };
+    for left in (1..5).rev() {
+        let page = browser.submit("/login/key", &[("key", wrong)]);
+        assert_eq!(page.status, 401);
+        assert!(
+            page.body.contains(&format!("あと{left}回")),
+            "{}",
+            page.body
+        );
+    }
+    let page = browser.submit("/login/key", &[("key", wrong)]);
+    assert_eq!(page.status, 403);
+    assert!(page.body.contains("暗証キーの誤りが続いたため"));
+    assert_eq!(
+        browser.submit("/login/key", &[("key", &key)]).status,
+        403,
+        "even the right key is dead now"
+    );
+}
+
+#[test]
+fn an_expired_key_is_refused() {
+    let daemon = TestDaemon::start_with(|c| c.policy.login_key_ttl = "1s".parse().unwrap());
+    register(&daemon, "1004", "slow@example.net", "slowreader");
+    let mut browser = daemon.browser();
+    enter_password(&mut browser, "slowreader", PASSWORD);
+    browser.open("/login/key");
+    let key = key_in(&wait_for_nth(&daemon, "slow@example.net", KEY_MAIL, 1));
+    std::thread::sleep(Duration::from_millis(2100));
+    let page = browser.submit("/login/key", &[("key", &key)]);
+    assert_eq!(page.status, 401);
+    assert!(page.body.contains("有効期限が切れています"));
+}
+
+#[test]
+fn a_new_attempt_voids_the_key_of_the_old_one() {
+    let daemon = TestDaemon::start();
+    register(&daemon, "1005", "two@example.net", "twotabsxx");
+    let mut first = daemon.browser();
+    enter_password(&mut first, "twotabsxx", PASSWORD);
+    first.open("/login/key");
+    let first_key = key_in(&wait_for_nth(&daemon, "two@example.net", KEY_MAIL, 1));
+    let mut second = daemon.browser();
+    enter_password(&mut second, "twotabsxx", PASSWORD);
+    let second_key = key_in(&wait_for_nth(&daemon, "two@example.net", KEY_MAIL, 2));
+    let page = first.submit("/login/key", &[("key", &first_key)]);
+    assert_eq!(
+        page.status, 403,
+        "the first screen's attempt was ended by the second login"
+    );
+    second.open("/login/key");
+    assert_eq!(
+        second.submit("/login/key", &[("key", &second_key)]).status,
+        303
+    );
+}
+
+#[test]
+fn the_key_can_be_re_requested_after_a_cooldown() {
+    let daemon =
+        TestDaemon::start_with(|c| c.policy.login_key_resend_cooldown = "1s".parse().unwrap());
+    register(&daemon, "1006", "again@example.net", "againplz");
+    let mut browser = daemon.browser();
+    enter_password(&mut browser, "againplz", PASSWORD);
+    browser.open("/login/key");
+    let old_key = key_in(&wait_for_nth(&daemon, "again@example.net", KEY_MAIL, 1));
+    let too_soon = browser.submit("/login/key/resend", &[]);
+    assert_eq!(too_soon.status, 429);
+    assert!(too_soon.body.contains("送信したばかりです"));
+    std::thread::sleep(Duration::from_millis(1100));
+    let resent = browser.submit("/login/key/resend", &[]);
+    assert_eq!(resent.status, 200);
+    assert!(resent.body.contains("再送信しました"));
+    let new_key = key_in(&wait_for_nth(&daemon, "again@example.net", KEY_MAIL, 2));
+    if old_key != new_key {
+        assert_eq!(
+            browser.submit("/login/key", &[("key", &old_key)]).status,
+            401,
+            "the old key is void"
+        );
+    }
+    assert_eq!(
+        browser.submit("/login/key", &[("key", &new_key)]).status,
+        303
+    );
+}
+
+#[test]
+fn repeated_failures_lock_any_id_for_a_while_then_it_ends() {
+    let daemon = TestDaemon::start_with(|c| {
+        c.policy.login_lockout_after = 3;
+        c.policy.login_lockout_initial = "2s".parse().unwrap();
+    });
+    register(&daemon, "1007", "lock@example.net", "lockedout");
+    let mut browser = daemon.browser();
+    for id in ["lockedout", "ghostuser"] {
+        for _ in 0..2 {
+            assert!(
+                enter_password(&mut browser, id, "wrong123")
+                    .body
+                    .contains("正しくありません")
+            );
+        }
+        let third = enter_password(&mut browser, id, "wrong123");
+        assert!(
+            third.body.contains("一時的に制限しています"),
+            "{id}: a real and an unknown ID look the same"
+        );
+    }
+    let during = enter_password(&mut browser, "lockedout", PASSWORD);
+    assert_eq!(during.status, 401);
+    assert!(
+        during.body.contains("一時的に制限しています"),
+        "even the right password waits"
+    );
+    assert!(mails_with_subject(&daemon, "lock@example.net", KEY_MAIL).is_empty());
+    std::thread::sleep(Duration::from_millis(2100));
+    assert_eq!(
+        enter_password(&mut browser, "lockedout", PASSWORD).status,
+        303,
+        "the lock ends"
+    );
+    let audit: i64 = daemon
+        .db()
+        .query_row(
+            "SELECT count(*) FROM audit WHERE event = 'login_locked'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(audit, 2);
+}
+
+#[test]
+fn the_top_page_shows_only_the_members_own_records_and_current_notices() {
+    let daemon = TestDaemon::start();
+    register(&daemon, "2001", "a@example.net", "memberaaa");
+    register(&daemon, "2002", "b@example.net", "memberbbb");
+    let db = karamail::db::Db::open(&daemon.config.database.path).unwrap();
+    let rows = karamail::records::parse(
+        "member_no,date,title,body,BMI\n2001,2026-04-01,2026年度 定期健診,異常なし,22.5\n2002,2026-04-02,2026年度 定期健診,要経過観察,27.0\n",
+    )
+    .unwrap();
+    karamail::records::import(&db, karamail::db::records::Kind::Checkup, &rows).unwrap();
+    db.call_blocking(|c| {
+        karamail::db::notices::insert(c, "古いお知らせ", "終わった", Some("2000-01-01"), 100)?;
+        karamail::db::notices::insert(c, "健診のご案内", "<b>予約</b>してください", None, 200)?;
+        karamail::db::notices::insert(c, "年末年始の休業", "12/29〜1/3", Some("2999-12-31"), 300)
+    })
+    .unwrap();
+    let other_id: i64 = daemon
+        .db()
+        .query_row("SELECT r.id FROM records r JOIN members m ON m.id = r.member_id WHERE m.member_no = '2002'", [], |r| r.get(0))
+        .unwrap();
+
+    let mut browser = daemon.browser();
+    log_in(&daemon, &mut browser, "memberaaa", "a@example.net", 1);
+    let home = browser.open("/home");
+    assert!(home.body.contains("異常なし") == false && home.body.contains("2026年度 定期健診"));
+    assert!(
+        !home.body.contains("古いお知らせ"),
+        "an ended notice is not shown"
+    );
+    let newest = home.body.find("年末年始の休業").unwrap();
+    let older = home.body.find("健診のご案内").unwrap();
+    assert!(newest < older, "newest first");
+    assert!(
+        home.body.contains("&lt;b&gt;予約&lt;&#x2F;b&gt;"),
+        "notice text is escaped"
+    );
+    let own_link = home
+        .body
+        .split("/records/checkup/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let detail = browser.open(&format!("/records/checkup/{own_link}"));
+    assert_eq!(detail.status, 200);
+    assert!(
+        detail.body.contains("異常なし")
+            && detail.body.contains("BMI")
+            && detail.body.contains("22.5")
+    );
+    assert_eq!(
+        browser.open(&format!("/records/checkup/{other_id}")).status,
+        404,
+        "another member's record"
+    );
+    assert_eq!(
+        browser
+            .open(&format!("/records/medical-expense/{own_link}"))
+            .status,
+        404,
+        "wrong kind"
+    );
+    assert_eq!(
+        daemon
+            .browser()
+            .get(&format!("/records/checkup/{own_link}"))
+            .status,
+        303,
+        "needs a login"
+    );
+}
