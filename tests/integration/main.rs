@@ -4,6 +4,8 @@ mod cli;
 mod crash;
 mod login_flow;
 mod outbox;
+mod profile_flow;
+mod reset_flow;
 mod signup_flow;
 mod smtp_intake;
 mod util;

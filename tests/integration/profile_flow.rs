@@ -1,0 +1,189 @@
+//! プロフィール設定: every change announced to every address; addresses verified first.
+
+use crate::util::member::{
+    PASSWORD, enter_password, log_in, mails_with_subject, register, wait_for_nth,
+};
+use crate::util::{TestDaemon, input_value};
+
+const NOTICE: &str = "登録情報変更のお知らせ";
+
+#[test]
+fn nickname_login_id_and_password_changes_are_announced() {
+    let daemon = TestDaemon::start();
+    register(&daemon, "3001", "p@example.net", "profileme");
+    let mut browser = daemon.browser();
+    log_in(&daemon, &mut browser, "profileme", "p@example.net", 1);
+    browser.open("/profile");
+
+    let page = browser.submit("/profile/nickname", &[("nickname", "はなこ")]);
+    assert_eq!(page.location(), "/profile?done=nickname");
+    let mail = wait_for_nth(&daemon, "p@example.net", NOTICE, 1);
+    assert!(mail.body.contains("ニックネーム"));
+    assert!(browser.open("/home").body.contains("はなこさん"));
+
+    browser.open("/profile");
+    let refused = browser.submit("/profile/login-id", &[("login_id", "SKE123456")]);
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("7・8桁目に数字は使用できません"));
+    assert_eq!(
+        input_value(&refused.body, "login_id").as_deref(),
+        Some("SKE123456"),
+        "the value typed is kept"
+    );
+    browser.submit("/profile/login-id", &[("login_id", "newnameab")]);
+    assert!(
+        wait_for_nth(&daemon, "p@example.net", NOTICE, 2)
+            .body
+            .contains("ログインID")
+    );
+
+    browser.open("/profile");
+    let wrong_current = browser.submit(
+        "/profile/password",
+        &[
+            ("current_password", "notmine1"),
+            ("password", "newpass99"),
+            ("password_confirm", "newpass99"),
+        ],
+    );
+    assert_eq!(wrong_current.status, 422);
+    assert!(
+        wrong_current
+            .body
+            .contains("現在のパスワードが正しくありません")
+    );
+    let changed = browser.submit(
+        "/profile/password",
+        &[
+            ("current_password", PASSWORD),
+            ("password", "newpass99"),
+            ("password_confirm", "newpass99"),
+        ],
+    );
+    assert_eq!(changed.location(), "/profile?done=password");
+    let notice = wait_for_nth(&daemon, "p@example.net", NOTICE, 3);
+    assert!(
+        notice.body.contains("パスワード") && !notice.body.contains("newpass99"),
+        "never the secret itself"
+    );
+    assert_eq!(
+        enter_password(&mut daemon.browser(), "newnameab", PASSWORD).status,
+        401,
+        "old password dead"
+    );
+    assert_eq!(
+        enter_password(&mut daemon.browser(), "newnameab", "newpass99").status,
+        303
+    );
+}
+
+/// Adds an address through its mailed link, as its owner would.
+fn add_address(daemon: &TestDaemon, browser: &mut crate::util::Browser, address: &str) {
+    browser.open("/profile");
+    let page = browser.submit("/profile/email/add", &[("email", address)]);
+    assert_eq!(page.location(), "/profile?done=email_sent", "{}", page.body);
+    let mail = wait_for_nth(daemon, address, "メールアドレス確認のご案内", 1);
+    let link = mail
+        .body
+        .split_whitespace()
+        .find(|w| w.contains("/profile/email/"))
+        .unwrap()
+        .to_string();
+    // The owner may open it on another device: no login needed, but a button to press.
+    let mut owner = daemon.browser();
+    let confirm = owner.open(&link);
+    assert!(confirm.body.contains(address) && confirm.body.contains("登録する"));
+    let path = link.split_once("://").unwrap().1.split_once('/').unwrap().1;
+    let done = owner.submit(&format!("/{path}"), &[]);
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("を登録しました"));
+    assert_eq!(
+        daemon.browser().open(&link).status,
+        410,
+        "the link is spent"
+    );
+}
+
+#[test]
+fn up_to_three_addresses_each_verified_and_the_last_cannot_go() {
+    let daemon = TestDaemon::start();
+    register(&daemon, "3002", "first@example.net", "addresses");
+    let mut browser = daemon.browser();
+    log_in(&daemon, &mut browser, "addresses", "first@example.net", 1);
+
+    // Opening the link alone (a mail scanner) adds nothing.
+    browser.open("/profile");
+    browser.submit("/profile/email/add", &[("email", "scanned@example.net")]);
+    let mail = wait_for_nth(
+        &daemon,
+        "scanned@example.net",
+        "メールアドレス確認のご案内",
+        1,
+    );
+    let link = mail
+        .body
+        .split_whitespace()
+        .find(|w| w.contains("/profile/email/"))
+        .unwrap()
+        .to_string();
+    daemon.browser().open(&link);
+    assert!(
+        !browser
+            .open("/profile")
+            .body
+            .contains("<li>scanned@example.net")
+    );
+
+    add_address(&daemon, &mut browser, "second@example.net");
+    add_address(&daemon, &mut browser, "third@example.net");
+    let profile = browser.open("/profile");
+    assert!(
+        profile.body.contains("second@example.net") && profile.body.contains("third@example.net")
+    );
+    assert!(
+        !profile.body.contains("/profile/email/add"),
+        "no add form with three addresses"
+    );
+    let fourth = browser.submit("/profile/email/add", &[("email", "fourth@example.net")]);
+    assert_eq!(fourth.status, 422);
+    assert!(fourth.body.contains("最大3つまで"));
+    // Each addition was announced to every address registered at the time.
+    assert!(!mails_with_subject(&daemon, "first@example.net", NOTICE).is_empty());
+    // The next login sends a key to all three.
+    let mut again = daemon.browser();
+    enter_password(&mut again, "addresses", PASSWORD);
+    for address in [
+        "first@example.net",
+        "second@example.net",
+        "third@example.net",
+    ] {
+        wait_for_nth(
+            &daemon,
+            address,
+            "暗証キーのご案内",
+            if address == "first@example.net" { 2 } else { 1 },
+        );
+    }
+
+    browser.open("/profile");
+    for address in ["second@example.net", "third@example.net"] {
+        let page = browser.submit("/profile/email/remove", &[("email", address)]);
+        assert_eq!(page.location(), "/profile?done=email_removed");
+        browser.open("/profile");
+    }
+    let last = browser.submit("/profile/email/remove", &[("email", "first@example.net")]);
+    assert_eq!(last.status, 422);
+    assert!(last.body.contains("最後のメールアドレスは削除できません"));
+    assert!(
+        !mails_with_subject(&daemon, "third@example.net", NOTICE).is_empty(),
+        "a removed address is told too"
+    );
+}
+
+#[test]
+fn profile_pages_need_a_login() {
+    let daemon = TestDaemon::start();
+    let page = daemon.browser().get("/profile");
+    assert_eq!(page.status, 303);
+    assert_eq!(page.location(), "/?expired=1");
+}
