@@ -122,3 +122,159 @@ fn a_bad_config_is_reported_precisely() {
         "{stderr}"
     );
 }
+
+fn karamail_ok(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = karamail(dir, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn notices_are_added_listed_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let added = karamail_ok(
+        dir.path(),
+        &[
+            "notices",
+            "add",
+            "--title",
+            "健診のご案内",
+            "--body",
+            "予約してください",
+            "--until",
+            "2099-03-31",
+        ],
+    );
+    assert_eq!(
+        added.trim(),
+        "notice 1 added: \"健診のご案内\", shown to every member from now until 2099-03-31"
+    );
+    let bad = karamail(
+        dir.path(),
+        &["notices", "add", "--title", "x", "--until", "2099-02-30"],
+    );
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a date"));
+    let list = karamail_ok(dir.path(), &["notices", "list"]);
+    assert!(
+        list.contains("1\t")
+            && list.contains("2099-03-31\t健診のご案内")
+            && list.contains("1 notice(s)")
+    );
+    assert_eq!(
+        karamail_ok(dir.path(), &["notices", "remove", "1"]).trim(),
+        "notice 1 removed"
+    );
+    let again = karamail(dir.path(), &["notices", "remove", "1"]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no notice 1"));
+}
+
+#[test]
+fn records_import_takes_shift_jis_and_refuses_a_bad_row_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("members.csv"),
+        "member_no,name\n1001,A\n1002,B\n",
+    )
+    .unwrap();
+    karamail_ok(
+        dir.path(),
+        &["members", "import", "members.csv", "--postcards", "p.csv"],
+    );
+    let (sjis, _, _) = encoding_rs::SHIFT_JIS.encode("member_no,date,title,body,医療機関\r\n1001,2026/05/01,5月分,\"3,210円\",東京病院\r\n1002,2026-05-01,5月分,\"1,050円\",大阪医院\r\n");
+    std::fs::write(dir.path().join("medical.csv"), &sjis).unwrap();
+    let out = karamail_ok(
+        dir.path(),
+        &[
+            "records",
+            "import",
+            "--kind",
+            "medical-expense",
+            "medical.csv",
+        ],
+    );
+    assert_eq!(
+        out.trim(),
+        "imported 2 medical_expense record(s) for 2 member(s)"
+    );
+    let db = rusqlite::Connection::open(dir.path().join("karamail-data/karamail.db")).unwrap();
+    let (body, extra): (String, String) = db
+        .query_row(
+            "SELECT body, extra FROM records WHERE date = '2026-05-01' ORDER BY id LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (body.as_str(), extra.as_str()),
+        ("3,210円", r#"[["医療機関","東京病院"]]"#)
+    );
+    std::fs::write(
+        dir.path().join("bad.csv"),
+        "member_no,date,title,body\n1001,2026-06-01,ok,x\n9999,2026-06-01,who,x\n",
+    )
+    .unwrap();
+    let bad = karamail(
+        dir.path(),
+        &["records", "import", "--kind", "checkup", "bad.csv"],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("line 3: no member with member_no 9999"));
+    let kinds: i64 = db
+        .query_row(
+            "SELECT count(*) FROM records WHERE kind = 'checkup'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(kinds, 0, "nothing of the bad file was stored");
+}
+
+#[test]
+fn members_are_listed_shown_disabled_enabled_and_reissued() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("members.csv"),
+        "member_no,name\n1001,山田 太郎\n",
+    )
+    .unwrap();
+    karamail_ok(
+        dir.path(),
+        &["members", "import", "members.csv", "--postcards", "p.csv"],
+    );
+    let old = crate::util::read_postcards(&dir.path().join("p.csv")).remove(0);
+    let list = karamail_ok(dir.path(), &["members", "list"]);
+    assert!(list.contains("1001\tpostcard sent\t-\t山田 太郎"), "{list}");
+    let show = karamail_ok(dir.path(), &["members", "show", "1001"]);
+    assert!(
+        show.contains(&old.0) && show.contains("postcard sent"),
+        "{show}"
+    );
+
+    let reissued = karamail_ok(
+        dir.path(),
+        &["members", "reissue", "1001", "--postcards", "r.csv"],
+    );
+    assert!(reissued.contains("the old ones no longer work"));
+    let new = crate::util::read_postcards(&dir.path().join("r.csv")).remove(0);
+    assert_ne!(new, old);
+    let show = karamail_ok(dir.path(), &["members", "show", "1001"]);
+    assert!(show.contains(&new.0) && !show.contains(&old.0));
+
+    assert!(
+        karamail_ok(dir.path(), &["members", "disable", "1001"]).contains("member 1001 disabled")
+    );
+    assert!(karamail_ok(dir.path(), &["members", "list"]).contains("1001\tdisabled"));
+    assert!(
+        karamail_ok(dir.path(), &["members", "disable", "1001"])
+            .contains("already disabled; nothing changed")
+    );
+    assert!(
+        karamail_ok(dir.path(), &["members", "enable", "1001"]).contains("member 1001 enabled")
+    );
+    let unknown = karamail(dir.path(), &["members", "show", "9999"]);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no member with member_no 9999"));
+}

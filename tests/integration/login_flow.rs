@@ -223,7 +223,12 @@ fn the_top_page_shows_only_the_members_own_records_and_current_notices() {
     let mut browser = daemon.browser();
     log_in(&daemon, &mut browser, "memberaaa", "a@example.net", 1);
     let home = browser.open("/home");
-    assert!(home.body.contains("異常なし") == false && home.body.contains("2026年度 定期健診"));
+    assert!(home.body.contains("2026年度 定期健診"));
+    assert_eq!(
+        home.body.matches("/records/checkup/").count(),
+        1,
+        "only the member's own record is listed"
+    );
     assert!(
         !home.body.contains("古いお知らせ"),
         "an ended notice is not shown"
@@ -270,5 +275,23 @@ fn the_top_page_shows_only_the_members_own_records_and_current_notices() {
             .status,
         303,
         "needs a login"
+    );
+}
+
+#[test]
+fn an_idle_session_ends() {
+    let daemon = TestDaemon::start_with(|c| c.policy.session_idle = "1s".parse().unwrap());
+    register(&daemon, "1008", "idle@example.net", "idlemember");
+    let mut browser = daemon.browser();
+    log_in(&daemon, &mut browser, "idlemember", "idle@example.net", 1);
+    assert_eq!(browser.get("/home").status, 200);
+    std::thread::sleep(Duration::from_millis(2100));
+    let page = browser.get("/home");
+    assert_eq!(page.location(), "/?expired=1");
+    assert!(
+        browser
+            .open(page.location())
+            .body
+            .contains("ログインの有効期限が切れました")
     );
 }
