@@ -103,6 +103,14 @@ pub fn delete_for_member(conn: &Connection, member_id: i64) -> Result<usize> {
     Ok(conn.execute("DELETE FROM sessions WHERE member_id = ?1", [member_id])?)
 }
 
+/// Ends a member's other sessions (after a password change on one of them).
+pub fn delete_others(conn: &Connection, member_id: i64, keep: &[u8]) -> Result<usize> {
+    Ok(conn.execute(
+        "DELETE FROM sessions WHERE member_id = ?1 AND id_hash != ?2",
+        params![member_id, keep],
+    )?)
+}
+
 /// Forgets sessions past their absolute end (idle ones go once their end passes too).
 pub fn delete_expired(conn: &Connection, now: i64) -> Result<usize> {
     Ok(conn.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now])?)

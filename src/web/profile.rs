@@ -8,12 +8,15 @@ use serde::{Deserialize, Serialize};
 use super::http::{self, redirect};
 use super::{AppState, ErrorPage, Req, Resp, error_response, member};
 use crate::address::Address;
-use crate::db::{self, links, members};
+use crate::db::{self, links, members, sessions};
 use crate::error::Result;
 use crate::outbox::{self, OutgoingMail};
 use crate::{password, token};
 
 pub const MAX_ADDRESSES: usize = 3;
+/// Confirmation mails one member may send in an hour (each goes to an address not yet
+/// proven to be theirs, so this is what keeps the form from mailing strangers).
+const VERIFY_MAILS_PER_HOUR: u32 = 5;
 const NICKNAME_MAX: usize = 20;
 
 #[derive(Serialize, Default)]
@@ -336,14 +339,19 @@ pub async fn change_password(state: &AppState, req: &Req) -> Result<Resp> {
     }
     let plain = form.password.clone();
     let hash = tokio::task::spawn_blocking(move || password::hash(&plain)).await??;
-    let member_id = member.account.id;
+    let (member_id, keep) = (member.account.id, member.session_hash.clone());
+    // Whoever else was logged in with the old password is logged out.
     commit_change(
         state,
         req,
         member_id,
         "password",
         "パスワード",
-        move |c| members::set_password_hash(c, member_id, &hash),
+        move |c| {
+            members::set_password_hash(c, member_id, &hash)?;
+            sessions::delete_others(c, member_id, &keep)?;
+            Ok(())
+        },
     )
     .await
 }
@@ -377,6 +385,9 @@ pub async fn add_email(state: &AppState, req: &Req) -> Result<Resp> {
         {
             Some("このメールアドレスは既に登録されています。".to_string())
         }
+        Ok(_) if verification_mails_last_hour(state, member_id).await? >= VERIFY_MAILS_PER_HOUR => Some(
+            "確認メールを続けて送信したため、しばらく追加できません。1時間ほどたってから、もう一度お試しください。".to_string(),
+        ),
         Ok(_) => None,
     };
     if error.is_some() {
@@ -421,6 +432,21 @@ pub async fn add_email(state: &AppState, req: &Req) -> Result<Resp> {
         .await?;
     state.outbox_wake.notify_one();
     Ok(redirect("/profile?done=email_sent"))
+}
+
+async fn verification_mails_last_hour(state: &AppState, member_id: i64) -> Result<u32> {
+    let params =
+        serde_json::to_string(&OutgoingMail::EmailVerify { member_id }).unwrap_or_default();
+    state
+        .db
+        .call(move |c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM outbox WHERE kind = 'email_verify' AND params = ?1 AND created_at > ?2",
+                rusqlite::params![params, db::now() - 3600],
+                |r| r.get(0),
+            )?)
+        })
+        .await
 }
 
 pub async fn remove_email(state: &AppState, req: &Req) -> Result<Resp> {

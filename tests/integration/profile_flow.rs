@@ -37,6 +37,8 @@ fn nickname_login_id_and_password_changes_are_announced() {
             .contains("ログインID")
     );
 
+    let mut other_device = daemon.browser();
+    log_in(&daemon, &mut other_device, "newnameab", "p@example.net", 2);
     browser.open("/profile");
     let wrong_current = browser.submit(
         "/profile/password",
@@ -71,6 +73,12 @@ fn nickname_login_id_and_password_changes_are_announced() {
         401,
         "old password dead"
     );
+    assert_eq!(
+        other_device.get("/home").status,
+        303,
+        "the other device was logged out"
+    );
+    assert_eq!(browser.get("/home").status, 200, "this one stays");
     assert_eq!(
         enter_password(&mut daemon.browser(), "newnameab", "newpass99").status,
         303
