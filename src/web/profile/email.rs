@@ -1,0 +1,271 @@
+//! The member's addresses: add (confirmed by its owner through a mailed link), remove
+//! (never the last), and the confirmation page.
+
+use hyper::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::super::http::redirect;
+use super::super::{AppState, ErrorPage, Req, Resp, error_response, member};
+use super::{Errors, MAX_ADDRESSES, Typed, announce, render};
+use crate::address::Address;
+use crate::db::{self, links, members};
+use crate::error::Result;
+use crate::outbox::{self, OutgoingMail};
+use crate::token;
+
+/// Confirmation mails one member may send in an hour (each goes to an address not yet
+/// proven to be theirs, so this is what keeps the form from mailing strangers).
+const VERIFY_MAILS_PER_HOUR: u32 = 5;
+
+#[derive(Deserialize)]
+struct EmailForm {
+    #[serde(default)]
+    email: String,
+}
+
+/// Sends the confirmation link to a new address; it is added when its owner confirms.
+pub async fn add_email(state: &AppState, req: &Req) -> Result<Resp> {
+    let form: EmailForm = req.form(state.origin())?;
+    let Some(member) = member::current(state, req).await? else {
+        return Ok(member::login_first(state));
+    };
+    let member_id = member.account.id;
+    let emails = state
+        .db
+        .call(move |c| members::emails(c, member_id))
+        .await?;
+    let error = match Address::parse_typed(&form.email) {
+        Err(_) => Some("メールアドレスを正しく入力してください。".to_string()),
+        Ok(_) if emails.len() >= MAX_ADDRESSES => Some(format!(
+            "メールアドレスは最大{MAX_ADDRESSES}つまで登録できます。追加するには、先にほかのアドレスを削除してください。"
+        )),
+        Ok(address)
+            if emails
+                .iter()
+                .any(|e| e.eq_ignore_ascii_case(&address.to_string())) =>
+        {
+            Some("このメールアドレスは既に登録されています。".to_string())
+        }
+        Ok(_) if verification_mails_last_hour(state, member_id).await? >= VERIFY_MAILS_PER_HOUR => Some(
+            "確認メールを続けて送信したため、しばらく追加できません。1時間ほどたってから、もう一度お試しください。".to_string(),
+        ),
+        Ok(_) => None,
+    };
+    if error.is_some() {
+        let typed = Typed {
+            email: Some(form.email),
+            ..Default::default()
+        };
+        return render(
+            state,
+            req,
+            &member.account,
+            typed,
+            Errors {
+                email: error,
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+    let address = Address::parse_typed(&form.email)
+        .expect("checked above")
+        .to_string();
+    let (from, client_ip) = (state.config.mail.from.clone(), req.client_ip());
+    state
+        .db
+        .call(move |c| {
+            outbox::enqueue(
+                c,
+                &OutgoingMail::EmailVerify { member_id },
+                &address,
+                &from,
+                db::now(),
+            )?;
+            db::audit(
+                c,
+                "email_verification_sent",
+                Some(member_id),
+                client_ip.as_deref(),
+                "",
+            )
+        })
+        .await?;
+    state.outbox_wake.notify_one();
+    Ok(redirect("/profile?done=email_sent"))
+}
+
+async fn verification_mails_last_hour(state: &AppState, member_id: i64) -> Result<u32> {
+    let params =
+        serde_json::to_string(&OutgoingMail::EmailVerify { member_id }).unwrap_or_default();
+    state
+        .db
+        .call(move |c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM outbox WHERE kind = 'email_verify' AND params = ?1 AND created_at > ?2",
+                rusqlite::params![params, db::now() - 3600],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+}
+
+pub async fn remove_email(state: &AppState, req: &Req) -> Result<Resp> {
+    let form: EmailForm = req.form(state.origin())?;
+    let Some(member) = member::current(state, req).await? else {
+        return Ok(member::login_first(state));
+    };
+    let member_id = member.account.id;
+    let emails = state
+        .db
+        .call(move |c| members::emails(c, member_id))
+        .await?;
+    if emails.len() <= 1 {
+        let error = Some(
+            "最後のメールアドレスは削除できません。先にほかのアドレスを追加してください。"
+                .to_string(),
+        );
+        return render(
+            state,
+            req,
+            &member.account,
+            Typed::default(),
+            Errors {
+                email: error,
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+    let Some(address) = emails
+        .into_iter()
+        .find(|e| e.eq_ignore_ascii_case(form.email.trim()))
+    else {
+        return Ok(redirect("/profile"));
+    };
+    let (from, client_ip) = (state.config.mail.from.clone(), req.client_ip());
+    state
+        .db
+        .call(move |c| {
+            let tx = c.transaction()?;
+            members::remove_email(&tx, member_id, &address)?;
+            announce(
+                &tx,
+                member_id,
+                "メールアドレスの削除",
+                &from,
+                Some(&address),
+            )?;
+            db::audit(
+                &tx,
+                "profile_changed",
+                Some(member_id),
+                client_ip.as_deref(),
+                "email removed",
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    state.outbox_wake.notify_one();
+    Ok(redirect("/profile?done=email_removed"))
+}
+
+#[derive(Serialize)]
+struct ConfirmPage<'a> {
+    csrf: &'a str,
+    address: String,
+    done: bool,
+}
+
+/// GET of the mailed link: shows the address and a button (a scanner's visit adds nothing).
+pub async fn confirm_email_form(state: &AppState, req: &Req, token: &str) -> Result<Resp> {
+    match usable_verify_link(state, token).await? {
+        Ok(link) => state.page(
+            "email_confirm.html",
+            &ConfirmPage {
+                csrf: &req.csrf,
+                address: link.address,
+                done: false,
+            },
+        ),
+        Err(problem) => Ok(problem),
+    }
+}
+
+pub async fn confirm_email(state: &AppState, req: &Req, token: &str) -> Result<Resp> {
+    let _: Vec<(String, String)> = req.form(state.origin())?;
+    let link = match usable_verify_link(state, token).await? {
+        Ok(link) => link,
+        Err(problem) => return Ok(problem),
+    };
+    let (from, client_ip, address) = (
+        state.config.mail.from.clone(),
+        req.client_ip(),
+        link.address.clone(),
+    );
+    let Some(member_id) = link.member_id else {
+        return Ok(verify_problem(state));
+    };
+    let added = state
+        .db
+        .call(move |c| {
+            let tx = c.transaction()?;
+            let now = db::now();
+            if members::emails(&tx, member_id)?.len() >= MAX_ADDRESSES
+                || !links::mark_used(&tx, link.id, Some(member_id), now)?
+            {
+                return Ok(false);
+            }
+            members::add_email(&tx, member_id, &address, now)?;
+            announce(&tx, member_id, "メールアドレスの追加", &from, None)?;
+            db::audit(
+                &tx,
+                "profile_changed",
+                Some(member_id),
+                client_ip.as_deref(),
+                "email added",
+            )?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await?;
+    if !added {
+        let page = ErrorPage {
+            title: "メールアドレスを登録できませんでした",
+            message: "登録できるメールアドレスは最大3つまでです。プロフィール設定でほかのアドレスを削除してから、もう一度追加してください。",
+            next: Some(("/profile", "プロフィール設定へ")),
+        };
+        return Ok(error_response(state, StatusCode::CONFLICT, &page));
+    }
+    state.outbox_wake.notify_one();
+    state.page(
+        "email_confirm.html",
+        &ConfirmPage {
+            csrf: &req.csrf,
+            address: link.address,
+            done: true,
+        },
+    )
+}
+
+fn verify_problem(state: &AppState) -> Resp {
+    let page = ErrorPage {
+        title: "URLが無効です",
+        message: "このURLは正しくないか、使用済みか、有効期限が切れています。お手数ですが、プロフィール設定からメールアドレスの追加をやり直してください。",
+        next: Some(("/profile", "プロフィール設定へ")),
+    };
+    error_response(state, StatusCode::GONE, &page)
+}
+
+async fn usable_verify_link(state: &AppState, token: &str) -> Result<Result<links::Link, Resp>> {
+    let hash = token::hash(token);
+    let link = state
+        .db
+        .call(move |c| links::find_by_token_hash(c, links::Purpose::EmailVerify, &hash))
+        .await?;
+    Ok(match link {
+        Some(link) if link.state(db::now()) == links::LinkState::Usable => Ok(link),
+        _ => Err(verify_problem(state)),
+    })
+}
