@@ -125,7 +125,7 @@ fn a_new_attempt_voids_the_key_of_the_old_one() {
 #[test]
 fn the_key_can_be_re_requested_after_a_cooldown() {
     let daemon =
-        TestDaemon::start_with(|c| c.policy.login_key_resend_cooldown = "1s".parse().unwrap());
+        TestDaemon::start_with(|c| c.policy.login_key_resend_cooldown = "2s".parse().unwrap());
     register(&daemon, "1006", "again@example.net", "againplz");
     let mut browser = daemon.browser();
     enter_password(&mut browser, "againplz", PASSWORD);
@@ -134,7 +134,8 @@ fn the_key_can_be_re_requested_after_a_cooldown() {
     let too_soon = browser.submit("/login/key/resend", &[]);
     assert_eq!(too_soon.status, 429);
     assert!(too_soon.body.contains("送信したばかりです"));
-    std::thread::sleep(Duration::from_millis(1100));
+    // Times are whole seconds: 2.1 s is past a 2 s cooldown however the seconds fall.
+    std::thread::sleep(Duration::from_millis(2100));
     let resent = browser.submit("/login/key/resend", &[]);
     assert_eq!(resent.status, 200);
     assert!(resent.body.contains("再送信しました"));
