@@ -3,6 +3,7 @@
 
 mod home;
 mod http;
+mod linked;
 mod login;
 mod member;
 mod profile;

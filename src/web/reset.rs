@@ -6,18 +6,24 @@
 use hyper::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::http::{self, clear_cookie, redirect, set_cookie, with_cookie};
+use super::http::{self, redirect, with_cookie};
+use super::linked::{Current, LinkFlow};
 use super::profile::check_new_password;
 use super::{AppState, ErrorPage, Req, Resp, error_response};
 use crate::address::{Address, to_half_width};
-use crate::db::sessions::{self, Kind, NewSession};
-use crate::db::{self, links, login as attempts, members};
+use crate::db::links::{LinkState, Purpose};
+use crate::db::sessions::{self, Kind};
+use crate::db::{self, login as attempts, members};
 use crate::error::Result;
 use crate::outbox::{self, OutgoingMail};
-use crate::{login, password, token};
+use crate::{login, password};
 
-const SESSION_COOKIE: &str = "km_reset";
-const COOKIE_PATH: &str = "/reset";
+const FLOW: LinkFlow = LinkFlow {
+    purpose: Purpose::Reset,
+    kind: Kind::Reset,
+    cookie: "km_reset",
+    path: "/reset",
+};
 
 #[derive(Serialize, Default)]
 struct RequestPage<'a> {
@@ -115,75 +121,38 @@ fn link_problem(state: &AppState) -> Resp {
         next: Some(("/reset", "パスワード再発行の画面へ")),
     };
     let response = error_response(state, StatusCode::GONE, &page);
-    with_cookie(
-        response,
-        &clear_cookie(SESSION_COOKIE, COOKIE_PATH, state.https()),
-    )
+    with_cookie(response, &FLOW.clear_cookie(state))
 }
 
 /// GET of the mailed link: trades it for a session without spending it.
 pub async fn open_link(state: &AppState, token: &str) -> Result<Resp> {
-    let hash = token::hash(token);
-    let link = state
-        .db
-        .call(move |c| links::find_by_token_hash(c, links::Purpose::Reset, &hash))
-        .await?;
-    let now = db::now();
-    let Some(link) = link.filter(|l| l.state(now) == links::LinkState::Usable) else {
-        return Ok(link_problem(state));
-    };
-    let id = token::new_token();
-    let id_hash = token::hash(&id);
-    let (link_id, expires_at) = (link.id, link.expires_at);
-    state
-        .db
-        .call(move |c| {
-            let session = NewSession {
-                id_hash: &id_hash,
-                kind: Kind::Reset,
-                link_id: Some(link_id),
-                member_id: None,
-                expires_at,
-            };
-            sessions::insert(c, &session, now)
-        })
-        .await?;
-    let cookie = set_cookie(
-        SESSION_COOKIE,
-        &id,
-        COOKIE_PATH,
-        expires_at - now,
-        state.https(),
-    );
-    Ok(with_cookie(redirect("/reset/login"), &cookie))
+    Ok(match FLOW.open(state, token).await? {
+        Ok(cookie) => with_cookie(redirect("/reset/login"), &cookie),
+        Err(_) => link_problem(state),
+    })
 }
 
-/// The reset session and its still-usable link.
-async fn current(
+/// The browser's reset session before 仮ログイン, with its usable link's member.
+async fn before_temp_login(
     state: &AppState,
     req: &Req,
-) -> Result<Option<(Vec<u8>, sessions::Session, links::Link)>> {
-    let Some(id) = req.cookie(SESSION_COOKIE) else {
-        return Ok(None);
+) -> Result<Result<(Current, i64, i64), Resp>> {
+    let Some(current) = FLOW.current(state, req).await? else {
+        return Ok(Err(link_problem(state)));
     };
-    let hash = token::hash(&id);
-    let lookup = hash.clone();
-    let found = state
-        .db
-        .call(move |c| {
-            let now = db::now();
-            let Some(session) = sessions::find(c, &lookup, Kind::Reset, now, i64::MAX / 2)? else {
-                return Ok(None);
-            };
-            let link = session
-                .link_id
-                .map(|id| links::find(c, id))
-                .transpose()?
-                .flatten();
-            Ok(link.map(|link| (session, link)))
-        })
-        .await?;
-    Ok(found.map(|(session, link)| (hash, session, link)))
+    if current.session.member_id.is_some() {
+        return Ok(Err(redirect("/reset/password")));
+    }
+    match current
+        .link
+        .as_ref()
+        .map(|l| (l.state(db::now()), l.id, l.member_id))
+    {
+        Some((LinkState::Usable, link_id, Some(member_id))) => {
+            Ok(Ok((current, link_id, member_id)))
+        }
+        _ => Ok(Err(link_problem(state))),
+    }
 }
 
 #[derive(Serialize, Default)]
@@ -194,16 +163,15 @@ struct TempLoginPage<'a> {
 }
 
 pub async fn temp_login_form(state: &AppState, req: &Req) -> Result<Resp> {
-    match current(state, req).await? {
-        Some((_, session, _)) if session.member_id.is_some() => Ok(redirect("/reset/password")),
-        Some((_, _, link)) if link.state(db::now()) == links::LinkState::Usable => state.page(
+    match before_temp_login(state, req).await? {
+        Ok(_) => state.page(
             "reset_login.html",
             &TempLoginPage {
                 csrf: &req.csrf,
                 ..Default::default()
             },
         ),
-        _ => Ok(link_problem(state)),
+        Err(response) => Ok(response),
     }
 }
 
@@ -218,14 +186,9 @@ struct TempLoginForm {
 /// 仮ログイン: the login ID and temporary password from the mail.
 pub async fn temp_login(state: &AppState, req: &Req) -> Result<Resp> {
     let form: TempLoginForm = req.form(state.origin())?;
-    let Some((id_hash, _, link)) = current(state, req).await? else {
-        return Ok(link_problem(state));
-    };
-    if link.state(db::now()) != links::LinkState::Usable {
-        return Ok(link_problem(state));
-    }
-    let Some(member_id) = link.member_id else {
-        return Ok(link_problem(state));
+    let (current, link_id, member_id) = match before_temp_login(state, req).await? {
+        Ok(found) => found,
+        Err(response) => return Ok(response),
     };
     let account = state
         .db
@@ -235,43 +198,26 @@ pub async fn temp_login(state: &AppState, req: &Req) -> Result<Resp> {
         .as_ref()
         .and_then(|a| a.login_id.as_deref())
         .is_some_and(|id| login::login_key(&form.login_id) == id.to_ascii_lowercase());
-    let (stored, typed) = (
-        link.secret_hash.clone(),
-        to_half_width(form.temp_password.trim()),
-    );
+    let stored = current.link.as_ref().and_then(|l| l.secret_hash.clone());
+    let typed = to_half_width(form.temp_password.trim());
     let password_ok =
         tokio::task::spawn_blocking(move || password::verify(&typed, stored.as_deref())).await?;
-    let (link_id, max, client_ip) = (
-        link.id,
-        state.config.policy.signup_max_attempts,
-        req.client_ip(),
-    );
     if !(id_matches && password_ok) {
-        let attempts = state
-            .db
-            .call(move |c| {
-                let attempts = links::add_failed_attempt(c, link_id)?;
-                if attempts >= max {
-                    links::mark_used(c, link_id, None, db::now())?;
-                    sessions::delete_for_link(c, link_id)?;
-                }
-                db::audit(
-                    c,
-                    "reset_temp_login_failed",
-                    Some(member_id),
-                    client_ip.as_deref(),
-                    &format!("attempt {attempts}"),
-                )?;
-                Ok(attempts)
-            })
+        let wrong = FLOW
+            .wrong_answer(
+                state,
+                req,
+                link_id,
+                Some(member_id),
+                "reset_temp_login_failed",
+            )
             .await?;
-        if attempts >= max {
+        if wrong.voided {
             return Ok(link_problem(state));
         }
-        let error = format!(
-            "ログインIDまたは仮パスワードが正しくありません（あと{}回入力できます）。",
-            max - attempts
-        );
+        let left = state.config.policy.signup_max_attempts - wrong.attempts;
+        let error =
+            format!("ログインIDまたは仮パスワードが正しくありません（あと{left}回入力できます）。");
         let page = TempLoginPage {
             csrf: &req.csrf,
             login_id: form.login_id,
@@ -282,37 +228,13 @@ pub async fn temp_login(state: &AppState, req: &Req) -> Result<Resp> {
             state.render("reset_login.html", &page)?,
         ));
     }
-    let new_id = token::new_token();
-    let new_hash = token::hash(&new_id);
-    let ttl = state.config.policy.signup_session_ttl.as_secs();
-    state
-        .db
-        .call(move |c| {
-            let tx = c.transaction()?;
-            let now = db::now();
-            links::mark_used(&tx, link_id, Some(member_id), now)?;
-            sessions::delete(&tx, &id_hash)?;
-            let session = NewSession {
-                id_hash: &new_hash,
-                kind: Kind::Reset,
-                link_id: Some(link_id),
-                member_id: Some(member_id),
-                expires_at: now + ttl,
-            };
-            sessions::insert(&tx, &session, now)?;
-            db::audit(
-                &tx,
-                "reset_temp_login",
-                Some(member_id),
-                client_ip.as_deref(),
-                "",
-            )?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await?;
-    let cookie = set_cookie(SESSION_COOKIE, &new_id, COOKIE_PATH, ttl, state.https());
-    Ok(with_cookie(redirect("/reset/password"), &cookie))
+    match FLOW
+        .pass(state, req, &current, link_id, member_id, "reset_temp_login")
+        .await?
+    {
+        Some(cookie) => Ok(with_cookie(redirect("/reset/password"), &cookie)),
+        None => Ok(link_problem(state)),
+    }
 }
 
 #[derive(Serialize, Default)]
@@ -332,17 +254,17 @@ struct PasswordErrors {
 
 /// The member who passed 仮ログイン on this browser.
 async fn verified(state: &AppState, req: &Req) -> Result<Option<(Vec<u8>, members::Account)>> {
-    let Some((hash, session, _)) = current(state, req).await? else {
+    let Some(current) = FLOW.current(state, req).await? else {
         return Ok(None);
     };
-    let Some(member_id) = session.member_id else {
+    let Some(member_id) = current.session.member_id else {
         return Ok(None);
     };
     let account = state
         .db
         .call(move |c| members::account(c, member_id))
         .await?;
-    Ok(account.map(|a| (hash, a)))
+    Ok(account.map(|a| (current.id_hash, a)))
 }
 
 pub async fn password_form(state: &AppState, req: &Req) -> Result<Resp> {
@@ -455,10 +377,7 @@ pub async fn password_submit(state: &AppState, req: &Req) -> Result<Resp> {
         .await?;
     state.outbox_wake.notify_one();
     let response = redirect("/reset/done");
-    Ok(with_cookie(
-        response,
-        &clear_cookie(SESSION_COOKIE, COOKIE_PATH, state.https()),
-    ))
+    Ok(with_cookie(response, &FLOW.clear_cookie(state)))
 }
 
 #[derive(Serialize)]

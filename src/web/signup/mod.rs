@@ -15,23 +15,28 @@ pub use verify::{open_link, verify_form, verify_submit};
 
 use hyper::StatusCode;
 
-use super::http::{clear_cookie, redirect, with_cookie};
+use super::http::{redirect, with_cookie};
+use super::linked::{Current, LinkFlow};
 use super::{AppState, ErrorPage, Req, Resp, error_response};
-use crate::db::{self, links, sessions};
+use crate::db::links::{Link, LinkState, Purpose};
+use crate::db::{self, sessions::Kind};
 use crate::error::Result;
-use crate::token;
 
-const SESSION_COOKIE: &str = "km_signup";
-const COOKIE_PATH: &str = "/signup";
+const FLOW: LinkFlow = LinkFlow {
+    purpose: Purpose::Signup,
+    kind: Kind::Signup,
+    cookie: "km_signup",
+    path: "/signup",
+};
 
 /// Where a link that cannot be used sends the member: the page that says so.
-fn link_problem(state: &AppState, state_of_link: Option<links::LinkState>) -> Resp {
+fn link_problem(state: &AppState, state_of_link: Option<LinkState>) -> Resp {
     let (title, message) = match state_of_link {
-        Some(links::LinkState::Expired) => (
+        Some(LinkState::Expired) => (
             "URLの有効期限が切れています",
             "このURLの有効期限が切れています。お手数ですが、「新規利用登録」の画面からメールアドレスの登録をやり直してください。",
         ),
-        Some(links::LinkState::Used) => (
+        Some(LinkState::Used) => (
             "このURLは使用済みです",
             "このURLは既に使用されたか、無効になっています。利用登録がお済みの方はログイン画面からログインしてください。お済みでない方は、「新規利用登録」の画面からメールアドレスの登録をやり直してください。",
         ),
@@ -52,25 +57,8 @@ fn link_problem(state: &AppState, state_of_link: Option<links::LinkState>) -> Re
     };
     with_cookie(
         error_response(state, status, &page),
-        &clear_cookie(SESSION_COOKIE, COOKIE_PATH, state.https()),
+        &FLOW.clear_cookie(state),
     )
-}
-
-/// The sign-up session behind this request's cookie, if live.
-async fn current_session(
-    state: &AppState,
-    req: &Req,
-) -> Result<Option<(Vec<u8>, sessions::Session)>> {
-    let Some(session_id) = req.cookie(SESSION_COOKIE) else {
-        return Ok(None);
-    };
-    let id_hash = token::hash(&session_id);
-    let lookup = id_hash.clone();
-    let session = state
-        .db
-        .call(move |c| sessions::find(c, &lookup, sessions::Kind::Signup, db::now(), i64::MAX / 2))
-        .await?;
-    Ok(session.map(|s| (id_hash, s)))
 }
 
 fn no_session(state: &AppState) -> Resp {
@@ -82,35 +70,34 @@ fn no_session(state: &AppState) -> Resp {
     error_response(state, StatusCode::FORBIDDEN, &page)
 }
 
-/// The session's link, if still usable, or the page that says why not.
-async fn usable_link(
-    state: &AppState,
-    session: &sessions::Session,
-) -> Result<Result<links::Link, Resp>> {
-    let Some(link_id) = session.link_id else {
+/// The browser's sign-up session and its still-usable link, or the page that says why not.
+async fn before_postcard(state: &AppState, req: &Req) -> Result<Result<(Current, Link), Resp>> {
+    let Some(current) = FLOW.current(state, req).await? else {
         return Ok(Err(no_session(state)));
     };
-    let link = state.db.call(move |c| links::find(c, link_id)).await?;
-    Ok(match link {
-        Some(link) if link.state(db::now()) == links::LinkState::Usable => Ok(link),
+    if current.session.member_id.is_some() {
+        return Ok(Err(redirect("/signup/profile")));
+    }
+    Ok(match current.link.clone() {
+        Some(link) if link.state(db::now()) == LinkState::Usable => Ok((current, link)),
         Some(link) => Err(link_problem(state, Some(link.state(db::now())))),
         None => Err(link_problem(state, None)),
     })
 }
-/// The signed-in part of sign-up: a session that passed the postcard check.
+
+/// The part after the postcard check: (session id hash, member, the link's address).
 async fn verified_session(
     state: &AppState,
     req: &Req,
 ) -> Result<Result<(Vec<u8>, i64, String), Resp>> {
-    let Some((id_hash, session)) = current_session(state, req).await? else {
+    let Some(current) = FLOW.current(state, req).await? else {
         return Ok(Err(no_session(state)));
     };
-    let (Some(member_id), Some(link_id)) = (session.member_id, session.link_id) else {
+    let Some(member_id) = current.session.member_id else {
         return Ok(Err(redirect("/signup/verify")));
     };
-    let link = state.db.call(move |c| links::find(c, link_id)).await?;
-    match link {
-        Some(link) => Ok(Ok((id_hash, member_id, link.address))),
+    match current.link {
+        Some(link) => Ok(Ok((current.id_hash, member_id, link.address))),
         None => Ok(Err(no_session(state))),
     }
 }

@@ -3,10 +3,10 @@
 use hyper::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::super::http::{self, clear_cookie, redirect, with_cookie};
+use super::super::http::{self, redirect, with_cookie};
 use super::super::profile::{check_new_password, check_nickname};
 use super::super::{AppState, Req, Resp};
-use super::{COOKIE_PATH, SESSION_COOKIE, no_session, verified_session};
+use super::{FLOW, no_session, verified_session};
 use crate::address::Address;
 use crate::db::{self, members, sessions};
 use crate::error::Result;
@@ -99,7 +99,7 @@ pub async fn profile_submit(state: &AppState, req: &Req) -> Result<Resp> {
         match register(state, req, &form, member_id, address, id_hash).await? {
             Registered::Done => {
                 tracing::info!(member_id, "sign-up completed");
-                let cookie = clear_cookie(SESSION_COOKIE, COOKIE_PATH, state.https());
+                let cookie = FLOW.clear_cookie(state);
                 return Ok(with_cookie(redirect("/signup/done"), &cookie));
             }
             Registered::AlreadyDone => return Ok(no_session(state)),

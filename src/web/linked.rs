@@ -1,0 +1,181 @@
+//! The steps after a mailed link, shared by sign-up and password reissue: opening the
+//! link trades its token for a session cookie without spending it (mail scanners open
+//! links first); the check of what only the member knows (the postcard, the temporary
+//! password) spends it and replaces the session id; a few wrong tries void it.
+
+use super::http::{clear_cookie, set_cookie};
+use super::{AppState, Req};
+use crate::db::links::{self, Link, LinkState, Purpose};
+use crate::db::sessions::{self, Kind, NewSession, Session};
+use crate::db::{self};
+use crate::error::Result;
+use crate::token;
+
+pub struct LinkFlow {
+    pub purpose: Purpose,
+    pub kind: Kind,
+    pub cookie: &'static str,
+    pub path: &'static str,
+}
+
+/// A browser's place in the flow.
+pub struct Current {
+    pub id_hash: Vec<u8>,
+    pub session: Session,
+    pub link: Option<Link>,
+}
+
+/// What wrong answers have done to the link.
+pub struct Wrong {
+    pub attempts: u32,
+    pub voided: bool,
+}
+
+impl LinkFlow {
+    /// GET of the mailed link: a session for a usable link (its `Set-Cookie`), or why not.
+    pub async fn open(
+        &self,
+        state: &AppState,
+        token: &str,
+    ) -> Result<Result<String, Option<LinkState>>> {
+        let (hash, purpose, kind) = (token::hash(token), self.purpose, self.kind);
+        let now = db::now();
+        let id = token::new_token();
+        let id_hash = token::hash(&id);
+        let opened = state
+            .db
+            .call(move |c| {
+                let Some(link) = links::find_by_token_hash(c, purpose, &hash)? else {
+                    return Ok(Err(None));
+                };
+                if link.state(now) != LinkState::Usable {
+                    return Ok(Err(Some(link.state(now))));
+                }
+                let session = NewSession {
+                    id_hash: &id_hash,
+                    kind,
+                    link_id: Some(link.id),
+                    member_id: None,
+                    expires_at: link.expires_at,
+                };
+                sessions::insert(c, &session, now)?;
+                Ok(Ok(link.expires_at))
+            })
+            .await?;
+        Ok(opened.map(|expires_at| {
+            set_cookie(self.cookie, &id, self.path, expires_at - now, state.https())
+        }))
+    }
+
+    /// The session behind this browser's cookie, with its link.
+    pub async fn current(&self, state: &AppState, req: &Req) -> Result<Option<Current>> {
+        let Some(id) = req.cookie(self.cookie) else {
+            return Ok(None);
+        };
+        let (id_hash, kind) = (token::hash(&id), self.kind);
+        let lookup = id_hash.clone();
+        let found = state
+            .db
+            .call(move |c| {
+                // These sessions end with their link or their own short time, not by idling.
+                let Some(session) = sessions::find(c, &lookup, kind, db::now(), i64::MAX / 2)?
+                else {
+                    return Ok(None);
+                };
+                let link = session
+                    .link_id
+                    .map(|id| links::find(c, id))
+                    .transpose()?
+                    .flatten();
+                Ok(Some((session, link)))
+            })
+            .await?;
+        Ok(found.map(|(session, link)| Current {
+            id_hash,
+            session,
+            link,
+        }))
+    }
+
+    /// Counts a wrong answer; at `[policy] signup_max_attempts` the link and its sessions die.
+    pub async fn wrong_answer(
+        &self,
+        state: &AppState,
+        req: &Req,
+        link_id: i64,
+        member_id: Option<i64>,
+        event: &'static str,
+    ) -> Result<Wrong> {
+        let (max, client_ip) = (state.config.policy.signup_max_attempts, req.client_ip());
+        state
+            .db
+            .call(move |c| {
+                let attempts = links::add_failed_attempt(c, link_id)?;
+                let voided = attempts >= max;
+                if voided {
+                    links::mark_used(c, link_id, None, db::now())?;
+                    sessions::delete_for_link(c, link_id)?;
+                }
+                db::audit(
+                    c,
+                    event,
+                    member_id,
+                    client_ip.as_deref(),
+                    &format!("link {link_id}, attempt {attempts}"),
+                )?;
+                Ok(Wrong { attempts, voided })
+            })
+            .await
+    }
+
+    /// The right answer: spends the link for `member_id` and replaces the session by one
+    /// that knows the member (`[policy] signup_session_ttl`). None if the link was spent
+    /// meanwhile (another tab).
+    pub async fn pass(
+        &self,
+        state: &AppState,
+        req: &Req,
+        current: &Current,
+        link_id: i64,
+        member_id: i64,
+        event: &'static str,
+    ) -> Result<Option<String>> {
+        let new_id = token::new_token();
+        let new_hash = token::hash(&new_id);
+        let (old_hash, kind, client_ip) = (current.id_hash.clone(), self.kind, req.client_ip());
+        let ttl = state.config.policy.signup_session_ttl.as_secs();
+        let spent = state
+            .db
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let now = db::now();
+                if !links::mark_used(&tx, link_id, Some(member_id), now)? {
+                    return Ok(false);
+                }
+                sessions::delete(&tx, &old_hash)?;
+                let session = NewSession {
+                    id_hash: &new_hash,
+                    kind,
+                    link_id: Some(link_id),
+                    member_id: Some(member_id),
+                    expires_at: now + ttl,
+                };
+                sessions::insert(&tx, &session, now)?;
+                db::audit(
+                    &tx,
+                    event,
+                    Some(member_id),
+                    client_ip.as_deref(),
+                    &format!("link {link_id}"),
+                )?;
+                tx.commit()?;
+                Ok(true)
+            })
+            .await?;
+        Ok(spent.then(|| set_cookie(self.cookie, &new_id, self.path, ttl, state.https())))
+    }
+
+    pub fn clear_cookie(&self, state: &AppState) -> String {
+        clear_cookie(self.cookie, self.path, state.https())
+    }
+}
