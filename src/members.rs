@@ -165,13 +165,7 @@ pub fn import(
         });
     }
     let issued = issue_credentials(db, new_rows)?;
-    let temp_path = postcards.with_extension("csv.partial");
-    write_postcards(&temp_path, &issued).map_err(|source| ImportError::Read {
-        path: temp_path.clone(),
-        source,
-    })?;
-    let stored = db.call_blocking(|c| {
-        let tx = c.transaction()?;
+    store_with_postcards(db, &issued, postcards, |tx| {
         let now = db::now();
         for member in &issued {
             let new = members::NewMember {
@@ -180,25 +174,10 @@ pub fn import(
                 temp_login_id: &member.temp_login_id,
                 temp_password_hash: &member.temp_password_hash,
             };
-            members::insert(&tx, &new, now)?;
+            members::insert(tx, &new, now)?;
         }
-        db::audit(
-            &tx,
-            "members_imported",
-            None,
-            None,
-            &format!("{} imported, {} skipped", issued.len(), skipped),
-        )?;
-        tx.commit()?;
-        Ok(())
-    });
-    if let Err(e) = stored {
-        let _ = std::fs::remove_file(&temp_path);
-        return Err(e.into());
-    }
-    std::fs::rename(&temp_path, postcards).map_err(|source| ImportError::Read {
-        path: postcards.into(),
-        source,
+        let detail = format!("{} imported, {} skipped", issued.len(), skipped);
+        db::audit(tx, "members_imported", None, None, &detail)
     })?;
     Ok(ImportSummary {
         imported: issued.len(),
@@ -227,22 +206,31 @@ pub fn reissue(db: &Db, member_no: &str, postcards: &Path) -> Result<(), ImportE
         name: account.name,
     };
     let issued = issue_credentials(db, vec![row])?;
+    let member = &issued[0];
+    store_with_postcards(db, &issued, postcards, |tx| {
+        let (id, hash) = (&member.temp_login_id, &member.temp_password_hash);
+        members::replace_postcard(tx, account.id, id, hash, db::now())?;
+        db::audit(tx, "postcard_reissued", Some(account.id), None, "")
+    })
+}
+
+/// Writes the postcards file whole, then stores the members in one transaction, then
+/// gives the file its name: no member can be stored whose password was not written down,
+/// and a failed store leaves no file behind.
+fn store_with_postcards(
+    db: &Db,
+    issued: &[Issued],
+    postcards: &Path,
+    store: impl FnOnce(&rusqlite::Transaction) -> Result<(), Error>,
+) -> Result<(), ImportError> {
     let temp_path = postcards.with_extension("csv.partial");
-    write_postcards(&temp_path, &issued).map_err(|source| ImportError::Read {
+    write_postcards(&temp_path, issued).map_err(|source| ImportError::Read {
         path: temp_path.clone(),
         source,
     })?;
-    let member = &issued[0];
     let stored = db.call_blocking(|c| {
         let tx = c.transaction()?;
-        members::replace_postcard(
-            &tx,
-            account.id,
-            &member.temp_login_id,
-            &member.temp_password_hash,
-            db::now(),
-        )?;
-        db::audit(&tx, "postcard_reissued", Some(account.id), None, "")?;
+        store(&tx)?;
         tx.commit()?;
         Ok(())
     });
