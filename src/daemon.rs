@@ -33,7 +33,7 @@ pub async fn start(config: Config) -> Result<Daemon> {
     let config = Arc::new(config);
     let db = Db::open(&config.database.path)?;
     let tera = Arc::new(templates::load()?);
-    let smtp_listener = std::net::TcpListener::bind(config.smtp.listen)?;
+    let smtp_listener = tokio::net::TcpListener::bind(config.smtp.listen).await?;
     let http_listener = tokio::net::TcpListener::bind(config.http.listen).await?;
     let (smtp_addr, http_addr) = (smtp_listener.local_addr()?, http_listener.local_addr()?);
     let public_url = config.public_url(http_addr);
@@ -75,15 +75,8 @@ pub async fn start(config: Config) -> Result<Daemon> {
         closed: Default::default(),
     });
 
-    let smtp_intake = intake.clone();
-    std::thread::Builder::new()
-        .name("smtp".into())
-        .spawn(move || {
-            if let Err(e) = smtp::serve(smtp_intake, smtp_listener) {
-                tracing::error!(error = %e, "SMTP listener stopped");
-            }
-        })?;
     let tasks = vec![
+        tokio::spawn(smtp::serve(intake.clone(), smtp_listener, stopped.clone())),
         tokio::spawn(web::serve(state, http_listener, stopped.clone())),
         tokio::spawn(housekeeping(db.clone(), stopped.clone())),
         tokio::spawn(worker.run(stopped)),
@@ -127,8 +120,8 @@ async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
 }
 
 impl Daemon {
-    /// Stops the web site and the outbox worker, and makes SMTP answer 421 from now on
-    /// (mailin-embedded cannot close its listener; the process exit does).
+    /// Stops accepting connections and the outbox worker; SMTP sessions still open get
+    /// 421 for their next command.
     pub async fn shutdown(self) {
         self.intake.closed.store(true, Ordering::Relaxed);
         let _ = self.stop.send(true);

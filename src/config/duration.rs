@@ -45,33 +45,43 @@ impl std::str::FromStr for HumanDuration {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let bad =
-            || format!("{text:?} is not a duration like \"3h\", \"10m\", \"90s\" or \"1h30m\"");
-        let mut total = 0u64;
-        let mut digits = String::new();
-        for c in text.trim().chars() {
-            if c.is_ascii_digit() {
-                digits.push(c);
-                continue;
-            }
-            let unit = match c {
-                'd' => 86400,
-                'h' => 3600,
-                'm' => 60,
-                's' => 1,
-                _ => return Err(bad()),
-            };
-            let amount: u64 = digits.parse().map_err(|_| bad())?;
-            total = amount
-                .checked_mul(unit)
-                .and_then(|s| total.checked_add(s))
-                .ok_or_else(bad)?;
-            digits.clear();
-        }
-        if !digits.is_empty() || total == 0 {
+        let bad = || {
+            format!(
+                "{text:?} is not a duration like \"3h\", \"10m\", \"90s\", \"500ms\" or \"1h30m\""
+            )
+        };
+        let mut total_ms = 0u64;
+        let mut rest = text.trim();
+        if rest.is_empty() {
             return Err(bad());
         }
-        Ok(HumanDuration::secs(total))
+        while !rest.is_empty() {
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            let amount: u64 = rest[..digits].parse().map_err(|_| bad())?;
+            rest = &rest[digits..];
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            let unit_ms = match &rest[..unit_len] {
+                "d" => 86_400_000,
+                "h" => 3_600_000,
+                "m" => 60_000,
+                "s" => 1000,
+                "ms" => 1,
+                _ => return Err(bad()),
+            };
+            rest = &rest[unit_len..];
+            total_ms = amount
+                .checked_mul(unit_ms)
+                .and_then(|ms| total_ms.checked_add(ms))
+                .ok_or_else(bad)?;
+        }
+        if total_ms == 0 {
+            return Err(bad());
+        }
+        Ok(HumanDuration(Duration::from_millis(total_ms)))
     }
 }
 
@@ -94,6 +104,13 @@ mod tests {
         assert!("3".parse::<HumanDuration>().is_err());
         assert!("0s".parse::<HumanDuration>().is_err());
         assert!("3 hours".parse::<HumanDuration>().is_err());
+        assert_eq!(
+            "250ms".parse::<HumanDuration>().unwrap().0,
+            Duration::from_millis(250)
+        );
+        assert_eq!("1m30s".parse::<HumanDuration>().unwrap().as_secs(), 90);
+        assert!("5x".parse::<HumanDuration>().is_err());
+        assert!("".parse::<HumanDuration>().is_err());
         assert_eq!(HumanDuration::secs(10800).japanese(), "3時間");
         assert_eq!(HumanDuration::secs(5400).japanese(), "1時間30分");
     }

@@ -38,8 +38,17 @@ pub struct SmtpConfig {
     /// limits use the client address they recorded in `Received:` instead.
     pub trusted_relays: Vec<IpAddr>,
     pub max_message_bytes: usize,
-    /// Connections served at once (mailin-embedded's thread pool).
-    pub max_connections: u32,
+    /// Connections served at once, in all and from one client address (trusted relays
+    /// have no per-address cap).
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    /// Longest wait for a client's next line, and for a whole session.
+    pub idle_timeout: HumanDuration,
+    pub session_timeout: HumanDuration,
+    /// Error replies in one session before it is closed.
+    pub max_errors: u32,
+    /// How long to wait before the greeting; a client that talks first is refused.
+    pub greeting_delay: HumanDuration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -135,7 +144,12 @@ impl Default for SmtpConfig {
             hostname: "localhost".into(),
             trusted_relays: vec![IpAddr::from([127, 0, 0, 1]), "::1".parse().expect("valid")],
             max_message_bytes: 1024 * 1024,
-            max_connections: 16,
+            max_connections: 1000,
+            max_connections_per_ip: 20,
+            idle_timeout: HumanDuration::secs(120),
+            session_timeout: HumanDuration::secs(600),
+            max_errors: 10,
+            greeting_delay: HumanDuration(std::time::Duration::from_millis(300)),
         }
     }
 }
@@ -284,8 +298,13 @@ impl Config {
         if self.smtp.max_message_bytes < 1024 {
             problems.push("[smtp] max_message_bytes: must be at least 1024".into());
         }
-        if self.smtp.max_connections == 0 {
-            problems.push("[smtp] max_connections: must be at least 1".into());
+        if self.smtp.max_connections == 0 || self.smtp.max_connections_per_ip == 0 {
+            problems.push(
+                "[smtp] max_connections and max_connections_per_ip: must be at least 1".into(),
+            );
+        }
+        if self.smtp.max_errors == 0 {
+            problems.push("[smtp] max_errors: must be at least 1".into());
         }
         if !self.http.public_url.is_empty() && !is_http_url(&self.http.public_url) {
             problems.push(format!(

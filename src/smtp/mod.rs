@@ -1,25 +1,21 @@
-//! Mail in: karamail's own SMTP listener (mailin-embedded, one thread per connection
-//! from a fixed pool). It accepts mail only for the intake addresses and postmaster,
-//! stores what it needs and queues the reply in one SQLite transaction, and only then
-//! answers 250 — so a crash after 250 loses nothing.
-//!
-//! Working around mailin-embedded: an error reply from `data_end` would leave the
-//! session in DATA state, so every such reply also closes the connection; there is no
-//! RSET hook, so all per-transaction state is reset at `MAIL` and `DATA`; there is no
-//! size limit, so `data` counts bytes and stops keeping them past the limit.
+//! Mail in: karamail's own SMTP listener. `server` is the tokio accept loop and the
+//! connection I/O (limits, timeouts, the null sender, bare newlines), `handler` the
+//! transaction (`mailin`'s state machine decides the protocol), `autoreply` whether a
+//! mail may be answered.
 
 pub mod autoreply;
+mod handler;
+mod server;
 
-use std::net::{IpAddr, TcpListener};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
-use mailin_embedded::{Action, Handler, Response, Server};
 use tokio::sync::Notify;
 
 use crate::config::Config;
 use crate::db::Db;
-use crate::signup::{self, LinkRequest, Via};
+
+pub use server::serve;
 
 /// What every connection shares.
 pub struct Intake {
@@ -28,201 +24,4 @@ pub struct Intake {
     pub outbox_wake: Arc<Notify>,
     /// Set at shutdown: from then on every command gets 421.
     pub closed: AtomicBool,
-}
-
-/// One SMTP connection's state.
-#[derive(Clone)]
-struct Connection {
-    intake: Arc<Intake>,
-    client_ip: Option<IpAddr>,
-    sender: String,
-    recipients: Vec<String>,
-    message: Vec<u8>,
-    oversized: bool,
-}
-
-/// Serves SMTP on `listener` until the process ends. Blocks: run it on its own thread.
-pub fn serve(intake: Arc<Intake>, listener: TcpListener) -> std::io::Result<()> {
-    let mut server = Server::new(Connection {
-        intake: intake.clone(),
-        client_ip: None,
-        sender: String::new(),
-        recipients: Vec::new(),
-        message: Vec::new(),
-        oversized: false,
-    });
-    server
-        .with_name(intake.config.smtp.hostname.clone())
-        .with_num_threads(intake.config.smtp.max_connections)
-        .with_tcp_listener(listener);
-    server
-        .serve()
-        .map_err(|e| std::io::Error::other(e.to_string()))
-}
-
-fn reply(code: u16, text: &str) -> Response {
-    Response::custom(code, text.to_string())
-}
-
-/// An error reply after which the connection is closed (see the module comment).
-fn reply_and_close(code: u16, text: &str) -> Response {
-    let mut response = reply(code, text);
-    response.action = Action::Close;
-    response
-}
-
-fn closing() -> Response {
-    reply_and_close(421, "4.3.2 Service shutting down, try again later")
-}
-
-impl Connection {
-    fn is_closed(&self) -> bool {
-        self.intake.closed.load(Ordering::Relaxed)
-    }
-
-    fn is_our_recipient(&self, to: &str) -> bool {
-        let config = &self.intake.config;
-        config.is_intake_address(to) || is_postmaster(config, to)
-    }
-
-    /// Stores the message's facts and queues the reply, or says why there is none.
-    fn accept_message(&mut self) -> Response {
-        let intake = self.intake.clone();
-        let config = &intake.config;
-        let inspection = autoreply::inspect(&self.message);
-        let for_intake = self.recipients.iter().any(|r| config.is_intake_address(r));
-        let sender = autoreply::check_sender(&self.sender, |a| {
-            config.is_intake_address(a) || crate::address::same_mailbox(a, &config.mail.from)
-        });
-        let suppressed = match (&sender, for_intake) {
-            (_, false) => Some("postmaster_only"),
-            (Err(reason), _) => Some(*reason),
-            (Ok(_), true) => inspection.no_reply,
-        };
-        let smtp_client_ip = self.client_ip.map(|ip| ip.to_string());
-        let client_ip = self.client_ip.and_then(|ip| {
-            if config.smtp.trusted_relays.contains(&ip) {
-                inspection.relayed_from
-            } else {
-                Some(ip)
-            }
-        });
-        let client_ip = client_ip.map(|ip| ip.to_string());
-        let request = LinkRequest {
-            via: Via::Mail,
-            address: &self.sender,
-            client_ip: client_ip.as_deref(),
-            smtp_client_ip: smtp_client_ip.as_deref(),
-            message_id: inspection.message_id.as_deref(),
-            size: Some(self.message.len()),
-            suppressed,
-        };
-        let stored = intake.db.call_blocking(|conn| {
-            let tx = conn.transaction()?;
-            let outcome = signup::request_link(&tx, &config.limits, &config.mail.from, &request)?;
-            tx.commit()?;
-            Ok(outcome)
-        });
-        match stored {
-            Ok(outcome) => {
-                tracing::info!(
-                    client = smtp_client_ip.as_deref().unwrap_or("-"),
-                    sender = %self.sender,
-                    outcome = outcome.as_str(),
-                    size = self.message.len(),
-                    "mail received"
-                );
-                if outcome == signup::Outcome::Queued {
-                    intake.outbox_wake.notify_one();
-                }
-                reply(250, "2.0.0 Ok: queued")
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot store a received mail; answered 451");
-                reply_and_close(451, "4.3.0 Temporary local problem, please try again later")
-            }
-        }
-    }
-}
-
-/// `postmaster` bare (RFC 5321 §4.5.1 says it must be accepted) or at one of the
-/// intake addresses' domains; postmaster of any other domain is not ours.
-fn is_postmaster(config: &Config, to: &str) -> bool {
-    let (local, domain) = to.rsplit_once('@').unwrap_or((to, ""));
-    let our_domain = domain.is_empty()
-        || config.smtp.intake_addresses.iter().any(|intake| {
-            intake
-                .rsplit_once('@')
-                .is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain))
-        });
-    local.eq_ignore_ascii_case("postmaster") && our_domain
-}
-
-impl Handler for Connection {
-    fn helo(&mut self, ip: IpAddr, _domain: &str) -> Response {
-        if self.is_closed() {
-            return closing();
-        }
-        self.client_ip = Some(ip);
-        mailin_embedded::response::OK
-    }
-
-    fn mail(&mut self, ip: IpAddr, _domain: &str, from: &str) -> Response {
-        if self.is_closed() {
-            return closing();
-        }
-        self.client_ip = Some(ip);
-        self.sender = from.to_string();
-        self.recipients.clear();
-        reply(250, "2.1.0 Ok")
-    }
-
-    fn rcpt(&mut self, to: &str) -> Response {
-        if self.is_closed() {
-            return closing();
-        }
-        if !self.is_our_recipient(to) {
-            return reply(550, "5.1.1 No such user here");
-        }
-        if self.recipients.len() >= 10 {
-            return reply(452, "4.5.3 Too many recipients");
-        }
-        self.recipients.push(to.to_string());
-        reply(250, "2.1.5 Ok")
-    }
-
-    fn data_start(&mut self, _domain: &str, from: &str, _is8bit: bool, to: &[String]) -> Response {
-        if self.is_closed() {
-            return closing();
-        }
-        self.sender = from.to_string();
-        self.recipients = to.to_vec();
-        self.message.clear();
-        self.oversized = false;
-        mailin_embedded::response::OK
-    }
-
-    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        if self.message.len() + buf.len() > self.intake.config.smtp.max_message_bytes {
-            self.oversized = true;
-            self.message.clear();
-            self.message.shrink_to(0);
-        } else if !self.oversized {
-            self.message.extend_from_slice(buf);
-        }
-        Ok(())
-    }
-
-    fn data_end(&mut self) -> Response {
-        if self.oversized {
-            self.oversized = false;
-            return reply_and_close(552, "5.3.4 Message too big for this address");
-        }
-        if self.is_closed() {
-            return closing();
-        }
-        let response = self.accept_message();
-        self.message.clear();
-        response
-    }
 }

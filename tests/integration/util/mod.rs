@@ -32,6 +32,8 @@ pub fn test_config(dir: &Path) -> Config {
     config.http.listen = "127.0.0.1:0".parse().unwrap();
     config.smtp.intake_addresses = vec!["kc@example.jp".into()];
     config.database.path = dir.join("karamail.db");
+    // Short, so hundreds of test connections do not add up; the early-talker test sets more.
+    config.smtp.greeting_delay = "20ms".parse().unwrap();
     config.mail.outbox_dir = dir.join("outbox");
     config.mail.from = "noreply@example.jp".into();
     config.site.society = "テスト健康保険組合".into();

@@ -1,0 +1,226 @@
+//! One SMTP transaction as the `mailin` state machine drives it: who may receive, the
+//! size limit, and the moment of truth at the final dot, when the message's facts and
+//! its reply are stored in one SQLite transaction before the 250.
+//!
+//! `mailin` has no RSET hook, so all per-transaction state is reset at `MAIL` and
+//! `DATA`; an error reply from `data_end` would leave its session in DATA state, so
+//! every such reply also closes the connection.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use mailin::{Action, Handler, Response};
+
+use super::{Intake, autoreply};
+use crate::config::Config;
+use crate::signup::{self, LinkRequest, Via};
+
+/// The envelope sender the server loop writes for `MAIL FROM:<>`, which `mailin`'s
+/// parser would refuse; bounces must be accepted (and are never answered).
+pub const NULL_SENDER_MARK: &str = "@null-sender";
+
+/// One SMTP connection's state.
+pub struct Connection {
+    intake: Arc<Intake>,
+    client_ip: Option<IpAddr>,
+    sender: String,
+    recipients: Vec<String>,
+    message: Vec<u8>,
+    oversized: bool,
+    /// Set by the server loop when a data line had a bare CR or LF.
+    bad_newline: Arc<AtomicBool>,
+}
+
+impl Connection {
+    pub fn new(intake: Arc<Intake>, client_ip: IpAddr, bad_newline: Arc<AtomicBool>) -> Connection {
+        Connection {
+            intake,
+            client_ip: Some(client_ip),
+            sender: String::new(),
+            recipients: Vec::new(),
+            message: Vec::new(),
+            oversized: false,
+            bad_newline,
+        }
+    }
+}
+
+fn reply(code: u16, text: &str) -> Response {
+    Response::custom(code, text.to_string())
+}
+
+/// An error reply after which the connection is closed (see the module comment).
+fn reply_and_close(code: u16, text: &str) -> Response {
+    let mut response = reply(code, text);
+    response.action = Action::Close;
+    response
+}
+
+fn closing() -> Response {
+    reply_and_close(421, "4.3.2 Service shutting down, try again later")
+}
+
+impl Connection {
+    fn is_closed(&self) -> bool {
+        self.intake.closed.load(Ordering::Relaxed)
+    }
+
+    fn is_our_recipient(&self, to: &str) -> bool {
+        let config = &self.intake.config;
+        config.is_intake_address(to) || is_postmaster(config, to)
+    }
+
+    /// Stores the message's facts and queues the reply, or says why there is none.
+    fn accept_message(&mut self) -> Response {
+        let intake = self.intake.clone();
+        let config = &intake.config;
+        let inspection = autoreply::inspect(&self.message);
+        let for_intake = self.recipients.iter().any(|r| config.is_intake_address(r));
+        let sender = autoreply::check_sender(&self.sender, |a| {
+            config.is_intake_address(a) || crate::address::same_mailbox(a, &config.mail.from)
+        });
+        let suppressed = match (&sender, for_intake) {
+            (_, false) => Some("postmaster_only"),
+            (Err(reason), _) => Some(*reason),
+            (Ok(_), true) => inspection.no_reply,
+        };
+        let smtp_client_ip = self.client_ip.map(|ip| ip.to_string());
+        let client_ip = self.client_ip.and_then(|ip| {
+            if config.smtp.trusted_relays.contains(&ip) {
+                inspection.relayed_from
+            } else {
+                Some(ip)
+            }
+        });
+        let client_ip = client_ip.map(|ip| ip.to_string());
+        let request = LinkRequest {
+            via: Via::Mail,
+            address: &self.sender,
+            client_ip: client_ip.as_deref(),
+            smtp_client_ip: smtp_client_ip.as_deref(),
+            message_id: inspection.message_id.as_deref(),
+            size: Some(self.message.len()),
+            suppressed,
+        };
+        let stored = intake.db.call_blocking(|conn| {
+            let tx = conn.transaction()?;
+            let outcome = signup::request_link(&tx, &config.limits, &config.mail.from, &request)?;
+            tx.commit()?;
+            Ok(outcome)
+        });
+        match stored {
+            Ok(outcome) => {
+                tracing::info!(
+                    client = smtp_client_ip.as_deref().unwrap_or("-"),
+                    sender = %self.sender,
+                    outcome = outcome.as_str(),
+                    size = self.message.len(),
+                    "mail received"
+                );
+                if outcome == signup::Outcome::Queued {
+                    intake.outbox_wake.notify_one();
+                }
+                reply(250, "2.0.0 Ok: queued")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot store a received mail; answered 451");
+                reply_and_close(451, "4.3.0 Temporary local problem, please try again later")
+            }
+        }
+    }
+}
+
+/// `postmaster` bare (RFC 5321 §4.5.1 says it must be accepted) or at one of the
+/// intake addresses' domains; postmaster of any other domain is not ours.
+fn is_postmaster(config: &Config, to: &str) -> bool {
+    let (local, domain) = to.rsplit_once('@').unwrap_or((to, ""));
+    let our_domain = domain.is_empty()
+        || config.smtp.intake_addresses.iter().any(|intake| {
+            intake
+                .rsplit_once('@')
+                .is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain))
+        });
+    local.eq_ignore_ascii_case("postmaster") && our_domain
+}
+
+impl Handler for Connection {
+    fn helo(&mut self, ip: IpAddr, _domain: &str) -> Response {
+        if self.is_closed() {
+            return closing();
+        }
+        self.client_ip = Some(ip);
+        mailin::response::OK
+    }
+
+    fn mail(&mut self, ip: IpAddr, _domain: &str, from: &str) -> Response {
+        if self.is_closed() {
+            return closing();
+        }
+        self.client_ip = Some(ip);
+        self.sender = if from == NULL_SENDER_MARK {
+            String::new()
+        } else {
+            from.to_string()
+        };
+        self.recipients.clear();
+        reply(250, "2.1.0 Ok")
+    }
+
+    fn rcpt(&mut self, to: &str) -> Response {
+        if self.is_closed() {
+            return closing();
+        }
+        if !self.is_our_recipient(to) {
+            return reply(550, "5.1.1 No such user here");
+        }
+        if self.recipients.len() >= 10 {
+            return reply(452, "4.5.3 Too many recipients");
+        }
+        self.recipients.push(to.to_string());
+        reply(250, "2.1.5 Ok")
+    }
+
+    fn data_start(&mut self, _domain: &str, from: &str, _is8bit: bool, to: &[String]) -> Response {
+        if self.is_closed() {
+            return closing();
+        }
+        self.sender = if from == NULL_SENDER_MARK {
+            String::new()
+        } else {
+            from.to_string()
+        };
+        self.recipients = to.to_vec();
+        self.message.clear();
+        self.oversized = false;
+        mailin::response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        if self.message.len() + buf.len() > self.intake.config.smtp.max_message_bytes {
+            self.oversized = true;
+            self.message.clear();
+            self.message.shrink_to(0);
+        } else if !self.oversized {
+            self.message.extend_from_slice(buf);
+        }
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> Response {
+        if self.bad_newline.load(Ordering::Relaxed) {
+            self.message.clear();
+            return reply_and_close(554, "5.5.2 Bare CR or LF in the message is not allowed");
+        }
+        if self.oversized {
+            self.oversized = false;
+            return reply_and_close(552, "5.3.4 Message too big for this address");
+        }
+        if self.is_closed() {
+            return closing();
+        }
+        let response = self.accept_message();
+        self.message.clear();
+        response
+    }
+}
