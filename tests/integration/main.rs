@@ -7,5 +7,6 @@ mod outbox;
 mod profile_flow;
 mod reset_flow;
 mod signup_flow;
+mod smtp_abuse;
 mod smtp_intake;
 mod util;

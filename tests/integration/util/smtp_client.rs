@@ -78,6 +78,14 @@ impl Smtp {
         self.data(message)
     }
 
+    /// Sends bytes exactly as given (they must end with the final dot) and reads the reply.
+    pub fn raw_data(&mut self, bytes: &[u8]) -> u16 {
+        if self.writer.write_all(bytes).is_err() {
+            return 0;
+        }
+        self.read_reply().0
+    }
+
     /// Sends the message body (dot-stuffed, CRLF) and the final dot.
     pub fn data(&mut self, message: &str) -> u16 {
         let mut wire = String::new();
