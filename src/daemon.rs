@@ -67,6 +67,7 @@ pub async fn start(config: Config) -> Result<Daemon> {
         tera,
         outbox_wake: outbox_wake.clone(),
         public_url: public_url.clone(),
+        limits: web::WebLimits::new(&config),
     });
     let intake = Arc::new(Intake {
         config,

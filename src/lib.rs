@@ -15,6 +15,7 @@ pub mod members;
 pub mod outbox;
 pub mod password;
 pub mod qr;
+pub mod ratelimit;
 pub mod records;
 pub mod signup;
 pub mod smtp;

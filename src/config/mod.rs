@@ -134,6 +134,11 @@ pub struct LimitsConfig {
     pub signup_per_ip_day: u32,
     pub reset_per_address_hour: u32,
     pub reset_per_ip_hour: u32,
+    /// Web requests from one client address in a minute (then 429).
+    pub web_requests_per_ip_minute: u32,
+    /// Secret entries (login, 暗証キー, postcard, temporary password) from one client
+    /// address in an hour, whichever account they are for.
+    pub secret_entries_per_ip_hour: u32,
 }
 
 impl Default for SmtpConfig {
@@ -228,6 +233,8 @@ impl Default for LimitsConfig {
             signup_per_ip_day: 200,
             reset_per_address_hour: 3,
             reset_per_ip_hour: 30,
+            web_requests_per_ip_minute: 300,
+            secret_entries_per_ip_hour: 100,
         }
     }
 }

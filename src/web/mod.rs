@@ -30,6 +30,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::{Error, Result};
+use crate::ratelimit::RateLimiter;
 use crate::templates::STYLESHEET;
 pub use http::{Req, Resp};
 
@@ -47,7 +48,32 @@ pub struct AppState {
     pub outbox_wake: Arc<Notify>,
     /// Base URL members see, no trailing slash.
     pub public_url: String,
+    pub limits: WebLimits,
 }
+
+/// Per-client-address limits on the web side.
+pub struct WebLimits {
+    requests: RateLimiter,
+    secret_entries: RateLimiter,
+}
+
+impl WebLimits {
+    pub fn new(config: &Config) -> WebLimits {
+        WebLimits {
+            requests: RateLimiter::new(
+                config.limits.web_requests_per_ip_minute,
+                Duration::from_secs(60),
+            ),
+            secret_entries: RateLimiter::new(
+                config.limits.secret_entries_per_ip_hour,
+                Duration::from_secs(3600),
+            ),
+        }
+    }
+}
+
+/// Forms where a secret is typed: guessing them is what the secret-entry limit slows.
+const SECRET_ENTRIES: [&str; 4] = ["/login", "/login/key", "/signup/verify", "/reset/login"];
 
 impl AppState {
     pub fn https(&self) -> bool {
@@ -133,9 +159,12 @@ async fn handle(
             let csrf_cookie = req.csrf_is_new.then(|| {
                 http::set_cookie(http::CSRF_COOKIE, &req.csrf, "/", 12 * 3600, state.https())
             });
-            let response = route(&state, req)
-                .await
-                .unwrap_or_else(|e| error_page(&state, e));
+            let response = match over_limit(&state, &req) {
+                true => too_many(&state),
+                false => route(&state, req)
+                    .await
+                    .unwrap_or_else(|e| error_page(&state, e)),
+            };
             match csrf_cookie {
                 Some(cookie) => http::with_cookie(response, &cookie),
                 None => response,
@@ -145,6 +174,24 @@ async fn handle(
     };
     http::secure_headers(&mut response, state.https());
     Ok(response)
+}
+
+/// Whether this client address has used up its requests, or its secret entries.
+fn over_limit(state: &AppState, req: &Req) -> bool {
+    let Some(ip) = req.client_ip() else {
+        return false;
+    };
+    let secret = req.method == Method::POST && SECRET_ENTRIES.contains(&req.path.as_str());
+    !state.limits.requests.allow(&ip) || (secret && !state.limits.secret_entries.allow(&ip))
+}
+
+fn too_many(state: &AppState) -> Resp {
+    let page = ErrorPage {
+        title: "アクセスが集中しています",
+        message: "短時間に多くの操作が行われたため、しばらくの間ご利用いただけません。時間をおいて、もう一度お試しください。",
+        next: Some(("/", "ログイン画面へ")),
+    };
+    error_response(state, StatusCode::TOO_MANY_REQUESTS, &page)
 }
 
 /// Every route karamail serves.

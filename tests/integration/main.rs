@@ -10,3 +10,4 @@ mod signup_flow;
 mod smtp_abuse;
 mod smtp_intake;
 mod util;
+mod web_abuse;
