@@ -158,28 +158,36 @@ impl Worker {
     /// Sends what is due, then sleeps until the next mail is due, a new one is queued
     /// (`wake`), or shutdown.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut failing = 0u32;
         loop {
-            if let Err(e) = self.send_due(&shutdown).await {
-                tracing::error!(error = %e, "outbox: cannot read the queue");
+            match self.send_due(&shutdown, &mut failing).await {
+                Ok(()) => {}
+                Err(e) => tracing::error!(error = %e, "outbox: cannot read the queue"),
             }
             if *shutdown.borrow() {
                 return;
             }
-            let next = self.db.call(|c| queue::next_due_at(c)).await.ok().flatten();
-            let wait = next.map_or(Duration::from_secs(60), |at| {
-                Duration::from_secs((at - db::now()).clamp(0, 60) as u64)
-            });
+            // While the transport fails, wait it out as a whole rather than trying
+            // every queued mail against it.
+            let wait = if failing > 0 {
+                backoff(failing - 1, self.retry_initial, self.retry_max)
+            } else {
+                let next = self.db.call(|c| queue::next_due_at(c)).await.ok().flatten();
+                next.map_or(Duration::from_secs(60), |at| {
+                    Duration::from_secs((at - db::now()).clamp(0, 60) as u64)
+                })
+            };
             tokio::select! {
-                _ = self.wake.notified() => {}
+                _ = self.wake.notified(), if failing == 0 => {}
                 _ = tokio::time::sleep(wait.max(Duration::from_millis(200))) => {}
                 _ = shutdown.changed() => return,
             }
         }
     }
 
-    /// Sends every due mail, stopping between two mails at shutdown (what is left
-    /// stays queued for the next start).
-    async fn send_due(&self, shutdown: &watch::Receiver<bool>) -> Result<()> {
+    /// Sends due mail oldest first until the queue is empty, the transport fails
+    /// (`failing` counts the failures in a row), or shutdown.
+    async fn send_due(&self, shutdown: &watch::Receiver<bool>, failing: &mut u32) -> Result<()> {
         loop {
             let due = self.db.call(|c| queue::due(c, db::now(), 50)).await?;
             if due.is_empty() {
@@ -189,12 +197,25 @@ impl Worker {
                 if *shutdown.borrow() {
                     return Ok(());
                 }
-                self.send_one(mail).await?;
+                match self.send_one(mail).await? {
+                    Sent::Yes if *failing > 0 => {
+                        // The transport is back: everything waiting goes now, in order.
+                        *failing = 0;
+                        let backlog = self.db.call(|c| queue::retry_all_now(c, db::now())).await?;
+                        tracing::info!(backlog, "mail transport is back; sending the backlog");
+                        break;
+                    }
+                    Sent::Yes | Sent::Never => *failing = 0,
+                    Sent::Later => {
+                        *failing += 1;
+                        return Ok(());
+                    }
+                }
             }
         }
     }
 
-    async fn send_one(&self, queued: queue::QueuedMail) -> Result<()> {
+    async fn send_one(&self, queued: queue::QueuedMail) -> Result<Sent> {
         let id = queued.id;
         let result = match self.mailer.compose(&self.db, &queued).await {
             Ok(Composed::Mail(message)) => self.sender.send(id, &message).await,
@@ -211,13 +232,15 @@ impl Worker {
         match result {
             Ok(()) => {
                 tracing::info!(outbox_id = id, kind = %queued.kind, "mail sent");
-                self.db.call(move |c| queue::mark_sent(c, id, now)).await
+                self.db.call(move |c| queue::mark_sent(c, id, now)).await?;
+                Ok(Sent::Yes)
             }
             Err(error) if error.permanent => {
                 tracing::warn!(outbox_id = id, error = %error.message, "mail refused for good; kept as failed");
                 self.db
                     .call(move |c| queue::mark_failed(c, id, &error.message))
-                    .await
+                    .await?;
+                Ok(Sent::Never)
             }
             Err(error) => {
                 let delay = backoff(queued.attempts, self.retry_initial, self.retry_max);
@@ -225,10 +248,20 @@ impl Worker {
                 let next = now + delay.as_secs() as i64;
                 self.db
                     .call(move |c| queue::mark_retry(c, id, next, &error.message))
-                    .await
+                    .await?;
+                Ok(Sent::Later)
             }
         }
     }
+}
+
+/// What became of one attempt.
+enum Sent {
+    Yes,
+    /// Refused for good (or nothing to send any more).
+    Never,
+    /// Not now; the row waits for its retry.
+    Later,
 }
 
 /// initial, 2×, 4×, … up to `max`.

@@ -30,11 +30,11 @@ pub fn insert(
     Ok(conn.last_insert_rowid())
 }
 
-/// Mails due now, oldest first.
+/// Mails due now, in the order they were queued.
 pub fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<QueuedMail>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, kind, recipient, params, message_id, attempts FROM outbox
-         WHERE status = 'queued' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2",
+         WHERE status = 'queued' AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![now, limit as i64], |row| {
         Ok(QueuedMail {
@@ -59,6 +59,14 @@ pub fn next_due_at(conn: &Connection) -> Result<Option<i64>> {
         )
         .optional()?
         .flatten())
+}
+
+/// Makes every queued mail due now (the transport is back after failing).
+pub fn retry_all_now(conn: &Connection, now: i64) -> Result<usize> {
+    Ok(conn.execute(
+        "UPDATE outbox SET next_attempt_at = ?1 WHERE status = 'queued' AND next_attempt_at > ?1",
+        [now],
+    )?)
 }
 
 pub fn mark_sent(conn: &Connection, id: i64, now: i64) -> Result<()> {
