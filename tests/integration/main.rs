@@ -1,6 +1,7 @@
 //! karamail end to end: the real daemon in-process, driven over real SMTP and HTTP.
 
 mod cli;
+mod bad_input;
 mod crash;
 mod login_flow;
 mod outbox;
