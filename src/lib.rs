@@ -14,6 +14,7 @@ pub mod mail;
 pub mod members;
 pub mod outbox;
 pub mod password;
+mod properties;
 pub mod qr;
 pub mod ratelimit;
 pub mod records;
