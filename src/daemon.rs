@@ -41,6 +41,7 @@ pub async fn start(config: Config) -> Result<Daemon> {
     let (stop, stopped) = watch::channel(false);
 
     let sender = Sender::from_config(&config)?;
+    let sender_auth = crate::smtp::sender_auth::SenderAuth::from_config(&config.smtp)?;
     tracing::info!(
         smtp = %smtp_addr,
         intake = %config.smtp.intake_addresses.join(","),
@@ -74,6 +75,7 @@ pub async fn start(config: Config) -> Result<Daemon> {
         db: db.clone(),
         outbox_wake,
         closed: Default::default(),
+        sender_auth,
     });
 
     let tasks = vec![

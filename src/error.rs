@@ -9,6 +9,8 @@ pub enum Error {
     SchemaTooNew { found: i64, known: i64 },
     #[error("database upgrade failed: {0}")]
     Migration(String),
+    #[error("configuration: {0}")]
+    Config(String),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
     #[error("template: {0}")]

@@ -49,6 +49,22 @@ pub struct SmtpConfig {
     pub max_errors: u32,
     /// How long to wait before the greeting; a client that talks first is refused.
     pub greeting_delay: HumanDuration,
+    /// Whether a sender is authentic before we reply: "spf", "upstream" or "off".
+    pub sender_auth: SenderAuthMode,
+    /// DNS servers for "spf" (`ip:port`); empty: the system's resolv.conf.
+    pub dns_servers: Vec<SocketAddr>,
+    /// For "upstream": the MTAs whose `Authentication-Results` (with this authserv-id)
+    /// are believed.
+    pub upstream_hosts: Vec<IpAddr>,
+    pub upstream_authserv_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SenderAuthMode {
+    Off,
+    Spf,
+    Upstream,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -155,6 +171,10 @@ impl Default for SmtpConfig {
             session_timeout: HumanDuration::secs(600),
             max_errors: 10,
             greeting_delay: HumanDuration(std::time::Duration::from_millis(300)),
+            sender_auth: SenderAuthMode::Off,
+            dns_servers: Vec::new(),
+            upstream_hosts: vec![IpAddr::from([127, 0, 0, 1]), "::1".parse().expect("valid")],
+            upstream_authserv_id: String::new(),
         }
     }
 }
@@ -309,6 +329,11 @@ impl Config {
             problems.push(
                 "[smtp] max_connections and max_connections_per_ip: must be at least 1".into(),
             );
+        }
+        if self.smtp.sender_auth == SenderAuthMode::Upstream
+            && self.smtp.upstream_authserv_id.trim().is_empty()
+        {
+            problems.push("[smtp] upstream_authserv_id: needed with sender_auth = \"upstream\" (the name your MTA writes first in Authentication-Results)".into());
         }
         if self.smtp.max_errors == 0 {
             problems.push("[smtp] max_errors: must be at least 1".into());

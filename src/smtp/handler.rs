@@ -7,11 +7,12 @@
 //! every such reply also closes the connection.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use mailin::{Action, Handler, Response};
 
+use super::sender_auth::Verdict;
 use super::{Intake, autoreply};
 use crate::config::Config;
 use crate::signup::{self, LinkRequest, Via};
@@ -28,12 +29,22 @@ pub struct Connection {
     recipients: Vec<String>,
     message: Vec<u8>,
     oversized: bool,
-    /// Set by the server loop when a data line had a bare CR or LF.
-    bad_newline: Arc<AtomicBool>,
+    flags: Arc<Flags>,
+}
+
+/// What the server loop and the handler share about one connection.
+#[derive(Default)]
+pub struct Flags {
+    /// A data line had a bare CR or LF.
+    pub bad_newline: AtomicBool,
+    /// Set at MAIL: (HELO name, sender) for the server loop to check, asynchronously.
+    pub to_check: Mutex<Option<(String, String)>>,
+    /// What that check said about the current sender.
+    pub verdict: Mutex<Option<Verdict>>,
 }
 
 impl Connection {
-    pub fn new(intake: Arc<Intake>, client_ip: IpAddr, bad_newline: Arc<AtomicBool>) -> Connection {
+    pub fn new(intake: Arc<Intake>, client_ip: IpAddr, flags: Arc<Flags>) -> Connection {
         Connection {
             intake,
             client_ip: Some(client_ip),
@@ -41,7 +52,7 @@ impl Connection {
             recipients: Vec::new(),
             message: Vec::new(),
             oversized: false,
-            bad_newline,
+            flags,
         }
     }
 }
@@ -72,6 +83,21 @@ impl Connection {
     }
 
     /// Stores the message's facts and queues the reply, or says why there is none.
+    /// The sender check: done by the server loop at MAIL, or here from the upstream
+    /// MTA's `Authentication-Results`.
+    fn verdict(&self, ip: IpAddr) -> Verdict {
+        let from_loop = self
+            .flags
+            .verdict
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        match self.intake.sender_auth.check_message(ip, &self.message) {
+            Verdict::Authentic => from_loop.unwrap_or(Verdict::Authentic),
+            other => other,
+        }
+    }
+
     fn accept_message(&mut self) -> Response {
         let intake = self.intake.clone();
         let config = &intake.config;
@@ -80,10 +106,21 @@ impl Connection {
         let sender = autoreply::check_sender(&self.sender, |a| {
             config.is_intake_address(a) || crate::address::same_mailbox(a, &config.mail.from)
         });
-        let suppressed = match (&sender, for_intake) {
-            (_, false) => Some("postmaster_only"),
-            (Err(reason), _) => Some(*reason),
-            (Ok(_), true) => inspection.no_reply,
+        let verdict = match self.client_ip {
+            Some(ip) if sender.is_ok() && for_intake => self.verdict(ip),
+            _ => Verdict::Authentic,
+        };
+        let suppressed = match (&sender, for_intake, verdict) {
+            (_, false, _) => Some("postmaster_only"),
+            (Err(reason), _, _) => Some(*reason),
+            (Ok(_), true, Verdict::TryLater) => {
+                return reply_and_close(
+                    451,
+                    "4.4.3 Cannot check the sender now, please try again later",
+                );
+            }
+            (Ok(_), true, Verdict::Forged(reason)) => Some(reason),
+            (Ok(_), true, Verdict::Authentic) => inspection.no_reply,
         };
         let smtp_client_ip = self.client_ip.map(|ip| ip.to_string());
         let client_ip = self.client_ip.and_then(|ip| {
@@ -153,7 +190,7 @@ impl Handler for Connection {
         mailin::response::OK
     }
 
-    fn mail(&mut self, ip: IpAddr, _domain: &str, from: &str) -> Response {
+    fn mail(&mut self, ip: IpAddr, domain: &str, from: &str) -> Response {
         if self.is_closed() {
             return closing();
         }
@@ -164,6 +201,13 @@ impl Handler for Connection {
             from.to_string()
         };
         self.recipients.clear();
+        let check = (!self.sender.is_empty()).then(|| (domain.to_string(), self.sender.clone()));
+        *self
+            .flags
+            .to_check
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = check;
+        *self.flags.verdict.lock().unwrap_or_else(|p| p.into_inner()) = None;
         reply(250, "2.1.0 Ok")
     }
 
@@ -208,7 +252,7 @@ impl Handler for Connection {
     }
 
     fn data_end(&mut self) -> Response {
-        if self.bad_newline.load(Ordering::Relaxed) {
+        if self.flags.bad_newline.load(Ordering::Relaxed) {
             self.message.clear();
             return reply_and_close(554, "5.5.2 Bare CR or LF in the message is not allowed");
         }

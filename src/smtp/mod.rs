@@ -5,6 +5,7 @@
 
 pub mod autoreply;
 mod handler;
+pub mod sender_auth;
 mod server;
 
 use std::sync::Arc;
@@ -24,4 +25,5 @@ pub struct Intake {
     pub outbox_wake: Arc<Notify>,
     /// Set at shutdown: from then on every command gets 421.
     pub closed: AtomicBool,
+    pub sender_auth: sender_auth::SenderAuth,
 }

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, timeout};
 
 use super::Intake;
-use super::handler::{Connection, NULL_SENDER_MARK};
+use super::handler::{Connection, Flags, NULL_SENDER_MARK};
 
 /// RFC 5321 §4.5.3.1: 512 for a command line, 1000 for a text line; we allow more for
 /// the sloppy senders out there, but not without bound.
@@ -207,9 +207,9 @@ async fn session(intake: Arc<Intake>, stream: TcpStream, ip: IpAddr) -> std::io:
         }
         return Ok(());
     }
-    let poisoned = Arc::new(AtomicBool::new(false));
-    let mut smtp = SessionBuilder::new(config.hostname.clone())
-        .build(ip, Connection::new(intake, ip, poisoned.clone()));
+    let flags = Arc::new(Flags::default());
+    let handler = Connection::new(intake.clone(), ip, flags.clone());
+    let mut smtp = SessionBuilder::new(config.hostname.clone()).build(ip, handler);
     send(&mut writer, &smtp.greeting(), idle).await?;
     let ends = Instant::now() + config.session_timeout.0;
     let (mut in_data, mut errors, mut line) = (false, 0u32, Vec::with_capacity(256));
@@ -240,7 +240,7 @@ async fn session(intake: Arc<Intake>, stream: TcpStream, ip: IpAddr) -> std::io:
             Ok(Ok(LineRead::Line)) if in_data => {
                 if line != b".\r\n" {
                     if bad_newline(&line) {
-                        poisoned.store(true, Ordering::Relaxed);
+                        flags.bad_newline.store(true, Ordering::Relaxed);
                     }
                     smtp.process(&line);
                     continue;
@@ -249,11 +249,27 @@ async fn session(intake: Arc<Intake>, stream: TcpStream, ip: IpAddr) -> std::io:
                 // The final dot stores the message: SQLite, off the async threads' work.
                 tokio::task::block_in_place(|| smtp.process(&line))
             }
-            Ok(Ok(LineRead::Line)) => smtp.process(&mark_null_sender(&line)),
+            Ok(Ok(LineRead::Line)) => {
+                let response = smtp.process(&mark_null_sender(&line));
+                // MAIL set a sender to check (SPF and DMARC need DNS: done here, async).
+                let pending = flags
+                    .to_check
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take();
+                if let Some((helo, sender)) = pending {
+                    let verdict = intake
+                        .sender_auth
+                        .check_envelope(ip, &helo, &sender, &config.hostname)
+                        .await;
+                    *flags.verdict.lock().unwrap_or_else(|p| p.into_inner()) = Some(verdict);
+                }
+                response
+            }
         };
         if response.code == 354 {
             in_data = true;
-            poisoned.store(false, Ordering::Relaxed);
+            flags.bad_newline.store(false, Ordering::Relaxed);
         }
         if response.is_error {
             errors += 1;

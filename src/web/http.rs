@@ -222,6 +222,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_response_is_protected_and_https_adds_hsts() {
+        let mut plain = html(StatusCode::OK, String::new());
+        secure_headers(&mut plain, false);
+        assert_eq!(plain.headers()["cache-control"], "no-store");
+        assert_eq!(plain.headers()["referrer-policy"], "no-referrer");
+        assert_eq!(plain.headers()["x-content-type-options"], "nosniff");
+        assert!(
+            plain.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
+        assert!(
+            !plain.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("unsafe-inline")
+        );
+        assert!(plain.headers().get("strict-transport-security").is_none());
+        let mut secure = html(StatusCode::OK, String::new());
+        secure_headers(&mut secure, true);
+        assert!(secure.headers().contains_key("strict-transport-security"));
+        assert!(set_cookie("a", "b", "/", 1, true).contains("Secure"));
+    }
+
+    #[test]
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
         let proxy: IpAddr = "127.0.0.1".parse().unwrap();
         let trusted = [proxy];

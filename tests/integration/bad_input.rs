@@ -18,7 +18,12 @@ fn broken_form_bodies_get_a_page_not_a_crash() {
         "%%%".to_string(),
     ] {
         let page = browser.post_raw("/signup", &body);
-        assert!([200, 400, 403].contains(&page.status), "{}: {}", page.status, &body[..body.len().min(60)]);
+        assert!(
+            [200, 400, 403].contains(&page.status),
+            "{}: {}",
+            page.status,
+            &body[..body.len().min(60)]
+        );
         assert!(page.body.contains("</html>"), "a whole page");
     }
     assert!(daemon.outcomes_for("victim@example.org").is_empty());
@@ -30,7 +35,10 @@ fn full_width_addresses_are_read_as_half_width() {
     let daemon = TestDaemon::start();
     let mut browser = daemon.browser();
     browser.open("/signup");
-    let page = browser.submit("/signup", &[("email", "ｚｅｎｋａｋｕ＠ｅｘａｍｐｌｅ．ｎｅｔ")]);
+    let page = browser.submit(
+        "/signup",
+        &[("email", "ｚｅｎｋａｋｕ＠ｅｘａｍｐｌｅ．ｎｅｔ")],
+    );
     assert_eq!(page.status, 200);
     daemon.wait_for_mail("zenkaku@example.net");
 }
@@ -62,7 +70,16 @@ fn crlf_in_a_sender_never_reaches_a_header() {
         smtp.command("DATA");
         smtp.data("Subject: x\r\n\r\n");
     }
-    send_mail(&daemon, "control@example.net", &empty_mail("control@example.net"));
+    send_mail(
+        &daemon,
+        "control@example.net",
+        &empty_mail("control@example.net"),
+    );
     daemon.wait_for_mail("control@example.net");
-    assert!(daemon.sent_mails().iter().all(|m| !m.raw.contains("victim@example.org")));
+    assert!(
+        daemon
+            .sent_mails()
+            .iter()
+            .all(|m| !m.raw.contains("victim@example.org"))
+    );
 }

@@ -1,12 +1,13 @@
 //! karamail end to end: the real daemon in-process, driven over real SMTP and HTTP.
 
-mod cli;
 mod bad_input;
+mod cli;
 mod crash;
 mod login_flow;
 mod outbox;
 mod profile_flow;
 mod reset_flow;
+mod sender_auth;
 mod signup_flow;
 mod smtp_abuse;
 mod smtp_intake;

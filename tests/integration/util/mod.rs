@@ -2,6 +2,7 @@
 //! outbox folder, and the clients that talk to it.
 
 mod browser;
+pub mod dns;
 pub mod member;
 mod relay;
 mod smtp_client;
