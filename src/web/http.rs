@@ -220,6 +220,21 @@ pub fn secure_headers(response: &mut Resp, https: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a browser (or anything else) posts, the form is read or refused.
+        #[test]
+        fn any_form_body_is_read_or_refused(body in proptest::collection::vec(any::<u8>(), 0..1024), with_token in any::<bool>()) {
+            let mut headers = HeaderMap::new();
+            let token = "a".repeat(64);
+            headers.insert(header::COOKIE, HeaderValue::from_str(&format!("{CSRF_COOKIE}={token}")).unwrap());
+            let mut bytes = if with_token { format!("{CSRF_FIELD}={token}&").into_bytes() } else { Vec::new() };
+            bytes.extend_from_slice(&body);
+            let req = Req::new(Method::POST, "/signup".into(), String::new(), headers, "192.0.2.1".parse().unwrap(), &[], Bytes::from(bytes));
+            let _ = req.form::<std::collections::HashMap<String, String>>("http://localhost");
+        }
+    }
 
     #[test]
     fn every_response_is_protected_and_https_adds_hsts() {

@@ -206,7 +206,7 @@ fn the_top_page_shows_only_the_members_own_records_and_current_notices() {
     register(&daemon, "2002", "b@example.net", "memberbbb");
     let db = karamail::db::Db::open(&daemon.config.database.path).unwrap();
     let rows = karamail::records::parse(
-        "member_no,date,title,body,BMI\n2001,2026-04-01,2026年度 定期健診,異常なし,22.5\n2002,2026-04-02,2026年度 定期健診,要経過観察,27.0\n",
+        "member_no,date,title,body,BMI\n2001,2026-04-01,2026年度 定期健診,異常なし,22.5\n2002,2026-04-02,2026年度 定期健診,要経過観察,27.0\n2001,2026-05-01,<script>alert(1)</script>,x,1\n",
     )
     .unwrap();
     karamail::records::import(&db, karamail::db::records::Kind::Checkup, &rows).unwrap();
@@ -227,8 +227,13 @@ fn the_top_page_shows_only_the_members_own_records_and_current_notices() {
     assert!(home.body.contains("2026年度 定期健診"));
     assert_eq!(
         home.body.matches("/records/checkup/").count(),
-        1,
-        "only the member's own record is listed"
+        2,
+        "only the member's own records are listed"
+    );
+    assert!(
+        home.body
+            .contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt;")
+            && !home.body.contains("<script>")
     );
     assert!(
         !home.body.contains("古いお知らせ"),
@@ -244,7 +249,7 @@ fn the_top_page_shows_only_the_members_own_records_and_current_notices() {
     let own_link = home
         .body
         .split("/records/checkup/")
-        .nth(1)
+        .nth(2)
         .unwrap()
         .split('"')
         .next()
