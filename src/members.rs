@@ -63,8 +63,17 @@ pub fn decode(bytes: &[u8], origin: &str) -> Result<String, ImportError> {
     Ok(text.into_owned())
 }
 
-/// Parses and checks every row; the first bad one fails the whole file.
-pub fn parse(text: &str) -> Result<Vec<MemberRow>, ImportError> {
+/// A CSV file as the imports read it: where the required columns are, the header, and
+/// every row that is not blank, with its line number.
+pub struct CsvTable {
+    pub headers: csv::StringRecord,
+    pub columns: Vec<usize>,
+    pub rows: Vec<(u64, csv::StringRecord)>,
+}
+
+/// Reads `text` as CSV whose header has every `required` column (any order, any case,
+/// other columns allowed). A row the CSV reader cannot read fails with its line.
+pub fn read_table(text: &str, required: &[&str]) -> Result<CsvTable, ImportError> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .from_reader(text.as_bytes());
@@ -72,27 +81,42 @@ pub fn parse(text: &str) -> Result<Vec<MemberRow>, ImportError> {
         .headers()
         .map_err(|e| ImportError::Header(e.to_string()))?
         .clone();
-    let column = |name: &str| {
+    let column = |name: &&str| {
         headers
             .iter()
             .position(|h| h.trim().eq_ignore_ascii_case(name))
     };
-    let (Some(no_col), Some(name_col)) = (column("member_no"), column("name")) else {
-        return Err(ImportError::Header(
-            headers.iter().collect::<Vec<_>>().join(","),
-        ));
+    let Some(columns) = required.iter().map(column).collect::<Option<Vec<usize>>>() else {
+        let found = headers.iter().collect::<Vec<_>>().join(",");
+        return Err(ImportError::Header(format!(
+            "need {}; found {found}",
+            required.join(",")
+        )));
     };
-    let mut rows: Vec<MemberRow> = Vec::new();
+    let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| ImportError::Row {
             line: e.position().map_or(0, |p| p.line()),
             reason: e.to_string(),
         })?;
-        let line = record.position().map_or(0, |p| p.line());
-        let bad = |reason: String| ImportError::Row { line, reason };
-        if record.iter().all(|field| field.trim().is_empty()) {
-            continue;
+        if !record.iter().all(|field| field.trim().is_empty()) {
+            rows.push((record.position().map_or(0, |p| p.line()), record));
         }
+    }
+    Ok(CsvTable {
+        headers,
+        columns,
+        rows,
+    })
+}
+
+/// Parses and checks every row; the first bad one fails the whole file.
+pub fn parse(text: &str) -> Result<Vec<MemberRow>, ImportError> {
+    let table = read_table(text, &["member_no", "name"])?;
+    let (no_col, name_col) = (table.columns[0], table.columns[1]);
+    let mut rows: Vec<MemberRow> = Vec::new();
+    for (line, record) in table.rows {
+        let bad = |reason: String| ImportError::Row { line, reason };
         let member_no = record.get(no_col).unwrap_or("").trim().to_string();
         let name = record.get(name_col).unwrap_or("").trim().to_string();
         if member_no.is_empty() {

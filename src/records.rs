@@ -5,7 +5,7 @@
 use crate::db::records::{self, Kind, NewRecord};
 use crate::db::{self, Db, members};
 use crate::jst;
-use crate::members::ImportError;
+use crate::members::{ImportError, read_table};
 
 /// One record as read from the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,39 +22,11 @@ const REQUIRED: [&str; 4] = ["member_no", "date", "title", "body"];
 
 /// Parses and checks every row; the first bad one fails the whole file.
 pub fn parse(text: &str) -> Result<Vec<RecordRow>, ImportError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| ImportError::Header(e.to_string()))?
-        .clone();
-    let column = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim().eq_ignore_ascii_case(name))
-    };
-    let Some(columns) = REQUIRED
-        .iter()
-        .map(|name| column(name))
-        .collect::<Option<Vec<usize>>>()
-    else {
-        return Err(ImportError::Header(format!(
-            "need {}; found {}",
-            REQUIRED.join(","),
-            headers.iter().collect::<Vec<_>>().join(",")
-        )));
-    };
+    let table = read_table(text, &REQUIRED)?;
+    let (headers, columns) = (&table.headers, &table.columns);
     let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| ImportError::Row {
-            line: e.position().map_or(0, |p| p.line()),
-            reason: e.to_string(),
-        })?;
-        let line = record.position().map_or(0, |p| p.line());
-        if record.iter().all(|field| field.trim().is_empty()) {
-            continue;
-        }
+    for (line, record) in &table.rows {
+        let line = *line;
         let field = |i: usize| record.get(columns[i]).unwrap_or("").trim().to_string();
         let bad = |reason: String| ImportError::Row { line, reason };
         let (member_no, date, title, body) =
