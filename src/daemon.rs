@@ -14,7 +14,7 @@ use crate::error::Result;
 use crate::mail::Mailer;
 use crate::outbox::{Sender, Worker};
 use crate::smtp::{self, Intake};
-use crate::templates;
+use crate::templates::Templates;
 use crate::web::{self, AppState};
 
 /// A running daemon. Dropping it does not stop it; call `shutdown`.
@@ -23,6 +23,7 @@ pub struct Daemon {
     pub http_addr: SocketAddr,
     pub public_url: String,
     intake: Arc<Intake>,
+    templates: Arc<Templates>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -32,7 +33,7 @@ pub struct Daemon {
 pub async fn start(config: Config) -> Result<Daemon> {
     let config = Arc::new(config);
     let db = Db::open(&config.database.path)?;
-    let tera = Arc::new(templates::load()?);
+    let templates = Arc::new(Templates::new(config.site.templates_dir.as_deref())?);
     let smtp_listener = tokio::net::TcpListener::bind(config.smtp.listen).await?;
     let http_listener = tokio::net::TcpListener::bind(config.http.listen).await?;
     let (smtp_addr, http_addr) = (smtp_listener.local_addr()?, http_listener.local_addr()?);
@@ -54,7 +55,7 @@ pub async fn start(config: Config) -> Result<Daemon> {
         db: db.clone(),
         sender,
         mailer: Arc::new(Mailer {
-            tera: tera.clone(),
+            templates: templates.clone(),
             config: config.clone(),
             public_url: public_url.clone(),
         }),
@@ -65,7 +66,7 @@ pub async fn start(config: Config) -> Result<Daemon> {
     let state = Arc::new(AppState {
         config: config.clone(),
         db: db.clone(),
-        tera,
+        templates: templates.clone(),
         outbox_wake: outbox_wake.clone(),
         public_url: public_url.clone(),
         limits: web::WebLimits::new(&config),
@@ -89,6 +90,7 @@ pub async fn start(config: Config) -> Result<Daemon> {
         http_addr,
         public_url,
         intake,
+        templates,
         stop,
         tasks,
     })
@@ -135,12 +137,27 @@ impl Daemon {
         }
     }
 
-    /// Runs until SIGINT or SIGTERM, then shuts down.
+    /// Re-reads the template folder (SIGHUP). A broken folder keeps the old templates.
+    pub fn reload(&self) -> Result<()> {
+        self.templates.reload()
+    }
+
+    /// Runs until SIGINT or SIGTERM, then shuts down; SIGHUP reloads.
     pub async fn run_until_signal(self) -> Result<()> {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+        use tokio::signal::unix::{SignalKind, signal};
+        let (mut term, mut hup) = (
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::hangup())?,
+        );
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = term.recv() => break,
+                _ = hup.recv() => match self.reload() {
+                    Ok(()) => tracing::info!("SIGHUP: templates reloaded"),
+                    Err(e) => tracing::error!(error = %e, "SIGHUP: templates not reloaded; the old ones stay in use"),
+                },
+            }
         }
         tracing::info!("shutting down");
         self.shutdown().await;

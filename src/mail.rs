@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
+use crate::templates::Templates;
 use lettre::Message;
 use lettre::address::Envelope;
 use lettre::message::Mailbox;
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use serde::Serialize;
-use tera::Tera;
 
 use crate::address::Address;
 use crate::config::Config;
@@ -20,7 +20,7 @@ use crate::{jst, password, token};
 
 /// Renders and builds mails; shared by the outbox worker.
 pub struct Mailer {
-    pub tera: Arc<Tera>,
+    pub templates: Arc<Templates>,
     pub config: Arc<Config>,
     pub public_url: String,
 }
@@ -203,7 +203,7 @@ impl Mailer {
             portal_url: &self.public_url,
         };
         context.extend(tera::Context::from_serialize(&common)?);
-        let text = self.tera.render(template, &context)?;
+        let text = self.templates.get().tera.render(template, &context)?;
         Ok(Composed::Mail(self.build(queued, &text, in_reply_to)?))
     }
 

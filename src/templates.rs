@@ -1,9 +1,12 @@
 //! Every page and mail template, compiled into the binary. Autoescaping is on for
 //! `.html` (pages) and off for `.txt` (mail bodies, which are plain text).
 
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
 use tera::Tera;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// `("name", contents of templates/name)`.
 macro_rules! templates {
@@ -42,20 +45,120 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "mail/profile_changed.txt",
 ];
 
-pub const STYLESHEET: &str = include_str!("../templates/style.css");
+const STYLESHEET: &str = include_str!("../templates/style.css");
 
-pub fn load() -> Result<Tera> {
+/// The templates in use: compiled in, each replaceable by a file of the same name in
+/// `[site] templates_dir` (and `style.css` too). `reload` (on SIGHUP) re-reads the folder;
+/// a broken folder leaves the running templates as they were.
+pub struct Templates {
+    dir: Option<PathBuf>,
+    current: RwLock<Arc<Loaded>>,
+}
+
+pub struct Loaded {
+    pub tera: Tera,
+    pub stylesheet: String,
+}
+
+impl Templates {
+    pub fn new(dir: Option<&Path>) -> Result<Templates> {
+        let dir = dir.map(Path::to_path_buf);
+        let loaded = load(dir.as_deref())?;
+        Ok(Templates {
+            dir,
+            current: RwLock::new(Arc::new(loaded)),
+        })
+    }
+
+    pub fn get(&self) -> Arc<Loaded> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn reload(&self) -> Result<()> {
+        let loaded = load(self.dir.as_deref())?;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded);
+        Ok(())
+    }
+}
+
+/// Every template, the folder's version where it has one; names the file that fails.
+pub fn load(dir: Option<&Path>) -> Result<Loaded> {
+    let mut sources: Vec<(&str, String)> = Vec::new();
+    for (name, compiled) in TEMPLATES {
+        sources.push((
+            name,
+            read_override(dir, name)?.unwrap_or_else(|| compiled.to_string()),
+        ));
+    }
     let mut tera = Tera::default();
-    tera.add_raw_templates(TEMPLATES.iter().copied())?;
+    tera.add_raw_templates(sources.iter().map(|(name, text)| (*name, text.as_str())))
+        .map_err(|e| {
+            Error::Config(format!(
+                "templates{}: {}",
+                dir.map(|d| format!(" in {}", d.display()))
+                    .unwrap_or_default(),
+                describe(&e)
+            ))
+        })?;
     tera.autoescape_on(vec![".html"]);
-    Ok(tera)
+    let stylesheet = read_override(dir, "style.css")?.unwrap_or_else(|| STYLESHEET.to_string());
+    Ok(Loaded { tera, stylesheet })
+}
+
+fn read_override(dir: Option<&Path>, name: &str) -> Result<Option<String>> {
+    let Some(path) = dir.map(|d| d.join(name)) else {
+        return Ok(None);
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::Config(format!(
+            "cannot read template {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// tera's error with its causes (the first line alone rarely names the mistake).
+fn describe(error: &tera::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn all_templates_parse() {
-        super::load().unwrap();
+        super::load(None).unwrap();
+    }
+
+    #[test]
+    fn a_folder_overrides_by_name_and_a_broken_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("signup_done.html"), "{% extends \"base.html\" %}{% block content %}登録しました（組合版）{% endblock content %}").unwrap();
+        let loaded = super::load(Some(dir.path())).unwrap();
+        let mut context = tera::Context::new();
+        context.insert("site", &crate::config::SiteConfig::default());
+        context.insert("portal_url", "http://x");
+        assert!(
+            loaded
+                .tera
+                .render("signup_done.html", &context)
+                .unwrap()
+                .contains("組合版")
+        );
+        std::fs::write(dir.path().join("login.html"), "{% if %}").unwrap();
+        let error = super::load(Some(dir.path())).err().unwrap().to_string();
+        assert!(error.contains("login.html"), "{error}");
     }
 
     #[test]

@@ -111,6 +111,9 @@ pub struct SiteConfig {
     pub society: String,
     pub contact_phone: String,
     pub contact_email: String,
+    /// A folder whose files replace the built-in templates of the same name (pages,
+    /// `mail/*.txt`, `style.css`); re-read on SIGHUP.
+    pub templates_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -217,6 +220,7 @@ impl Default for SiteConfig {
             society: "けんこう健康保険組合".into(),
             contact_phone: "03-0000-0000".into(),
             contact_email: "portal@localhost".into(),
+            templates_dir: None,
         }
     }
 }

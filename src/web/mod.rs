@@ -23,7 +23,6 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Serialize;
-use tera::Tera;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
 
@@ -31,7 +30,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::ratelimit::RateLimiter;
-use crate::templates::STYLESHEET;
+use crate::templates::Templates;
 pub use http::{Req, Resp};
 
 /// Forms are a few fields; anything larger is not ours.
@@ -44,7 +43,7 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
-    pub tera: Arc<Tera>,
+    pub templates: Arc<Templates>,
     pub outbox_wake: Arc<Notify>,
     /// Base URL members see, no trailing slash.
     pub public_url: String,
@@ -94,7 +93,7 @@ impl AppState {
         let mut context = tera::Context::from_serialize(page)?;
         context.insert("site", &self.config.site);
         context.insert("portal_url", &self.public_url);
-        Ok(self.tera.render(template, &context)?)
+        Ok(self.templates.get().tera.render(template, &context)?)
     }
 
     pub fn page<T: Serialize>(&self, template: &str, page: &T) -> Result<Resp> {
@@ -202,7 +201,7 @@ async fn route(state: &AppState, req: Req) -> Result<Resp> {
     let post = req.method == Method::POST;
     match path.as_str() {
         "/" if get => login::page(state, &req),
-        "/assets/style.css" if get => Ok(stylesheet()),
+        "/assets/style.css" if get => Ok(stylesheet(state)),
         // Procedures A and B, from the mailed link on.
         "/signup" if get => signup::request_form(state, &req),
         "/signup" if post => signup::request_submit(state, &req).await,
@@ -261,8 +260,10 @@ async fn route(state: &AppState, req: Req) -> Result<Resp> {
     }
 }
 
-fn stylesheet() -> Resp {
-    let mut response = Response::new(Full::new(Bytes::from_static(STYLESHEET.as_bytes())));
+fn stylesheet(state: &AppState) -> Resp {
+    let mut response = Response::new(Full::new(Bytes::from(
+        state.templates.get().stylesheet.clone(),
+    )));
     response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("text/css; charset=utf-8"),

@@ -12,6 +12,7 @@ use crate::util::{Relay, Smtp, empty_mail};
 struct Serving {
     child: Child,
     smtp: SocketAddr,
+    web: SocketAddr,
 }
 
 impl Serving {
@@ -40,7 +41,13 @@ impl Serving {
         for part in ["web=http://127.0.0.1:", "database=", "mail_out="] {
             assert!(listening.contains(part), "{listening}");
         }
-        Serving { child, smtp }
+        let web = listening
+            .split_whitespace()
+            .find_map(|field| field.strip_prefix("web=http://"))
+            .unwrap()
+            .parse()
+            .unwrap();
+        Serving { child, smtp, web }
     }
 }
 
@@ -87,4 +94,62 @@ fn mail_accepted_before_a_sigkill_is_answered_after_restart() {
             .count();
         assert_eq!(replies, 1, "{sender}");
     }
+}
+
+/// A plain HTTP GET: the response body.
+fn http_get(addr: SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn a_template_folder_overrides_and_sighup_reloads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("templates");
+    std::fs::create_dir(&templates).unwrap();
+    let page = |text: &str| {
+        format!("{{% extends \"base.html\" %}}{{% block content %}}{text}{{% endblock content %}}")
+    };
+    std::fs::write(templates.join("login.html"), page("組合のお知らせ その1")).unwrap();
+    std::fs::write(templates.join("style.css"), "body{color:#123456}").unwrap();
+    let config = format!(
+        "[smtp]\nlisten = \"127.0.0.1:0\"\n[http]\nlisten = \"127.0.0.1:0\"\n[site]\ntemplates_dir = \"{}\"\n",
+        templates.display()
+    );
+    std::fs::write(dir.path().join("karamail.toml"), config).unwrap();
+    let serving = Serving::start(dir.path());
+    assert!(http_get(serving.web, "/").contains("組合のお知らせ その1"));
+    assert!(http_get(serving.web, "/assets/style.css").contains("#123456"));
+    assert!(
+        http_get(serving.web, "/signup").contains("新規利用登録"),
+        "the others stay built in"
+    );
+
+    std::fs::write(templates.join("login.html"), page("組合のお知らせ その2")).unwrap();
+    let hup = |pid: u32| {
+        Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap()
+    };
+    assert!(hup(serving.child.id()).success());
+    let reloaded = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        http_get(serving.web, "/").contains("その2")
+    });
+    assert!(reloaded, "SIGHUP re-read the folder");
+
+    // A broken template is refused and the running ones stay.
+    std::fs::write(templates.join("login.html"), "{% if %}").unwrap();
+    assert!(hup(serving.child.id()).success());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(http_get(serving.web, "/").contains("その2"));
 }
