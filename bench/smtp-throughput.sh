@@ -40,6 +40,7 @@ max_connections_per_ip = 1000
 greeting_delay = "1ms"
 [http]
 listen = "127.0.0.1:$KM_HTTP"
+metrics_listen = ""
 [database]
 path = "$work/karamail.db"
 [mail]

@@ -15,11 +15,12 @@ use crate::mail::Mailer;
 use crate::outbox::{Sender, Worker};
 use crate::smtp::{self, Intake};
 use crate::templates::Templates;
-use crate::web::{self, AppState};
+use crate::web::{self, AppState, Site};
 
 /// A running daemon. Dropping it does not stop it; call `shutdown`.
 pub struct Daemon {
     pub smtp_addr: SocketAddr,
+    pub metrics_addr: Option<SocketAddr>,
     pub http_addr: SocketAddr,
     pub public_url: String,
     intake: Arc<Intake>,
@@ -36,6 +37,14 @@ pub async fn start(config: Config) -> Result<Daemon> {
     let templates = Arc::new(Templates::new(config.site.templates_dir.as_deref())?);
     let smtp_listener = tokio::net::TcpListener::bind(config.smtp.listen).await?;
     let http_listener = tokio::net::TcpListener::bind(config.http.listen).await?;
+    let metrics_listener = match config.http.metrics_listen.parse::<SocketAddr>() {
+        Ok(addr) => Some(tokio::net::TcpListener::bind(addr).await?),
+        Err(_) => None,
+    };
+    let metrics_addr = metrics_listener
+        .as_ref()
+        .map(|l| l.local_addr())
+        .transpose()?;
     let (smtp_addr, http_addr) = (smtp_listener.local_addr()?, http_listener.local_addr()?);
     let public_url = config.public_url(http_addr);
     let outbox_wake = Arc::new(Notify::new());
@@ -49,6 +58,7 @@ pub async fn start(config: Config) -> Result<Daemon> {
         web = %public_url,
         database = %config.database.path.display(),
         mail_out = %sender.describe(),
+        metrics = %metrics_addr.map_or("off".to_string(), |a| format!("http://{a}/metrics")),
         "karamail listening"
     );
     let worker = Worker {
@@ -79,13 +89,27 @@ pub async fn start(config: Config) -> Result<Daemon> {
         sender_auth,
     });
 
-    let tasks = vec![
+    let mut tasks = vec![
         tokio::spawn(smtp::serve(intake.clone(), smtp_listener, stopped.clone())),
-        tokio::spawn(web::serve(state, http_listener, stopped.clone())),
+        tokio::spawn(web::serve(
+            state.clone(),
+            http_listener,
+            Site::Portal,
+            stopped.clone(),
+        )),
         tokio::spawn(housekeeping(db.clone(), stopped.clone())),
-        tokio::spawn(worker.run(stopped)),
+        tokio::spawn(worker.run(stopped.clone())),
     ];
+    if let Some(listener) = metrics_listener {
+        tasks.push(tokio::spawn(web::serve(
+            state,
+            listener,
+            Site::Metrics,
+            stopped,
+        )));
+    }
     Ok(Daemon {
+        metrics_addr,
         smtp_addr,
         http_addr,
         public_url,

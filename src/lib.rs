@@ -12,6 +12,7 @@ pub mod jst;
 pub mod login;
 pub mod mail;
 pub mod members;
+pub mod metrics;
 pub mod outbox;
 pub mod password;
 mod properties;

@@ -58,6 +58,7 @@ trusted_relays = []
 greeting_delay = "10ms"
 [http]
 listen = "127.0.0.1:{HTTP_PORT}"
+metrics_listen = ""
 [database]
 path = "{WORK}/karamail.db"
 [mail]

@@ -73,6 +73,9 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// The address members see, used in mailed links. Empty: `http://<listen>`.
     pub public_url: String,
+    /// `/metrics` and `/healthz` for the operator, on their own (loopback) listener.
+    /// Empty: no metrics listener.
+    pub metrics_listen: String,
     /// Reverse proxies in front: for requests from them the client address comes from
     /// `X-Forwarded-For`; from anyone else that header is ignored.
     pub trusted_proxies: Vec<IpAddr>,
@@ -188,6 +191,7 @@ impl Default for HttpConfig {
             listen: "127.0.0.1:8080".parse().expect("valid literal"),
             public_url: String::new(),
             trusted_proxies: vec![IpAddr::from([127, 0, 0, 1]), "::1".parse().expect("valid")],
+            metrics_listen: "127.0.0.1:9101".into(),
         }
     }
 }
@@ -346,6 +350,14 @@ impl Config {
             problems.push(format!(
                 "[http] public_url: {:?} must start with http:// or https:// and name a host",
                 self.http.public_url
+            ));
+        }
+        if !self.http.metrics_listen.is_empty()
+            && self.http.metrics_listen.parse::<SocketAddr>().is_err()
+        {
+            problems.push(format!(
+                "[http] metrics_listen: {:?} is not ip:port (or \"\" for none)",
+                self.http.metrics_listen
             ));
         }
         if Address::parse(&self.mail.from).is_err() {

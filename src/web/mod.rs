@@ -101,10 +101,18 @@ impl AppState {
     }
 }
 
+/// What a listener serves: the portal, or the operator's `/metrics` and `/healthz`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Site {
+    Portal,
+    Metrics,
+}
+
 /// Serves HTTP until `shutdown` turns true.
 pub async fn serve(
     state: Arc<AppState>,
     listener: TcpListener,
+    site: Site,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -125,7 +133,15 @@ pub async fn serve(
         };
         let state = state.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |request| handle(state.clone(), request, remote));
+            let service = service_fn(move |request| {
+                let state = state.clone();
+                async move {
+                    Ok::<_, Infallible>(match site {
+                        Site::Portal => handle(state, request, remote).await,
+                        Site::Metrics => operator(&state, request.uri().path()).await,
+                    })
+                }
+            });
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
@@ -136,11 +152,44 @@ pub async fn serve(
     }
 }
 
-async fn handle(
-    state: Arc<AppState>,
-    request: Request<Incoming>,
-    remote: SocketAddr,
-) -> Result<Resp, Infallible> {
+/// The operator's listener: metrics for Prometheus, and a health check.
+async fn operator(state: &AppState, path: &str) -> Resp {
+    let text = |status: StatusCode, body: String| {
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = status;
+        let kind =
+            hyper::header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_TYPE, kind);
+        response
+    };
+    match path {
+        "/metrics" => match state.db.call(|c| crate::metrics::render(c)).await {
+            Ok(body) => text(StatusCode::OK, body),
+            Err(e) => text(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}\n")),
+        },
+        "/healthz" => healthz(state).await,
+        _ => text(StatusCode::NOT_FOUND, "not found\n".into()),
+    }
+}
+
+/// 200 when the database answers, 503 when it does not.
+async fn healthz(state: &AppState) -> Resp {
+    let alive = state
+        .db
+        .call(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .await;
+    let (status, body) = match alive {
+        Ok(_) => (StatusCode::OK, "ok\n"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n"),
+    };
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response
+}
+
+async fn handle(state: Arc<AppState>, request: Request<Incoming>, remote: SocketAddr) -> Resp {
     let (parts, body) = request.into_parts();
     let body =
         tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY_BYTES).collect()).await;
@@ -172,7 +221,7 @@ async fn handle(
         _ => error_page(&state, Error::BadRequest("body too large or too slow")),
     };
     http::secure_headers(&mut response, state.https());
-    Ok(response)
+    response
 }
 
 /// Whether this client address has used up its requests, or its secret entries.
@@ -202,6 +251,7 @@ async fn route(state: &AppState, req: Req) -> Result<Resp> {
     match path.as_str() {
         "/" if get => login::page(state, &req),
         "/assets/style.css" if get => Ok(stylesheet(state)),
+        "/healthz" if get => Ok(healthz(state).await),
         // Procedures A and B, from the mailed link on.
         "/signup" if get => signup::request_form(state, &req),
         "/signup" if post => signup::request_submit(state, &req).await,

@@ -66,7 +66,7 @@ fn mail_accepted_before_a_sigkill_is_answered_after_restart() {
     drop(reserved);
     let config = format!(
         "[smtp]\nlisten = \"127.0.0.1:0\"\nintake_addresses = [\"kc@example.jp\"]\n\
-         [http]\nlisten = \"127.0.0.1:0\"\n\
+         [http]\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"127.0.0.1:0\"\n\
          [mail]\nfrom = \"noreply@example.jp\"\ntransport = \"smtp\"\nrelay = \"smtp://{relay_addr}\"\nretry_initial = \"1s\"\n"
     );
     std::fs::write(dir.path().join("karamail.toml"), config).unwrap();
@@ -121,7 +121,7 @@ fn a_template_folder_overrides_and_sighup_reloads_it() {
     std::fs::write(templates.join("login.html"), page("組合のお知らせ その1")).unwrap();
     std::fs::write(templates.join("style.css"), "body{color:#123456}").unwrap();
     let config = format!(
-        "[smtp]\nlisten = \"127.0.0.1:0\"\n[http]\nlisten = \"127.0.0.1:0\"\n[site]\ntemplates_dir = \"{}\"\n",
+        "[smtp]\nlisten = \"127.0.0.1:0\"\n[http]\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"127.0.0.1:0\"\n[site]\ntemplates_dir = \"{}\"\n",
         templates.display()
     );
     std::fs::write(dir.path().join("karamail.toml"), config).unwrap();

@@ -70,3 +70,36 @@ fn mail_queued_before_a_restart_is_sent_after_it() {
     }
     drop(daemon);
 }
+
+#[test]
+fn metrics_and_health_are_served_to_the_operator() {
+    let daemon = TestDaemon::start();
+    send_mail(
+        &daemon,
+        "counted@example.net",
+        &empty_mail("counted@example.net"),
+    );
+    let bulk = format!("Precedence: bulk\r\n{}", empty_mail("bulk@example.net"));
+    send_mail(&daemon, "bulk@example.net", &bulk);
+    daemon.wait_for_mail("counted@example.net");
+    let addr = daemon.daemon.as_ref().unwrap().metrics_addr.unwrap();
+    let mut operator = daemon.browser();
+    let metrics = operator.get(&format!("http://{addr}/metrics"));
+    assert_eq!(metrics.status, 200);
+    for line in [
+        "karamail_mails_received_total 2",
+        "karamail_mails_replied_total 1",
+        "karamail_mails_suppressed_total{reason=\"precedence\"} 1",
+        "karamail_outbox_mails{status=\"sent\"} 1",
+        "karamail_outbox_oldest_queued_age_seconds 0",
+    ] {
+        assert!(metrics.body.contains(line), "{line} in\n{}", metrics.body);
+    }
+    assert_eq!(operator.get(&format!("http://{addr}/healthz")).body, "ok\n");
+    assert_eq!(daemon.browser().get("/healthz").status, 200);
+    assert_eq!(
+        daemon.browser().get("/metrics").status,
+        404,
+        "not on the public listener"
+    );
+}

@@ -31,6 +31,7 @@ pub fn test_config(dir: &Path) -> Config {
     let mut config = Config::default();
     config.smtp.listen = "127.0.0.1:0".parse().unwrap();
     config.http.listen = "127.0.0.1:0".parse().unwrap();
+    config.http.metrics_listen = "127.0.0.1:0".into();
     config.smtp.intake_addresses = vec!["kc@example.jp".into()];
     config.database.path = dir.join("karamail.db");
     // Short, so hundreds of test connections do not add up; the early-talker test sets more.

@@ -1,0 +1,173 @@
+//! `GET /metrics` in Prometheus' text format. Every figure is counted from the
+//! database when scraped, so counters survive restarts and cannot drift from the truth.
+
+use std::fmt::Write;
+
+use rusqlite::Connection;
+
+use crate::db;
+use crate::error::Result;
+
+/// The whole exposition, ready to serve.
+pub fn render(conn: &Connection) -> Result<String> {
+    let mut out = String::new();
+    let mail = grouped(
+        conn,
+        "SELECT outcome, count(*) FROM signup_requests WHERE via = 'mail' GROUP BY outcome",
+    )?;
+    let received: i64 = mail.iter().map(|(_, n)| n).sum();
+    let replied: i64 = mail
+        .iter()
+        .filter(|(o, _)| o == "queued")
+        .map(|(_, n)| n)
+        .sum();
+    metric(
+        &mut out,
+        "karamail_mails_received_total",
+        "counter",
+        "Mails accepted by the SMTP intake.",
+        &[("", received)],
+    );
+    metric(
+        &mut out,
+        "karamail_mails_replied_total",
+        "counter",
+        "Accepted mails answered with a sign-up link.",
+        &[("", replied)],
+    );
+    let suppressed: Vec<(String, i64)> = mail
+        .iter()
+        .filter(|(o, _)| o != "queued")
+        .map(|(o, n)| (format!("reason=\"{o}\""), *n))
+        .collect();
+    let suppressed: Vec<(&str, i64)> = suppressed.iter().map(|(l, n)| (l.as_str(), *n)).collect();
+    metric(
+        &mut out,
+        "karamail_mails_suppressed_total",
+        "counter",
+        "Accepted mails not answered, by reason.",
+        &suppressed,
+    );
+    let web = grouped(
+        conn,
+        "SELECT outcome, count(*) FROM signup_requests WHERE via = 'web' GROUP BY outcome",
+    )?;
+    let web: Vec<(String, i64)> = web
+        .into_iter()
+        .map(|(o, n)| (format!("outcome=\"{o}\""), n))
+        .collect();
+    let web: Vec<(&str, i64)> = web.iter().map(|(l, n)| (l.as_str(), *n)).collect();
+    metric(
+        &mut out,
+        "karamail_web_signup_requests_total",
+        "counter",
+        "Sign-up mails asked for on the web form, by outcome.",
+        &web,
+    );
+
+    let status = grouped(conn, "SELECT status, count(*) FROM outbox GROUP BY status")?;
+    let count = |s: &str| status.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n);
+    let depth = [
+        ("status=\"queued\"", count("queued")),
+        ("status=\"sent\"", count("sent")),
+        ("status=\"failed\"", count("failed")),
+    ];
+    metric(
+        &mut out,
+        "karamail_outbox_mails",
+        "gauge",
+        "Mails in the outbox, by status.",
+        &depth,
+    );
+    let (oldest, attempts): (Option<i64>, i64) = conn.query_row(
+        "SELECT (SELECT min(created_at) FROM outbox WHERE status = 'queued'), coalesce(sum(attempts), 0) FROM outbox",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let age = oldest.map_or(0, |created| (db::now() - created).max(0));
+    metric(
+        &mut out,
+        "karamail_outbox_oldest_queued_age_seconds",
+        "gauge",
+        "Age of the oldest mail waiting to be sent (0: none).",
+        &[("", age)],
+    );
+    metric(
+        &mut out,
+        "karamail_outbox_send_failures_total",
+        "counter",
+        "Send attempts that failed (retried or given up).",
+        &[("", attempts - count("sent"))],
+    );
+
+    let audit = grouped(conn, "SELECT event, count(*) FROM audit GROUP BY event")?;
+    let event = |e: &str| audit.iter().find(|(k, _)| k == e).map_or(0, |(_, n)| *n);
+    metric(
+        &mut out,
+        "karamail_signups_total",
+        "counter",
+        "Sign-ups completed.",
+        &[("", event("signup_completed"))],
+    );
+    metric(
+        &mut out,
+        "karamail_logins_total",
+        "counter",
+        "Logins completed with a one-time key.",
+        &[("", event("login"))],
+    );
+    metric(
+        &mut out,
+        "karamail_login_failures_total",
+        "counter",
+        "Wrong login IDs or passwords.",
+        &[("", event("login_failed"))],
+    );
+    metric(
+        &mut out,
+        "karamail_lockouts_total",
+        "counter",
+        "Login IDs locked after repeated failures.",
+        &[("", event("login_locked"))],
+    );
+    Ok(out)
+}
+
+fn grouped(conn: &Connection, sql: &str) -> Result<Vec<(String, i64)>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One metric family: `labels` are `key="value"` (empty for none).
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(&str, i64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        let labels = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(out, "{name}{labels} {value}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Db;
+
+    #[test]
+    fn an_empty_database_has_every_family_at_zero() {
+        let db = Db::open_in_memory().unwrap();
+        let text = db.call_blocking(|c| render(c)).unwrap();
+        for line in [
+            "karamail_mails_received_total 0",
+            "karamail_outbox_mails{status=\"queued\"} 0",
+            "karamail_lockouts_total 0",
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
+        assert!(text.contains("# TYPE karamail_outbox_oldest_queued_age_seconds gauge"));
+    }
+}
