@@ -247,3 +247,137 @@ pub fn records_import(config: &Config, kind: records::Kind, file: &Path) -> anyh
     );
     Ok(())
 }
+
+/// Everything `serve` would refuse, at once, without starting anything.
+pub fn check_config(path: Option<&Path>) -> anyhow::Result<()> {
+    let config = Config::load(path)?;
+    let mut problems = Vec::new();
+    if let Err(e) = crate::templates::Templates::new(config.site.templates_dir.as_deref()) {
+        problems.push(e.to_string());
+    }
+    if let Err(e) = crate::outbox::Sender::check(&config) {
+        problems.push(e.to_string());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    if let Err(e) =
+        runtime.block_on(async { crate::smtp::sender_auth::SenderAuth::from_config(&config.smtp) })
+    {
+        problems.push(e.to_string());
+    }
+    if config.database.path.exists()
+        && let Err(e) = Db::open(&config.database.path)
+    {
+        problems.push(format!(
+            "[database] path {}: {e}",
+            config.database.path.display()
+        ));
+    }
+    if !problems.is_empty() {
+        bail!("invalid configuration:\n  - {}", problems.join("\n  - "));
+    }
+    let origin = path.map_or("built-in defaults".to_string(), |p| p.display().to_string());
+    println!("config OK ({origin})");
+    println!(
+        "  smtp     {} for {}",
+        config.smtp.listen,
+        config.smtp.intake_addresses.join(", ")
+    );
+    println!(
+        "  web      {} ({})",
+        config.http.listen,
+        config.public_url(config.http.listen)
+    );
+    println!("  database {}", config.database.path.display());
+    println!(
+        "  mail out {:?}{}",
+        config.mail.transport,
+        if config.mail.relay.is_empty() {
+            String::new()
+        } else {
+            " via the relay".into()
+        }
+    );
+    println!("  senders  sender_auth = {:?}", config.smtp.sender_auth);
+    Ok(())
+}
+
+/// Sends one test mail now, through the configured transport, and says what happened.
+pub fn send_test_mail(config: Config, address: &str) -> anyhow::Result<()> {
+    let address = crate::address::Address::parse_typed(address)
+        .map_err(|e| anyhow::anyhow!("{address:?}: {e}"))?
+        .to_string();
+    let templates = std::sync::Arc::new(crate::templates::Templates::new(
+        config.site.templates_dir.as_deref(),
+    )?);
+    let public_url = config.public_url(config.http.listen);
+    let config = std::sync::Arc::new(config);
+    let mailer = crate::mail::Mailer {
+        templates,
+        config: config.clone(),
+        public_url,
+    };
+    let message = mailer.test_mail(&address)?;
+    let sender = crate::outbox::Sender::from_config(&config)?;
+    let name = format!("test-{}", db::now());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime
+        .block_on(sender.send(&name, &message))
+        .map_err(|e| anyhow::anyhow!("not sent: {e}"))?;
+    println!("test mail to {address} sent {}", sender.describe());
+    Ok(())
+}
+
+pub fn outbox_list(config: &Config, status: Option<&str>, limit: usize) -> anyhow::Result<()> {
+    let status = status.map(str::to_string);
+    let rows = open(config)?
+        .call_blocking(move |c| crate::db::outbox::list(c, status.as_deref(), limit))?;
+    println!("id\tstatus\tkind\tattempts\twhen\trecipient\tlast error");
+    for row in &rows {
+        let when = row.sent_at.unwrap_or(row.next_attempt_at);
+        let error = row.last_error.as_deref().unwrap_or("");
+        println!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            row.id,
+            row.status,
+            row.kind,
+            row.attempts,
+            jst::datetime(when),
+            row.recipient,
+            error
+        );
+    }
+    println!("{} mail(s) shown", rows.len());
+    Ok(())
+}
+
+pub fn outbox_retry(config: &Config, id: Option<i64>) -> anyhow::Result<()> {
+    let changed =
+        open(config)?.call_blocking(move |c| crate::db::outbox::requeue(c, id, db::now()))?;
+    match id {
+        Some(id) if changed == 0 => {
+            bail!("no failed or queued mail {id} (see `karamail outbox list`)")
+        }
+        Some(id) => println!(
+            "mail {id} queued to be sent now (a running daemon picks it up within a minute)"
+        ),
+        None => println!("{changed} failed mail(s) queued to be sent now"),
+    }
+    Ok(())
+}
+
+pub fn outbox_purge(
+    config: &Config,
+    older_than: crate::config::HumanDuration,
+) -> anyhow::Result<()> {
+    let before = db::now() - older_than.as_secs();
+    let removed = open(config)?.call_blocking(move |c| crate::db::outbox::purge_sent(c, before))?;
+    println!(
+        "{removed} sent mail(s) older than {} removed from the outbox (queued and failed ones are kept)",
+        older_than.japanese()
+    );
+    Ok(())
+}

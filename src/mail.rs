@@ -186,6 +186,25 @@ impl Mailer {
         self.render(queued, "mail/email_verify.txt", context, None)
     }
 
+    /// `karamail send-test-mail`: a mail that shows the transport (and DKIM, SPF at the
+    /// receiver) work, sent at once rather than queued.
+    pub fn test_mail(&self, recipient: &str) -> Result<Message> {
+        let queued = QueuedMail {
+            id: 0,
+            kind: "test".into(),
+            recipient: recipient.to_string(),
+            params: String::new(),
+            message_id: crate::outbox::new_message_id(&self.config.mail.from, db::now()),
+            attempts: 0,
+        };
+        let context =
+            tera::Context::from_serialize(serde_json::json!({ "at": jst::datetime(db::now()) }))?;
+        match self.render(&queued, "mail/test.txt", context, None)? {
+            Composed::Mail(message) => Ok(message),
+            Composed::Obsolete(reason) => Err(Error::Mail(reason.into())),
+        }
+    }
+
     /// Renders a mail template (with the society's details) into a message.
     fn render(
         &self,

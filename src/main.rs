@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use karamail::config::{CONFIG_ENV, Config};
 use karamail::db::records::Kind;
@@ -39,6 +39,25 @@ enum Command {
     /// Load members' records (健診結果, 医療費のお知らせ).
     #[command(subcommand)]
     Records(RecordsCommand),
+    /// Check the configuration: every problem at once, nothing started.
+    ///
+    /// Example: karamail --config /etc/karamail/karamail.toml check-config
+    CheckConfig,
+    /// Send one test mail now through the configured transport.
+    ///
+    /// Example: karamail send-test-mail admin@example.jp
+    SendTestMail { address: String },
+    /// Look at and act on the outgoing mail queue.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+    /// Print shell completions.
+    ///
+    /// Example: karamail completions bash > /etc/bash_completion.d/karamail
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff).
+    ///
+    /// Example: karamail man > /usr/share/man/man1/karamail.1
+    Man,
     /// Write the QR code that opens the empty mail to the intake address.
     ///
     /// Example: karamail qr --address kc@example.jp --out-dir qr
@@ -122,6 +141,31 @@ enum NoticesCommand {
     Remove { id: i64 },
 }
 
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// Show outgoing mail, newest first.
+    ///
+    /// Example: karamail outbox list --status failed
+    List {
+        /// Only this status: queued, sent or failed.
+        #[arg(long, value_parser = ["queued", "sent", "failed"])]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Send a failed or waiting mail again now (without an id: every failed one).
+    ///
+    /// Example: karamail outbox retry 42
+    Retry { id: Option<i64> },
+    /// Remove sent mail older than a duration (queued and failed mail is kept).
+    ///
+    /// Example: karamail outbox purge --older-than 30d
+    Purge {
+        #[arg(long, default_value = "30d")]
+        older_than: karamail::config::HumanDuration,
+    },
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum RecordKind {
     /// 健診結果
@@ -161,8 +205,35 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::CheckConfig => return cli::check_config(cli.config.as_deref()),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "karamail",
+                &mut std::io::stdout(),
+            );
+            return Ok(());
+        }
+        Command::Man => {
+            return Ok(clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?);
+        }
+        _ => {}
+    }
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
+        Command::CheckConfig | Command::Completions { .. } | Command::Man => {
+            unreachable!("handled above")
+        }
+        Command::SendTestMail { address } => cli::send_test_mail(config, &address),
+        Command::Outbox(command) => match command {
+            OutboxCommand::List { status, limit } => {
+                cli::outbox_list(&config, status.as_deref(), limit)
+            }
+            OutboxCommand::Retry { id } => cli::outbox_retry(&config, id),
+            OutboxCommand::Purge { older_than } => cli::outbox_purge(&config, older_than),
+        },
         Command::Serve => serve(config),
         Command::Members(command) => match command {
             MembersCommand::Import { file, postcards } => {

@@ -59,10 +59,15 @@ pub fn enqueue(
     from: &str,
     now: i64,
 ) -> Result<i64> {
-    let domain = from.rsplit_once('@').map_or("localhost", |(_, d)| d);
-    let message_id = format!("<{}.{}@{}>", now, &token::new_token()[..24], domain);
+    let message_id = new_message_id(from, now);
     let params = serde_json::to_string(mail).map_err(|e| Error::Mail(e.to_string()))?;
     queue::insert(conn, mail.kind(), recipient, &params, &message_id, now)
+}
+
+/// A fresh `<time.random@domain-of-from>`.
+pub fn new_message_id(from: &str, now: i64) -> String {
+    let domain = from.rsplit_once('@').map_or("localhost", |(_, d)| d);
+    format!("<{}.{}@{}>", now, &token::new_token()[..24], domain)
 }
 
 /// Where mail goes.
@@ -73,7 +78,8 @@ pub enum Sender {
 }
 
 /// Why a send failed, and whether trying again could help.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
 pub struct SendError {
     pub permanent: bool,
     pub message: String,
@@ -96,6 +102,15 @@ impl Sender {
         }
     }
 
+    /// What `from_config` would refuse, without creating anything.
+    pub fn check(config: &Config) -> Result<()> {
+        if config.mail.transport == Transport::Smtp {
+            AsyncSmtpTransport::<Tokio1Executor>::from_url(&config.mail.relay)
+                .map_err(|e| Error::Mail(format!("[mail] relay: {e}")))?;
+        }
+        Ok(())
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Sender::Files(dir) => format!("as .eml files in {}", dir.display()),
@@ -103,16 +118,15 @@ impl Sender {
         }
     }
 
-    async fn send(&self, id: i64, message: &Message) -> Result<(), SendError> {
+    /// Sends one mail; with the file transport it becomes `{name}.eml`.
+    pub async fn send(&self, name: &str, message: &Message) -> Result<(), SendError> {
         match self {
-            Sender::Files(dir) => {
-                write_eml(dir, id, &message.formatted())
-                    .await
-                    .map_err(|e| SendError {
-                        permanent: false,
-                        message: format!("writing .eml: {e}"),
-                    })
-            }
+            Sender::Files(dir) => write_eml(dir, name, &message.formatted())
+                .await
+                .map_err(|e| SendError {
+                    permanent: false,
+                    message: format!("writing .eml: {e}"),
+                }),
             Sender::Relay(transport) => {
                 transport
                     .send(message.clone())
@@ -129,9 +143,9 @@ impl Sender {
 
 /// Writes the file whole or not at all (temporary name, fsync, rename), so a reader
 /// never sees half a mail and a retry after a crash replaces rather than duplicates.
-async fn write_eml(dir: &Path, id: i64, bytes: &[u8]) -> std::io::Result<()> {
-    let final_path = dir.join(format!("{id:08}.eml"));
-    let temp_path = dir.join(format!(".{id:08}.eml.tmp"));
+async fn write_eml(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let final_path = dir.join(format!("{name}.eml"));
+    let temp_path = dir.join(format!(".{name}.eml.tmp"));
     let bytes = bytes.to_vec();
     tokio::task::spawn_blocking(move || {
         use std::io::Write;
@@ -218,7 +232,7 @@ impl Worker {
     async fn send_one(&self, queued: queue::QueuedMail) -> Result<Sent> {
         let id = queued.id;
         let result = match self.mailer.compose(&self.db, &queued).await {
-            Ok(Composed::Mail(message)) => self.sender.send(id, &message).await,
+            Ok(Composed::Mail(message)) => self.sender.send(&format!("{id:08}"), &message).await,
             Ok(Composed::Obsolete(reason)) => Err(SendError {
                 permanent: true,
                 message: format!("not sent: {reason}"),

@@ -43,6 +43,7 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "mail/reset.txt",
     "mail/email_verify.txt",
     "mail/profile_changed.txt",
+    "mail/test.txt",
 ];
 
 const STYLESHEET: &str = include_str!("../templates/style.css");

@@ -360,6 +360,12 @@ impl Config {
                 self.http.metrics_listen
             ));
         }
+        if let Some(dir) = self.site.templates_dir.as_ref().filter(|d| !d.is_dir()) {
+            problems.push(format!(
+                "[site] templates_dir: {} is not a folder",
+                dir.display()
+            ));
+        }
         if Address::parse(&self.mail.from).is_err() {
             problems.push(format!(
                 "[mail] from: {:?} is not a mail address",

@@ -93,3 +93,56 @@ pub fn mark_failed(conn: &Connection, id: i64, error: &str) -> Result<()> {
     )?;
     Ok(())
 }
+
+/// A row as `karamail outbox list` shows it.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub id: i64,
+    pub kind: String,
+    pub recipient: String,
+    pub status: String,
+    pub attempts: u32,
+    pub next_attempt_at: i64,
+    pub sent_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// The newest rows first, of one status or all.
+pub fn list(conn: &Connection, status: Option<&str>, limit: usize) -> Result<Vec<Row>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, kind, recipient, status, attempts, next_attempt_at, sent_at, last_error FROM outbox
+         WHERE ?1 IS NULL OR status = ?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![status, limit as i64], |r| {
+        Ok(Row {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            recipient: r.get(2)?,
+            status: r.get(3)?,
+            attempts: r.get(4)?,
+            next_attempt_at: r.get(5)?,
+            sent_at: r.get(6)?,
+            last_error: r.get(7)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Queues mail `id` (failed or waiting) to go now; without an id, every failed mail.
+pub fn requeue(conn: &Connection, id: Option<i64>, now: i64) -> Result<usize> {
+    Ok(match id {
+        Some(id) => conn.execute(
+            "UPDATE outbox SET status = 'queued', next_attempt_at = ?2 WHERE id = ?1 AND status != 'sent'",
+            params![id, now],
+        )?,
+        None => conn.execute("UPDATE outbox SET status = 'queued', next_attempt_at = ?1 WHERE status = 'failed'", [now])?,
+    })
+}
+
+/// Removes sent mail older than `before`; queued and failed mail is never removed.
+pub fn purge_sent(conn: &Connection, before: i64) -> Result<usize> {
+    Ok(conn.execute(
+        "DELETE FROM outbox WHERE status = 'sent' AND sent_at < ?1",
+        [before],
+    )?)
+}

@@ -278,3 +278,107 @@ fn members_are_listed_shown_disabled_enabled_and_reissued() {
     let unknown = karamail(dir.path(), &["members", "show", "9999"]);
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no member with member_no 9999"));
 }
+
+#[test]
+fn check_config_lists_every_problem_and_says_ok_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        karamail_ok(dir.path(), &["check-config"]).starts_with("config OK (built-in defaults)")
+    );
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[mail]\ntransport = \"smtp\"\nfrom = \"nobody\"\n[site]\ntemplates_dir = \"/nonexistent\"\n[smtp]\nmax_errors = 0\n",
+    )
+    .unwrap();
+    let out = karamail(dir.path(), &["--config", "bad.toml", "check-config"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for problem in [
+        "[mail] relay",
+        "[mail] from",
+        "[site] templates_dir",
+        "[smtp] max_errors",
+    ] {
+        assert!(stderr.contains(problem), "{problem} in {stderr}");
+    }
+    assert!(
+        !dir.path().join("karamail-data").exists(),
+        "checking creates nothing"
+    );
+}
+
+#[test]
+fn a_test_mail_goes_out_now_and_the_outbox_can_be_inspected_and_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let sent = karamail_ok(dir.path(), &["send-test-mail", "admin@example.jp"]);
+    assert!(
+        sent.contains("test mail to admin@example.jp sent"),
+        "{sent}"
+    );
+    let file = std::fs::read_dir(dir.path().join("karamail-data/outbox"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mail = crate::util::Mail::parse(&std::fs::read(file).unwrap());
+    assert!(mail.subject.contains("送信テスト") && mail.to == "admin@example.jp");
+
+    // A failed mail, as the worker leaves one after a permanent refusal.
+    karamail_ok(dir.path(), &["outbox", "list"]);
+    let db = rusqlite::Connection::open(dir.path().join("karamail-data/karamail.db")).unwrap();
+    db.execute_batch(
+        "INSERT INTO outbox (kind, recipient, params, message_id, created_at, status, attempts, next_attempt_at, last_error)
+         VALUES ('signup_link', 'gone@example.net', '{}', '<x@y>', 1, 'failed', 3, 1, '550 no such user');
+         INSERT INTO outbox (kind, recipient, params, message_id, created_at, status, attempts, next_attempt_at, sent_at)
+         VALUES ('signup_link', 'old@example.net', '{}', '<z@y>', 1, 'sent', 1, 1, 1);",
+    )
+    .unwrap();
+    let list = karamail_ok(dir.path(), &["outbox", "list", "--status", "failed"]);
+    assert!(
+        list.contains("failed\tsignup_link\t3")
+            && list.contains("550 no such user")
+            && list.contains("1 mail(s) shown"),
+        "{list}"
+    );
+    assert!(karamail_ok(dir.path(), &["outbox", "retry"]).contains("1 failed mail(s) queued"));
+    let status: String = db
+        .query_row(
+            "SELECT status FROM outbox WHERE recipient = 'gone@example.net'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(status, "queued");
+    assert!(
+        karamail_ok(dir.path(), &["outbox", "purge", "--older-than", "1d"])
+            .starts_with("1 sent mail(s)")
+    );
+    let bad = karamail(dir.path(), &["outbox", "retry", "999"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no failed or queued mail 999"));
+}
+
+#[test]
+fn completions_man_page_and_examples_in_every_help() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(karamail_ok(dir.path(), &["completions", "bash"]).contains("_karamail()"));
+    assert!(karamail_ok(dir.path(), &["man"]).contains(".TH karamail 1"));
+    for command in [
+        &["serve"][..],
+        &["members", "import"],
+        &["members", "reissue"],
+        &["notices", "add"],
+        &["records", "import"],
+        &["qr"],
+        &["check-config"],
+        &["send-test-mail"],
+        &["outbox", "purge"],
+    ] {
+        let mut args = command.to_vec();
+        args.push("--help");
+        assert!(
+            karamail_ok(dir.path(), &args).contains("Example: karamail"),
+            "{command:?}"
+        );
+    }
+}
