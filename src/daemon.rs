@@ -25,6 +25,7 @@ pub struct Daemon {
     pub public_url: String,
     intake: Arc<Intake>,
     templates: Arc<Templates>,
+    watchdog: Option<Db>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -115,6 +116,7 @@ pub async fn start(config: Config) -> Result<Daemon> {
         public_url,
         intake,
         templates,
+        watchdog: Some(db),
         stop,
         tasks,
     })
@@ -137,6 +139,25 @@ async fn housekeeping(db: Db, mut shutdown: watch::Receiver<bool>) {
             _ = tokio::time::sleep(EVERY) => {}
             _ = shutdown.changed() => return,
         }
+    }
+}
+
+/// Pings systemd's watchdog at half its interval, as long as the database answers.
+async fn watchdog(db: Db) {
+    let Some(interval) = sd_notify::watchdog_enabled() else {
+        return;
+    };
+    let every = interval / 2;
+    loop {
+        let alive = db
+            .call(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+            .await;
+        if alive.is_ok() {
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+        } else {
+            tracing::error!("watchdog: the database does not answer");
+        }
+        tokio::time::sleep(every).await;
     }
 }
 
@@ -166,13 +187,18 @@ impl Daemon {
         self.templates.reload()
     }
 
-    /// Runs until SIGINT or SIGTERM, then shuts down; SIGHUP reloads.
+    /// Runs until SIGINT or SIGTERM, then shuts down; SIGHUP reloads. Under systemd
+    /// (`Type=notify`) it reports READY, STOPPING and, while the database answers,
+    /// WATCHDOG.
     pub async fn run_until_signal(self) -> Result<()> {
         use tokio::signal::unix::{SignalKind, signal};
         let (mut term, mut hup) = (
             signal(SignalKind::terminate())?,
             signal(SignalKind::hangup())?,
         );
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        let watchdog = self.watchdog.clone().map(|db| tokio::spawn(watchdog(db)));
+
         loop {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => break,
@@ -184,7 +210,12 @@ impl Daemon {
             }
         }
         tracing::info!("shutting down");
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        if let Some(task) = watchdog {
+            task.abort();
+        }
         self.shutdown().await;
+        tracing::info!("stopped");
         Ok(())
     }
 }

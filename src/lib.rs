@@ -19,6 +19,7 @@ mod properties;
 pub mod qr;
 pub mod ratelimit;
 pub mod records;
+pub mod shutdown;
 pub mod signup;
 pub mod smtp;
 pub mod templates;

@@ -212,9 +212,6 @@ impl Handler for Connection {
     }
 
     fn rcpt(&mut self, to: &str) -> Response {
-        if self.is_closed() {
-            return closing();
-        }
         if !self.is_our_recipient(to) {
             return reply(550, "5.1.1 No such user here");
         }
@@ -226,9 +223,6 @@ impl Handler for Connection {
     }
 
     fn data_start(&mut self, _domain: &str, from: &str, _is8bit: bool, to: &[String]) -> Response {
-        if self.is_closed() {
-            return closing();
-        }
         self.sender = if from == NULL_SENDER_MARK {
             String::new()
         } else {
@@ -260,9 +254,7 @@ impl Handler for Connection {
             self.oversized = false;
             return reply_and_close(552, "5.3.4 Message too big for this address");
         }
-        if self.is_closed() {
-            return closing();
-        }
+        // A transaction under way at shutdown is finished; only new ones get 421.
         let response = self.accept_message();
         self.message.clear();
         response

@@ -23,7 +23,8 @@ pub struct Intake {
     pub config: Arc<Config>,
     pub db: Db,
     pub outbox_wake: Arc<Notify>,
-    /// Set at shutdown: from then on every command gets 421.
+    /// Set at shutdown: from then on HELO and MAIL get 421 (a transaction under way
+    /// is finished).
     pub closed: AtomicBool,
     pub sender_auth: sender_auth::SenderAuth,
 }

@@ -21,6 +21,7 @@ use tokio::time::{Instant, timeout};
 
 use super::Intake;
 use super::handler::{Connection, Flags, NULL_SENDER_MARK};
+use crate::shutdown::stopping;
 
 /// RFC 5321 §4.5.3.1: 512 for a command line, 1000 for a text line; we allow more for
 /// the sloppy senders out there, but not without bound.
@@ -45,7 +46,7 @@ pub async fn serve(
                     continue;
                 }
             },
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => break,
         };
         let ip = peer.ip();
         let config = &intake.config.smtp;
@@ -55,18 +56,33 @@ pub async fn serve(
             config.max_connections_per_ip
         };
         let slot = limits.admit(ip, config.max_connections, per_ip);
-        let intake = intake.clone();
+        let (intake, shutdown) = (intake.clone(), shutdown.clone());
         tokio::spawn(async move {
             let Some(_slot) = slot else {
                 refuse_busy(stream).await;
                 return;
             };
-            if let Err(e) = session(intake, stream, ip).await {
+            if let Err(e) = session(intake, stream, ip, shutdown).await {
                 tracing::debug!(client = %ip, error = %e, "smtp session ended with an error");
             }
         });
     }
+    // Stopped accepting: sessions waiting for a command are told 421 at once, a message
+    // being transferred is received and stored first.
+    let deadline = Instant::now() + DRAIN_TIME;
+    while limits.open() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if limits.open() > 0 {
+        tracing::warn!(
+            open = limits.open(),
+            "smtp sessions still open at shutdown; closing them"
+        );
+    }
 }
+
+/// How long shutdown waits for SMTP sessions in the middle of a message.
+const DRAIN_TIME: Duration = Duration::from_secs(8);
 
 async fn refuse_busy(mut stream: TcpStream) {
     let refusal = b"421 4.7.0 Too many connections, try again later\r\n";
@@ -86,6 +102,10 @@ struct Slot {
 }
 
 impl ConnectionLimits {
+    fn open(&self) -> usize {
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).0
+    }
+
     fn admit(self: &Arc<Self>, ip: IpAddr, max_total: usize, max_per_ip: usize) -> Option<Slot> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let from_ip = open.1.get(&ip).copied().unwrap_or(0);
@@ -190,7 +210,12 @@ fn reply(code: u16, text: &str) -> Response {
 }
 
 /// One connection, from the greeting to QUIT (or a limit).
-async fn session(intake: Arc<Intake>, stream: TcpStream, ip: IpAddr) -> std::io::Result<()> {
+async fn session(
+    intake: Arc<Intake>,
+    stream: TcpStream,
+    ip: IpAddr,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
     let config = intake.config.smtp.clone();
     let (reader, mut writer) = stream.into_split();
     let mut reader = BufReader::new(reader);
@@ -221,7 +246,14 @@ async fn session(intake: Arc<Intake>, stream: TcpStream, ip: IpAddr) -> std::io:
             MAX_COMMAND_LINE
         };
         let wait = idle.min(ends.saturating_duration_since(Instant::now()));
-        let response = match timeout(wait, read_line(&mut reader, &mut line, limit)).await {
+        let read = tokio::select! {
+            read = timeout(wait, read_line(&mut reader, &mut line, limit)) => read,
+            () = stopping(&mut shutdown), if !in_data => {
+                send(&mut writer, &reply(421, "4.3.2 Service shutting down, try again later"), idle).await?;
+                return Ok(());
+            }
+        };
+        let response = match read {
             Err(_) => {
                 send(
                     &mut writer,

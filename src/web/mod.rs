@@ -30,6 +30,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::ratelimit::RateLimiter;
+use crate::shutdown::stopping;
 use crate::templates::Templates;
 pub use http::{Req, Resp};
 
@@ -126,12 +127,12 @@ pub async fn serve(
                     continue;
                 }
             },
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => break,
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             continue; // Over the cap: drop the connection rather than queue it.
         };
-        let state = state.clone();
+        let (state, mut shutdown) = (state.clone(), shutdown.clone());
         tokio::spawn(async move {
             let service = service_fn(move |request| {
                 let state = state.clone();
@@ -146,11 +147,26 @@ pub async fn serve(
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service);
-            let _ = connection.await;
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                // A request under way is answered; an idle keep-alive connection closes.
+                () = stopping(&mut shutdown) => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
             drop(slot);
         });
     }
+    let drained = slots.acquire_many(MAX_CONNECTIONS as u32);
+    if tokio::time::timeout(DRAIN_TIME, drained).await.is_err() {
+        tracing::warn!("web requests still under way at shutdown; closing them");
+    }
 }
+
+/// How long shutdown waits for requests under way.
+const DRAIN_TIME: Duration = Duration::from_secs(8);
 
 /// The operator's listener: metrics for Prometheus, and a health check.
 async fn operator(state: &AppState, path: &str) -> Resp {

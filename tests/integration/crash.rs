@@ -153,3 +153,96 @@ fn a_template_folder_overrides_and_sighup_reloads_it() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(http_get(serving.web, "/").contains("その2"));
 }
+
+#[test]
+fn sigterm_finishes_the_mail_under_way_tells_systemd_and_exits_zero() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("karamail.toml"),
+        "[smtp]\nlisten = \"127.0.0.1:0\"\nintake_addresses = [\"kc@example.jp\"]\ngreeting_delay = \"10ms\"\n\
+         [http]\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"\"\n",
+    )
+    .unwrap();
+    let notify_path = dir.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_karamail"))
+        .args(["--config", "karamail.toml", "serve"])
+        .current_dir(dir.path())
+        .env_remove("KARAMAIL_CONFIG")
+        .env("NOTIFY_SOCKET", &notify_path)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Killed if an assertion fails first, so no daemon outlives the test.
+    let mut serving = Serving {
+        child,
+        smtp: "0.0.0.0:0".parse().unwrap(),
+        web: "0.0.0.0:0".parse().unwrap(),
+    };
+    let child = &mut serving.child;
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let listening = lines
+        .by_ref()
+        .map(|l| l.unwrap())
+        .find(|l| l.contains("karamail listening"))
+        .unwrap();
+    std::thread::spawn(move || lines.for_each(drop));
+    let smtp_addr: SocketAddr = listening
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("smtp="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut buffer = [0u8; 256];
+    let ready = notify.recv(&mut buffer).unwrap();
+    assert_eq!(
+        std::str::from_utf8(&buffer[..ready]).unwrap().trim(),
+        "READY=1"
+    );
+
+    let mut idle = Smtp::connect(smtp_addr);
+    let mut busy = Smtp::connect(smtp_addr);
+    busy.command("EHLO mx.example.net");
+    busy.command("MAIL FROM:<inflight@example.net>");
+    busy.command("RCPT TO:<kc@example.jp>");
+    assert_eq!(busy.command("DATA"), 354);
+    let started = std::time::Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let stopping = notify.recv(&mut buffer).unwrap();
+    assert_eq!(
+        std::str::from_utf8(&buffer[..stopping]).unwrap().trim(),
+        "STOPPING=1"
+    );
+    assert_eq!(idle.read_reply().0, 421, "an idle session is told at once");
+    assert_eq!(
+        busy.data(&empty_mail("inflight@example.net")),
+        250,
+        "the mail under way is taken"
+    );
+    assert_eq!(busy.read_reply().0, 421, "then the session ends");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit 0, got {status:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "within the grace time"
+    );
+    let db = rusqlite::Connection::open(dir.path().join("karamail-data/karamail.db")).unwrap();
+    let stored: i64 = db
+        .query_row(
+            "SELECT count(*) FROM signup_requests WHERE address = 'inflight@example.net'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stored, 1);
+}
