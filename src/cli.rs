@@ -258,6 +258,9 @@ pub fn check_config(path: Option<&Path>) -> anyhow::Result<()> {
     if let Err(e) = crate::outbox::Sender::check(&config) {
         problems.push(e.to_string());
     }
+    if let Err(e) = crate::dkim::load(&config.mail) {
+        problems.push(e.to_string());
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -313,10 +316,12 @@ pub fn send_test_mail(config: Config, address: &str) -> anyhow::Result<()> {
     )?);
     let public_url = config.public_url(config.http.listen);
     let config = std::sync::Arc::new(config);
+    let dkim = crate::dkim::load(&config.mail)?;
     let mailer = crate::mail::Mailer {
         templates,
         config: config.clone(),
         public_url,
+        dkim,
     };
     let message = mailer.test_mail(&address)?;
     let sender = crate::outbox::Sender::from_config(&config)?;
@@ -379,5 +384,37 @@ pub fn outbox_purge(
         "{removed} sent mail(s) older than {} removed from the outbox (queued and failed ones are kept)",
         older_than.japanese()
     );
+    Ok(())
+}
+
+/// `karamail dkim keygen`: a new signing key, and the DNS record that goes with it.
+pub fn dkim_keygen(
+    config: &Config,
+    out: &Path,
+    selector: Option<&str>,
+    domain: Option<&str>,
+) -> anyhow::Result<()> {
+    let selector = selector.unwrap_or(&config.mail.dkim_selector);
+    let from_domain = config
+        .mail
+        .from
+        .rsplit_once('@')
+        .map_or("localhost", |(_, d)| d);
+    let domain = domain.unwrap_or(if config.mail.dkim_domain.is_empty() {
+        from_domain
+    } else {
+        &config.mail.dkim_domain
+    });
+    let record = crate::dkim::keygen(out)?;
+    println!(
+        "wrote a 2048-bit RSA key to {} (mode 0600; keep it secret)",
+        out.display()
+    );
+    println!(
+        "publish this TXT record, then set [mail] dkim_key = \"{}\" and dkim_selector = \"{selector}\":",
+        out.display()
+    );
+    println!();
+    println!("{}", crate::dkim::zone_line(selector, domain, &record));
     Ok(())
 }

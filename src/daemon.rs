@@ -69,6 +69,7 @@ pub async fn start(config: Config) -> Result<Daemon> {
             templates: templates.clone(),
             config: config.clone(),
             public_url: public_url.clone(),
+            dkim: crate::dkim::load(&config.mail)?,
         }),
         wake: outbox_wake.clone(),
         retry_initial: config.mail.retry_initial.0,

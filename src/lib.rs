@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod db;
+pub mod dkim;
 pub mod error;
 pub mod jst;
 pub mod login;

@@ -23,6 +23,8 @@ pub struct Mailer {
     pub templates: Arc<Templates>,
     pub config: Arc<Config>,
     pub public_url: String,
+    /// Signs every mail when a key is configured (`[mail] dkim_key`).
+    pub dkim: Option<lettre::message::dkim::DkimConfig>,
 }
 
 /// What a queued row becomes.
@@ -30,6 +32,21 @@ pub enum Composed {
     Mail(Message),
     /// Nothing to send any more (the login attempt ended, the member was disabled…).
     Obsolete(&'static str),
+}
+
+/// How a mail relates to others: an answer to a member's mail (RFC 3834
+/// `auto-replied`, threaded under it) or a mail of our own (`auto-generated`). Set
+/// before signing: nothing may change a header after DKIM has signed it.
+struct Threading<'a> {
+    in_reply_to: Option<&'a str>,
+    auto_submitted: &'static str,
+}
+
+impl Threading<'_> {
+    const NEW: Threading<'static> = Threading {
+        in_reply_to: None,
+        auto_submitted: "auto-generated",
+    };
 }
 
 /// What every mail template may use, besides its own fields.
@@ -65,7 +82,7 @@ impl Mailer {
                     "change": change,
                     "at": jst::datetime(db::now()),
                 }))?;
-                self.render(queued, "mail/profile_changed.txt", context, None)
+                self.render(queued, "mail/profile_changed.txt", context, Threading::NEW)
             }
         }
     }
@@ -97,11 +114,15 @@ impl Mailer {
         } else {
             "auto-generated"
         };
-        let mut composed = self.render(queued, "mail/signup_link.txt", context, in_reply_to)?;
-        if let Composed::Mail(message) = &mut composed {
-            message.headers_mut().set(AutoSubmitted(auto.to_string()));
-        }
-        Ok(composed)
+        self.render(
+            queued,
+            "mail/signup_link.txt",
+            context,
+            Threading {
+                in_reply_to,
+                auto_submitted: auto,
+            },
+        )
     }
 
     async fn login_key(&self, db: &Db, queued: &QueuedMail, attempt_id: i64) -> Result<Composed> {
@@ -126,7 +147,7 @@ impl Mailer {
         let context = tera::Context::from_serialize(
             serde_json::json!({ "key": key, "ttl": ttl.japanese() }),
         )?;
-        self.render(queued, "mail/login_key.txt", context, None)
+        self.render(queued, "mail/login_key.txt", context, Threading::NEW)
     }
 
     async fn reset(&self, db: &Db, queued: &QueuedMail, member_id: i64) -> Result<Composed> {
@@ -165,7 +186,7 @@ impl Mailer {
             "temp_password": temp_password,
             "ttl": ttl.japanese(),
         }))?;
-        self.render(queued, "mail/reset.txt", context, None)
+        self.render(queued, "mail/reset.txt", context, Threading::NEW)
     }
 
     async fn email_verify(&self, db: &Db, queued: &QueuedMail, member_id: i64) -> Result<Composed> {
@@ -183,7 +204,7 @@ impl Mailer {
             "url": format!("{}/profile/email/{token}", self.public_url),
             "ttl": ttl.japanese(),
         }))?;
-        self.render(queued, "mail/email_verify.txt", context, None)
+        self.render(queued, "mail/email_verify.txt", context, Threading::NEW)
     }
 
     /// `karamail send-test-mail`: a mail that shows the transport (and DKIM, SPF at the
@@ -199,7 +220,7 @@ impl Mailer {
         };
         let context =
             tera::Context::from_serialize(serde_json::json!({ "at": jst::datetime(db::now()) }))?;
-        match self.render(&queued, "mail/test.txt", context, None)? {
+        match self.render(&queued, "mail/test.txt", context, Threading::NEW)? {
             Composed::Mail(message) => Ok(message),
             Composed::Obsolete(reason) => Err(Error::Mail(reason.into())),
         }
@@ -211,7 +232,7 @@ impl Mailer {
         queued: &QueuedMail,
         template: &str,
         mut context: tera::Context,
-        in_reply_to: Option<&str>,
+        threading: Threading,
     ) -> Result<Composed> {
         let site = &self.config.site;
         let common = Common {
@@ -223,10 +244,10 @@ impl Mailer {
         };
         context.extend(tera::Context::from_serialize(&common)?);
         let text = self.templates.get().tera.render(template, &context)?;
-        Ok(Composed::Mail(self.build(queued, &text, in_reply_to)?))
+        Ok(Composed::Mail(self.build(queued, &text, threading)?))
     }
 
-    fn build(&self, queued: &QueuedMail, text: &str, in_reply_to: Option<&str>) -> Result<Message> {
+    fn build(&self, queued: &QueuedMail, text: &str, threading: Threading) -> Result<Message> {
         let (subject, body) = split_subject(text)?;
         let bad = |e: &dyn std::fmt::Display| Error::Mail(e.to_string());
         let from = Address::parse(&self.config.mail.from).map_err(|e| bad(&e))?;
@@ -244,14 +265,18 @@ impl Mailer {
             .subject(subject)
             .message_id(Some(queued.message_id.clone()))
             .date_now()
-            .header(AutoSubmitted("auto-generated".to_string()))
+            .header(AutoSubmitted(threading.auto_submitted.to_string()))
             .header(ContentType::TEXT_PLAIN);
-        if let Some(parent) = in_reply_to {
+        if let Some(parent) = threading.in_reply_to {
             builder = builder
                 .in_reply_to(parent.to_string())
                 .references(parent.to_string());
         }
-        builder.body(body.to_string()).map_err(|e| bad(&e))
+        let mut message = builder.body(body.to_string()).map_err(|e| bad(&e))?;
+        if let Some(dkim) = &self.dkim {
+            message.sign(dkim);
+        }
+        Ok(message)
     }
 }
 

@@ -50,6 +50,9 @@ enum Command {
     /// Look at and act on the outgoing mail queue.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// DKIM signing keys.
+    #[command(subcommand)]
+    Dkim(DkimCommand),
     /// Print shell completions.
     ///
     /// Example: karamail completions bash > /etc/bash_completion.d/karamail
@@ -142,6 +145,24 @@ enum NoticesCommand {
 }
 
 #[derive(Subcommand)]
+enum DkimCommand {
+    /// Write a new RSA signing key and print the DNS TXT record to publish.
+    ///
+    /// Example: karamail dkim keygen --out /etc/karamail/dkim.key --selector km2026
+    Keygen {
+        /// Where to write the private key (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+        /// Default: [mail] dkim_selector.
+        #[arg(long)]
+        selector: Option<String>,
+        /// Default: [mail] dkim_domain, or the domain of [mail] from.
+        #[arg(long)]
+        domain: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum OutboxCommand {
     /// Show outgoing mail, newest first.
     ///
@@ -227,6 +248,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             unreachable!("handled above")
         }
         Command::SendTestMail { address } => cli::send_test_mail(config, &address),
+        Command::Dkim(DkimCommand::Keygen {
+            out,
+            selector,
+            domain,
+        }) => cli::dkim_keygen(&config, &out, selector.as_deref(), domain.as_deref()),
         Command::Outbox(command) => match command {
             OutboxCommand::List { status, limit } => {
                 cli::outbox_list(&config, status.as_deref(), limit)

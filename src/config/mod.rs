@@ -104,6 +104,11 @@ pub struct MailConfig {
     pub relay: String,
     pub retry_initial: HumanDuration,
     pub retry_max: HumanDuration,
+    /// DKIM: an RSA private key (PKCS#1 PEM, from `karamail dkim keygen`); unset: unsigned.
+    pub dkim_key: Option<PathBuf>,
+    pub dkim_selector: String,
+    /// The signing domain; empty: the domain of `from`.
+    pub dkim_domain: String,
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -213,6 +218,9 @@ impl Default for MailConfig {
             relay: String::new(),
             retry_initial: HumanDuration::secs(30),
             retry_max: HumanDuration::secs(3600),
+            dkim_key: None,
+            dkim_selector: "karamail".into(),
+            dkim_domain: String::new(),
         }
     }
 }

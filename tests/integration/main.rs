@@ -3,6 +3,7 @@
 mod bad_input;
 mod cli;
 mod crash;
+mod dkim;
 mod login_flow;
 mod outbox;
 mod profile_flow;
