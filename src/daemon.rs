@@ -15,6 +15,7 @@ use crate::mail::Mailer;
 use crate::outbox::{Sender, Worker};
 use crate::smtp::{self, Intake};
 use crate::templates::Templates;
+use crate::tls::Certificate;
 use crate::web::{self, AppState, Site};
 
 /// A running daemon. Dropping it does not stop it; call `shutdown`.
@@ -25,6 +26,7 @@ pub struct Daemon {
     pub public_url: String,
     intake: Arc<Intake>,
     templates: Arc<Templates>,
+    certificates: Vec<Arc<Certificate>>,
     watchdog: Option<Db>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -52,6 +54,16 @@ pub async fn start(config: Config) -> Result<Daemon> {
     let (stop, stopped) = watch::channel(false);
 
     let sender = Sender::from_config(&config)?;
+    let certificate =
+        |cert: &Option<std::path::PathBuf>, key: &Option<std::path::PathBuf>| match (cert, key) {
+            (Some(cert), Some(key)) => Certificate::load(cert.clone(), key.clone()).map(Some),
+            _ => Ok(None),
+        };
+    let smtp_tls = certificate(&config.smtp.tls_cert, &config.smtp.tls_key)?;
+    let http_tls = certificate(&config.http.tls_cert, &config.http.tls_key)?;
+    let acceptor =
+        |cert: &Option<Arc<Certificate>>| cert.as_ref().map(|c| c.acceptor()).transpose();
+    let (smtp_acceptor, http_acceptor) = (acceptor(&smtp_tls)?, acceptor(&http_tls)?);
     let sender_auth = crate::smtp::sender_auth::SenderAuth::from_config(&config.smtp)?;
     tracing::info!(
         smtp = %smtp_addr,
@@ -92,11 +104,17 @@ pub async fn start(config: Config) -> Result<Daemon> {
     });
 
     let mut tasks = vec![
-        tokio::spawn(smtp::serve(intake.clone(), smtp_listener, stopped.clone())),
+        tokio::spawn(smtp::serve(
+            intake.clone(),
+            smtp_listener,
+            smtp_acceptor,
+            stopped.clone(),
+        )),
         tokio::spawn(web::serve(
             state.clone(),
             http_listener,
             Site::Portal,
+            http_acceptor,
             stopped.clone(),
         )),
         tokio::spawn(housekeeping(db.clone(), stopped.clone())),
@@ -107,6 +125,7 @@ pub async fn start(config: Config) -> Result<Daemon> {
             state,
             listener,
             Site::Metrics,
+            None,
             stopped,
         )));
     }
@@ -117,6 +136,7 @@ pub async fn start(config: Config) -> Result<Daemon> {
         public_url,
         intake,
         templates,
+        certificates: smtp_tls.into_iter().chain(http_tls).collect(),
         watchdog: Some(db),
         stop,
         tasks,
@@ -183,9 +203,15 @@ impl Daemon {
         }
     }
 
-    /// Re-reads the template folder (SIGHUP). A broken folder keeps the old templates.
+    /// Re-reads the template folder and the TLS certificates (SIGHUP). Whatever fails to
+    /// load keeps its running version; the first error is returned.
     pub fn reload(&self) -> Result<()> {
-        self.templates.reload()
+        let certificates = self.certificates.iter().map(|c| c.reload());
+        std::iter::once(self.templates.reload())
+            .chain(certificates)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .collect()
     }
 
     /// Runs until SIGINT or SIGTERM, then shuts down; SIGHUP reloads. Under systemd
@@ -205,8 +231,8 @@ impl Daemon {
                 _ = tokio::signal::ctrl_c() => break,
                 _ = term.recv() => break,
                 _ = hup.recv() => match self.reload() {
-                    Ok(()) => tracing::info!("SIGHUP: templates reloaded"),
-                    Err(e) => tracing::error!(error = %e, "SIGHUP: templates not reloaded; the old ones stay in use"),
+                    Ok(()) => tracing::info!("SIGHUP: templates and certificates reloaded"),
+                    Err(e) => tracing::error!(error = %e, "SIGHUP: not everything reloaded; what failed stays as it was"),
                 },
             }
         }

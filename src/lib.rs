@@ -24,6 +24,7 @@ pub mod shutdown;
 pub mod signup;
 pub mod smtp;
 pub mod templates;
+pub mod tls;
 pub mod token;
 pub mod web;
 

@@ -57,6 +57,9 @@ pub struct SmtpConfig {
     /// are believed.
     pub upstream_hosts: Vec<IpAddr>,
     pub upstream_authserv_id: String,
+    /// PEM certificate chain and key: with them, STARTTLS is offered.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -76,6 +79,9 @@ pub struct HttpConfig {
     /// `/metrics` and `/healthz` for the operator, on their own (loopback) listener.
     /// Empty: no metrics listener.
     pub metrics_listen: String,
+    /// PEM certificate chain and key: with them, the web listener speaks HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     /// Reverse proxies in front: for requests from them the client address comes from
     /// `X-Forwarded-For`; from anyone else that header is ignored.
     pub trusted_proxies: Vec<IpAddr>,
@@ -186,6 +192,8 @@ impl Default for SmtpConfig {
             dns_servers: Vec::new(),
             upstream_hosts: vec![IpAddr::from([127, 0, 0, 1]), "::1".parse().expect("valid")],
             upstream_authserv_id: String::new(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -197,6 +205,8 @@ impl Default for HttpConfig {
             public_url: String::new(),
             trusted_proxies: vec![IpAddr::from([127, 0, 0, 1]), "::1".parse().expect("valid")],
             metrics_listen: "127.0.0.1:9101".into(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -374,6 +384,16 @@ impl Config {
                 dir.display()
             ));
         }
+        for (section, cert, key) in [
+            ("smtp", &self.smtp.tls_cert, &self.smtp.tls_key),
+            ("http", &self.http.tls_cert, &self.http.tls_key),
+        ] {
+            if cert.is_some() != key.is_some() {
+                problems.push(format!(
+                    "[{section}] tls_cert and tls_key: give both or neither"
+                ));
+            }
+        }
         if Address::parse(&self.mail.from).is_err() {
             problems.push(format!(
                 "[mail] from: {:?} is not a mail address",
@@ -416,7 +436,12 @@ impl Config {
     /// The public base URL without a trailing slash, given where the web listener is.
     pub fn public_url(&self, http_addr: SocketAddr) -> String {
         if self.http.public_url.is_empty() {
-            format!("http://{http_addr}")
+            let scheme = if self.http.tls_cert.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{http_addr}")
         } else {
             self.http.public_url.trim_end_matches('/').to_string()
         }

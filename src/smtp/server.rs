@@ -13,11 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mailin::{Action, Response, SessionBuilder};
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::{Instant, timeout};
+use tokio_rustls::TlsAcceptor;
 
 use super::Intake;
 use super::handler::{Connection, Flags, NULL_SENDER_MARK};
@@ -32,6 +32,7 @@ const MAX_DATA_LINE: usize = 16 * 1024;
 pub async fn serve(
     intake: Arc<Intake>,
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let limits = Arc::new(ConnectionLimits::default());
@@ -56,13 +57,13 @@ pub async fn serve(
             config.max_connections_per_ip
         };
         let slot = limits.admit(ip, config.max_connections, per_ip);
-        let (intake, shutdown) = (intake.clone(), shutdown.clone());
+        let (intake, shutdown, tls) = (intake.clone(), shutdown.clone(), tls.clone());
         tokio::spawn(async move {
             let Some(_slot) = slot else {
                 refuse_busy(stream).await;
                 return;
             };
-            if let Err(e) = session(intake, stream, ip, shutdown).await {
+            if let Err(e) = session(intake, stream, ip, shutdown, tls).await {
                 tracing::debug!(client = %ip, error = %e, "smtp session ended with an error");
             }
         });
@@ -193,13 +194,17 @@ fn bad_newline(line: &[u8]) -> bool {
     body.contains(&b'\r') || body.contains(&b'\n')
 }
 
-async fn send(
-    writer: &mut OwnedWriteHalf,
+async fn send<W: AsyncWrite + Unpin>(
+    writer: &mut W,
     response: &Response,
     limit: Duration,
 ) -> std::io::Result<()> {
     let bytes = response.buffer()?;
-    match timeout(limit, writer.write_all(&bytes)).await {
+    let write = async {
+        writer.write_all(&bytes).await?;
+        writer.flush().await
+    };
+    match timeout(limit, write).await {
         Ok(result) => result,
         Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
     }
@@ -209,12 +214,14 @@ fn reply(code: u16, text: &str) -> Response {
     Response::custom(code, text.to_string())
 }
 
-/// One connection, from the greeting to QUIT (or a limit).
+/// One connection, from the greeting to QUIT (or a limit), upgraded to TLS on STARTTLS
+/// when a certificate is configured.
 async fn session(
     intake: Arc<Intake>,
     stream: TcpStream,
     ip: IpAddr,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
+    tls: Option<TlsAcceptor>,
 ) -> std::io::Result<()> {
     let config = intake.config.smtp.clone();
     let (reader, mut writer) = stream.into_split();
@@ -233,103 +240,172 @@ async fn session(
         return Ok(());
     }
     let flags = Arc::new(Flags::default());
-    let handler = Connection::new(intake.clone(), ip, flags.clone());
-    let mut smtp = SessionBuilder::new(config.hostname.clone()).build(ip, handler);
+    let mut builder = SessionBuilder::new(config.hostname.clone());
+    if tls.is_some() {
+        builder.enable_start_tls();
+    }
+    let smtp = builder.build(ip, Connection::new(intake.clone(), ip, flags.clone()));
     send(&mut writer, &smtp.greeting(), idle).await?;
     let ends = Instant::now() + config.session_timeout.0;
-    let (mut in_data, mut errors, mut line) = (false, 0u32, Vec::with_capacity(256));
-    loop {
-        line.clear();
-        let limit = if in_data {
-            MAX_DATA_LINE
-        } else {
-            MAX_COMMAND_LINE
-        };
-        let wait = idle.min(ends.saturating_duration_since(Instant::now()));
-        let read = tokio::select! {
-            read = timeout(wait, read_line(&mut reader, &mut line, limit)) => read,
-            () = stopping(&mut shutdown), if !in_data => {
-                send(&mut writer, &reply(421, "4.3.2 Service shutting down, try again later"), idle).await?;
-                return Ok(());
-            }
-        };
-        let response = match read {
-            Err(_) => {
-                send(
-                    &mut writer,
-                    &reply(421, "4.4.2 Timeout, closing connection"),
-                    idle,
-                )
-                .await?;
-                return Ok(());
-            }
-            Ok(Err(e)) => return Err(e),
-            Ok(Ok(LineRead::Eof)) => return Ok(()),
-            Ok(Ok(LineRead::TooLong)) => {
-                send(&mut writer, &reply(500, "5.5.6 Line too long"), idle).await?;
-                return Ok(());
-            }
-            Ok(Ok(LineRead::Line)) if in_data => {
-                if line != b".\r\n" {
-                    if bad_newline(&line) {
-                        flags.bad_newline.store(true, Ordering::Relaxed);
+    let mut talk = Conversation {
+        intake,
+        ip,
+        smtp,
+        flags,
+        config,
+        ends,
+        errors: 0,
+        shutdown,
+    };
+    if talk.run(&mut reader, &mut writer).await? == After::Done {
+        return Ok(());
+    }
+    let Some(acceptor) = tls else { return Ok(()) };
+    // Anything the client sent after STARTTLS but before the handshake would be taken as
+    // said over TLS: refuse it (the STARTTLS command-injection attack).
+    if !reader.buffer().is_empty() {
+        return Ok(());
+    }
+    let stream = reader
+        .into_inner()
+        .reunite(writer)
+        .map_err(std::io::Error::other)?;
+    let tls_stream = match timeout(idle, acceptor.accept(stream)).await {
+        Ok(result) => result?,
+        Err(_) => return Ok(()),
+    };
+    talk.smtp.tls_active();
+    let (reader, mut writer) = tokio::io::split(tls_stream);
+    talk.run(&mut BufReader::new(reader), &mut writer).await?;
+    Ok(())
+}
+
+#[derive(PartialEq, Eq)]
+enum After {
+    Done,
+    StartTls,
+}
+
+/// What a session keeps across a STARTTLS upgrade.
+struct Conversation {
+    intake: Arc<Intake>,
+    ip: IpAddr,
+    smtp: mailin::Session<Connection>,
+    flags: Arc<Flags>,
+    config: crate::config::SmtpConfig,
+    ends: Instant,
+    errors: u32,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Conversation {
+    /// Reads commands and data and answers them, until the session ends or asks for TLS.
+    async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+        &mut self,
+        reader: &mut BufReader<R>,
+        writer: &mut W,
+    ) -> std::io::Result<After> {
+        let idle = self.config.idle_timeout.0;
+        let (mut in_data, mut line) = (false, Vec::with_capacity(256));
+        loop {
+            line.clear();
+            let limit = if in_data {
+                MAX_DATA_LINE
+            } else {
+                MAX_COMMAND_LINE
+            };
+            let wait = idle.min(self.ends.saturating_duration_since(Instant::now()));
+            let read = tokio::select! {
+                read = timeout(wait, read_line(reader, &mut line, limit)) => read,
+                () = stopping(&mut self.shutdown), if !in_data => {
+                    send(writer, &reply(421, "4.3.2 Service shutting down, try again later"), idle).await?;
+                    return Ok(After::Done);
+                }
+            };
+            let response = match read {
+                Err(_) => {
+                    send(
+                        writer,
+                        &reply(421, "4.4.2 Timeout, closing connection"),
+                        idle,
+                    )
+                    .await?;
+                    return Ok(After::Done);
+                }
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(LineRead::Eof)) => return Ok(After::Done),
+                Ok(Ok(LineRead::TooLong)) => {
+                    send(writer, &reply(500, "5.5.6 Line too long"), idle).await?;
+                    return Ok(After::Done);
+                }
+                Ok(Ok(LineRead::Line)) if in_data => {
+                    if line != b".\r\n" {
+                        if bad_newline(&line) {
+                            self.flags.bad_newline.store(true, Ordering::Relaxed);
+                        }
+                        self.smtp.process(&line);
+                        continue;
                     }
-                    smtp.process(&line);
-                    continue;
+                    in_data = false;
+                    // The final dot stores the message: SQLite, off the async threads' work.
+                    tokio::task::block_in_place(|| self.smtp.process(&line))
                 }
-                in_data = false;
-                // The final dot stores the message: SQLite, off the async threads' work.
-                tokio::task::block_in_place(|| smtp.process(&line))
+                Ok(Ok(LineRead::Line)) => self.command(&line).await,
+            };
+            if response.code == 354 {
+                in_data = true;
+                self.flags.bad_newline.store(false, Ordering::Relaxed);
             }
-            Ok(Ok(LineRead::Line)) => {
-                let response = smtp.process(&mark_null_sender(&line));
-                // MAIL set a sender to check (SPF and DMARC need DNS: done here, async).
-                let pending = flags
-                    .to_check
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .take();
-                if let Some((helo, sender)) = pending {
-                    let verdict = intake
-                        .sender_auth
-                        .check_envelope(ip, &helo, &sender, &config.hostname)
-                        .await;
-                    *flags.verdict.lock().unwrap_or_else(|p| p.into_inner()) = Some(verdict);
+            if response.is_error {
+                self.errors += 1;
+            }
+            match response.action {
+                Action::NoReply => continue,
+                Action::Reply if self.errors < self.config.max_errors => {
+                    send(writer, &response, idle).await?
                 }
-                response
-            }
-        };
-        if response.code == 354 {
-            in_data = true;
-            flags.bad_newline.store(false, Ordering::Relaxed);
-        }
-        if response.is_error {
-            errors += 1;
-        }
-        match response.action {
-            Action::NoReply => continue,
-            Action::Reply if errors < config.max_errors => {
-                send(&mut writer, &response, idle).await?
-            }
-            Action::Reply => {
-                send(&mut writer, &response, idle).await?;
-                send(
-                    &mut writer,
-                    &reply(421, "4.7.0 Too many errors, closing connection"),
-                    idle,
-                )
-                .await?;
-                return Ok(());
-            }
-            // STARTTLS is not offered, so UpgradeTls cannot come; treat it as the end.
-            Action::Close | Action::UpgradeTls => {
-                send(&mut writer, &response, idle).await?;
-                return Ok(());
+                Action::Reply => {
+                    send(writer, &response, idle).await?;
+                    send(
+                        writer,
+                        &reply(421, "4.7.0 Too many errors, closing connection"),
+                        idle,
+                    )
+                    .await?;
+                    return Ok(After::Done);
+                }
+                Action::Close => {
+                    send(writer, &response, idle).await?;
+                    return Ok(After::Done);
+                }
+                Action::UpgradeTls => {
+                    send(writer, &response, idle).await?;
+                    return Ok(After::StartTls);
+                }
             }
         }
     }
-}
 
+    /// A command line; after MAIL, the sender check (SPF and DMARC need DNS: async here).
+    async fn command(&mut self, line: &[u8]) -> Response {
+        let response = self.smtp.process(&mark_null_sender(line));
+        let pending = self
+            .flags
+            .to_check
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some((helo, sender)) = pending {
+            let verdict = self
+                .intake
+                .sender_auth
+                .check_envelope(self.ip, &helo, &sender, &self.config.hostname)
+                .await;
+            *self.flags.verdict.lock().unwrap_or_else(|p| p.into_inner()) = Some(verdict);
+        }
+        response
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,6 +33,7 @@ use crate::ratelimit::RateLimiter;
 use crate::shutdown::stopping;
 use crate::templates::Templates;
 pub use http::{Req, Resp};
+use tokio_rustls::TlsAcceptor;
 
 /// Forms are a few fields; anything larger is not ours.
 const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -114,6 +115,7 @@ pub async fn serve(
     state: Arc<AppState>,
     listener: TcpListener,
     site: Site,
+    tls: Option<TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -132,7 +134,7 @@ pub async fn serve(
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             continue; // Over the cap: drop the connection rather than queue it.
         };
-        let (state, mut shutdown) = (state.clone(), shutdown.clone());
+        let (state, mut shutdown, tls) = (state.clone(), shutdown.clone(), tls.clone());
         tokio::spawn(async move {
             let service = service_fn(move |request| {
                 let state = state.clone();
@@ -143,17 +145,15 @@ pub async fn serve(
                     })
                 }
             });
-            let connection = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                // A request under way is answered; an idle keep-alive connection closes.
-                () = stopping(&mut shutdown) => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
+            match tls {
+                None => serve_connection(TokioIo::new(stream), service, &mut shutdown).await,
+                Some(acceptor) => {
+                    // The handshake counts against the header timeout: a stalled one ends.
+                    if let Ok(Ok(stream)) =
+                        tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await
+                    {
+                        serve_connection(TokioIo::new(stream), service, &mut shutdown).await;
+                    }
                 }
             }
             drop(slot);
@@ -162,6 +162,28 @@ pub async fn serve(
     let drained = slots.acquire_many(MAX_CONNECTIONS as u32);
     if tokio::time::timeout(DRAIN_TIME, drained).await.is_err() {
         tracing::warn!("web requests still under way at shutdown; closing them");
+    }
+}
+
+/// One HTTP/1 connection, plain or TLS, until it ends or shutdown closes it gracefully.
+async fn serve_connection<IO, S>(io: TokioIo<IO>, service: S, shutdown: &mut watch::Receiver<bool>)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming, ResBody = Full<Bytes>>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(io, service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        // A request under way is answered; an idle keep-alive connection closes.
+        () = stopping(shutdown) => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
     }
 }
 

@@ -12,5 +12,6 @@ mod sender_auth;
 mod signup_flow;
 mod smtp_abuse;
 mod smtp_intake;
+mod tls;
 mod util;
 mod web_abuse;
