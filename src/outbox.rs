@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
@@ -93,8 +94,12 @@ impl Sender {
                 Ok(Sender::Files(config.mail.outbox_dir.clone()))
             }
             Transport::Smtp => {
-                let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(&config.mail.relay)
-                    .map_err(|e| Error::Mail(format!("[mail] relay: {e}")))?;
+                let mut builder =
+                    AsyncSmtpTransport::<Tokio1Executor>::from_url(&config.mail.relay)
+                        .map_err(|e| Error::Mail(format!("[mail] relay: {e}")))?;
+                if let Some(ca) = &config.mail.relay_ca {
+                    builder = builder.tls(relay_tls(&config.mail.relay, ca)?);
+                }
                 Ok(Sender::Relay(
                     builder.timeout(Some(Duration::from_secs(60))).build(),
                 ))
@@ -139,6 +144,33 @@ impl Sender {
             }
         }
     }
+}
+
+/// TLS for the relay trusting `ca` besides the system's roots, in the URL's mode
+/// (`smtps://`: TLS from the start; `smtp://…?tls=required`: STARTTLS).
+fn relay_tls(relay: &str, ca: &Path) -> Result<Tls> {
+    let pem = std::fs::read(ca)
+        .map_err(|e| Error::Config(format!("[mail] relay_ca {}: {e}", ca.display())))?;
+    let certificate = Certificate::from_pem(&pem)
+        .map_err(|e| Error::Config(format!("[mail] relay_ca {}: {e}", ca.display())))?;
+    let after_scheme = relay.split_once("://").map_or(relay, |(_, rest)| rest);
+    let host_port = after_scheme
+        .rsplit_once('@')
+        .map_or(after_scheme, |(_, hp)| hp);
+    let host = host_port
+        .split([':', '/', '?'])
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let parameters = TlsParameters::builder(host)
+        .add_root_certificate(certificate)
+        .build_rustls()
+        .map_err(|e| Error::Config(format!("[mail] relay_ca: {e}")))?;
+    Ok(if relay.starts_with("smtps://") {
+        Tls::Wrapper(parameters)
+    } else {
+        Tls::Required(parameters)
+    })
 }
 
 /// Writes the file whole or not at all (temporary name, fsync, rename), so a reader

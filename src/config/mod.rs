@@ -110,6 +110,9 @@ pub struct MailConfig {
     pub relay: String,
     pub retry_initial: HumanDuration,
     pub retry_max: HumanDuration,
+    /// PEM CA certificate to trust for the relay besides the system's roots (a relay
+    /// with a certificate from a private CA).
+    pub relay_ca: Option<PathBuf>,
     /// DKIM: an RSA private key (PKCS#1 PEM, from `karamail dkim keygen`); unset: unsigned.
     pub dkim_key: Option<PathBuf>,
     pub dkim_selector: String,
@@ -228,6 +231,7 @@ impl Default for MailConfig {
             relay: String::new(),
             retry_initial: HumanDuration::secs(30),
             retry_max: HumanDuration::secs(3600),
+            relay_ca: None,
             dkim_key: None,
             dkim_selector: "karamail".into(),
             dkim_domain: String::new(),

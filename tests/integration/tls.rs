@@ -171,3 +171,49 @@ fn https_serves_the_portal_with_hsts_and_reload_picks_up_a_new_certificate() {
     assert!(get(second).is_ok(), "the new certificate is served");
     assert!(get(first).is_err(), "the old one is not");
 }
+
+#[test]
+fn replies_go_to_the_relay_over_starttls_with_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    make_certificate(dir.path(), "relay.test");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    // The relay's certificate is from a "private CA" (itself): trusted through relay_ca.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let relay = crate::util::tls_relay::TlsRelay::start(&runtime, &cert, &key);
+    let daemon = TestDaemon::start_with(|c| {
+        c.mail.transport = karamail::config::Transport::Smtp;
+        c.mail.relay = format!(
+            "smtp://karamail:s3cret@127.0.0.1:{}?tls=required",
+            relay.addr.port()
+        );
+        c.mail.relay_ca = Some(cert.clone());
+        c.mail.retry_initial = "1s".parse().unwrap();
+    });
+    assert_eq!(
+        crate::util::send_mail(
+            &daemon,
+            "viatls@example.net",
+            &empty_mail("viatls@example.net")
+        ),
+        250
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while relay.seen.lock().unwrap().messages.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no mail reached the TLS relay"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let seen = relay.seen.lock().unwrap();
+    assert_eq!(
+        seen.logins,
+        ["karamail:s3cret"],
+        "credentials from the relay URL, sent only after STARTTLS"
+    );
+    assert!(seen.messages[0].contains("To: viatls@example.net"));
+}

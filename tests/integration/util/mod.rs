@@ -6,6 +6,7 @@ pub mod dns;
 pub mod member;
 mod relay;
 mod smtp_client;
+pub mod tls_relay;
 
 pub use browser::{Browser, Page, input_value};
 pub use relay::Relay;
