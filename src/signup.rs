@@ -105,16 +105,19 @@ fn over_limit(
 ) -> Result<Option<&'static str>> {
     const HOUR: i64 = 3600;
     const DAY: i64 = 24 * HOUR;
-    if requests::queued_for_address(conn, address_key, now - HOUR)?
-        >= limits.signup_per_address_hour
-        || requests::queued_for_address(conn, address_key, now - DAY)?
-            >= limits.signup_per_address_day
+    let (per_hour, per_day) = (
+        limits.signup_per_address_hour,
+        limits.signup_per_address_day,
+    );
+    if requests::queued_for_address(conn, address_key, now - HOUR, per_hour)? >= per_hour
+        || requests::queued_for_address(conn, address_key, now - DAY, per_day)? >= per_day
     {
         return Ok(Some("rate_limited_address"));
     }
+    let (per_hour, per_day) = (limits.signup_per_ip_hour, limits.signup_per_ip_day);
     if let Some(ip) = client_ip
-        && (requests::queued_for_ip(conn, ip, now - HOUR)? >= limits.signup_per_ip_hour
-            || requests::queued_for_ip(conn, ip, now - DAY)? >= limits.signup_per_ip_day)
+        && (requests::queued_for_ip(conn, ip, now - HOUR, per_hour)? >= per_hour
+            || requests::queued_for_ip(conn, ip, now - DAY, per_day)? >= per_day)
     {
         return Ok(Some("rate_limited_ip"));
     }

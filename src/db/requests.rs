@@ -35,20 +35,27 @@ pub fn insert(conn: &Connection, request: &NewRequest, now: i64) -> Result<i64> 
     Ok(conn.last_insert_rowid())
 }
 
-/// Mails sent to this address since `since`.
-pub fn queued_for_address(conn: &Connection, address_key: &str, since: i64) -> Result<u32> {
+/// Mails sent to this address since `since`, counted up to `limit` (all a limit needs).
+pub fn queued_for_address(
+    conn: &Connection,
+    address_key: &str,
+    since: i64,
+    limit: u32,
+) -> Result<u32> {
     Ok(conn.query_row(
-        "SELECT count(*) FROM signup_requests WHERE address_key = ?1 AND requested_at >= ?2 AND outcome = 'queued'",
-        params![address_key, since],
+        "SELECT count(*) FROM (SELECT 1 FROM signup_requests
+          WHERE address_key = ?1 AND outcome = 'queued' AND requested_at >= ?2 LIMIT ?3)",
+        params![address_key, since, limit],
         |row| row.get(0),
     )?)
 }
 
-/// Mails sent on behalf of this client address since `since`.
-pub fn queued_for_ip(conn: &Connection, client_ip: &str, since: i64) -> Result<u32> {
+/// Mails sent on behalf of this client address since `since`, counted up to `limit`.
+pub fn queued_for_ip(conn: &Connection, client_ip: &str, since: i64, limit: u32) -> Result<u32> {
     Ok(conn.query_row(
-        "SELECT count(*) FROM signup_requests WHERE client_ip = ?1 AND requested_at >= ?2 AND outcome = 'queued'",
-        params![client_ip, since],
+        "SELECT count(*) FROM (SELECT 1 FROM signup_requests
+          WHERE client_ip = ?1 AND outcome = 'queued' AND requested_at >= ?2 LIMIT ?3)",
+        params![client_ip, since, limit],
         |row| row.get(0),
     )?)
 }
