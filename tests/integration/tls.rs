@@ -172,8 +172,8 @@ fn https_serves_the_portal_with_hsts_and_reload_picks_up_a_new_certificate() {
     assert!(get(first).is_err(), "the old one is not");
 }
 
-#[test]
-fn replies_go_to_the_relay_over_starttls_with_credentials() {
+/// Sends one mail through a relay that demands TLS and credentials; returns what it saw.
+fn through_tls_relay(implicit: bool) -> (Vec<String>, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     make_certificate(dir.path(), "relay.test");
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
@@ -183,13 +183,16 @@ fn replies_go_to_the_relay_over_starttls_with_credentials() {
         .enable_all()
         .build()
         .unwrap();
-    let relay = crate::util::tls_relay::TlsRelay::start(&runtime, &cert, &key);
+    let relay = crate::util::tls_relay::TlsRelay::start(&runtime, &cert, &key, implicit);
+    let port = relay.addr.port();
+    let url = if implicit {
+        format!("smtps://karamail:s3cret@127.0.0.1:{port}")
+    } else {
+        format!("smtp://karamail:s3cret@127.0.0.1:{port}?tls=required")
+    };
     let daemon = TestDaemon::start_with(|c| {
         c.mail.transport = karamail::config::Transport::Smtp;
-        c.mail.relay = format!(
-            "smtp://karamail:s3cret@127.0.0.1:{}?tls=required",
-            relay.addr.port()
-        );
+        c.mail.relay = url;
         c.mail.relay_ca = Some(cert.clone());
         c.mail.retry_initial = "1s".parse().unwrap();
     });
@@ -203,17 +206,33 @@ fn replies_go_to_the_relay_over_starttls_with_credentials() {
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     while relay.seen.lock().unwrap().messages.is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no mail reached the TLS relay"
-        );
+        if std::time::Instant::now() > deadline {
+            let error: Option<String> = daemon
+                .db()
+                .query_row("SELECT last_error FROM outbox", [], |r| r.get(0))
+                .unwrap();
+            panic!("no mail reached the TLS relay: {error:?}");
+        }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let seen = relay.seen.lock().unwrap();
+    (seen.logins.clone(), seen.messages.clone())
+}
+
+#[test]
+fn replies_go_to_the_relay_over_starttls_with_credentials() {
+    let (logins, messages) = through_tls_relay(false);
     assert_eq!(
-        seen.logins,
+        logins,
         ["karamail:s3cret"],
         "credentials from the relay URL, sent only after STARTTLS"
     );
-    assert!(seen.messages[0].contains("To: viatls@example.net"));
+    assert!(messages[0].contains("To: viatls@example.net"));
+}
+
+#[test]
+fn replies_go_to_the_relay_over_implicit_tls_with_credentials() {
+    let (logins, messages) = through_tls_relay(true);
+    assert_eq!(logins, ["karamail:s3cret"]);
+    assert!(messages[0].contains("To: viatls@example.net"));
 }

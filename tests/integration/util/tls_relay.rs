@@ -1,5 +1,5 @@
-//! A relay that insists on STARTTLS and AUTH PLAIN, as a provider's submission server
-//! does: for the outbox's TLS and credentials.
+//! A relay that insists on TLS (STARTTLS on 587, or implicit TLS as on 465) and AUTH
+//! PLAIN, as a provider's submission server does: for the outbox's TLS and credentials.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -21,7 +21,13 @@ pub struct TlsRelay {
 }
 
 impl TlsRelay {
-    pub fn start(rt: &tokio::runtime::Runtime, cert: &Path, key: &Path) -> TlsRelay {
+    /// `implicit`: TLS from the first byte (smtps); otherwise plain until STARTTLS.
+    pub fn start(
+        rt: &tokio::runtime::Runtime,
+        cert: &Path,
+        key: &Path,
+        implicit: bool,
+    ) -> TlsRelay {
         let certificate =
             karamail::tls::Certificate::load(cert.to_path_buf(), key.to_path_buf()).unwrap();
         let acceptor = certificate.acceptor().unwrap();
@@ -35,14 +41,23 @@ impl TlsRelay {
             while let Ok((stream, _)) = listener.accept().await {
                 let (acceptor, kept) = (acceptor.clone(), kept.clone());
                 tokio::spawn(async move {
-                    let mut plain = BufReader::new(stream);
-                    if !greet_until_starttls(&mut plain).await {
-                        return;
-                    }
-                    let Ok(tls) = acceptor.accept(plain.into_inner()).await else {
+                    let stream = if implicit {
+                        stream
+                    } else {
+                        let mut plain = BufReader::new(stream);
+                        if !greet_until_starttls(&mut plain).await {
+                            return;
+                        }
+                        plain.into_inner()
+                    };
+                    let Ok(tls) = acceptor.accept(stream).await else {
                         return;
                     };
-                    let _ = after_tls(BufReader::new(tls), &kept).await;
+                    let mut tls = BufReader::new(tls);
+                    if implicit {
+                        let _ = tls.get_mut().write_all(b"220 relay.test ESMTP\r\n").await;
+                    }
+                    let _ = after_tls(tls, &kept).await;
                 });
             }
         });
