@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::http::{self, redirect, with_cookie};
 use super::linked::{Current, LinkFlow};
-use super::profile::check_new_password;
+use super::profile::{check_new_login_id, check_new_password};
 use super::{AppState, ErrorPage, Req, Resp, error_response};
 use crate::address::{Address, to_half_width};
 use crate::db::links::{LinkState, Purpose};
@@ -308,21 +308,7 @@ pub async fn password_submit(state: &AppState, req: &Req) -> Result<Resp> {
         password_confirm,
     };
     if !new_login_id.is_empty() {
-        errors.login_id = password::check_login_id(&new_login_id)
-            .err()
-            .map(str::to_string);
-        let (lookup, member_id) = (new_login_id.clone(), account.id);
-        if errors.login_id.is_none()
-            && state
-                .db
-                .call(move |c| members::account_by_login_id(c, &lookup))
-                .await?
-                .is_some_and(|o| o.id != member_id)
-        {
-            errors.login_id = Some(
-                "このログインIDは既に使われています。別のログインIDを入力してください。".into(),
-            );
-        }
+        errors.login_id = check_new_login_id(state, &new_login_id, account.id).await?;
     }
     if errors.login_id.is_some() || errors.password.is_some() || errors.password_confirm.is_some() {
         let page = PasswordPage {

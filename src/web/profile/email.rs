@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::super::http::redirect;
 use super::super::{AppState, ErrorPage, Req, Resp, error_response, member};
-use super::{Errors, MAX_ADDRESSES, Typed, announce, render};
+use super::{Field, MAX_ADDRESSES, announce, refuse};
 use crate::address::Address;
 use crate::db::{self, links, members};
 use crate::error::Result;
@@ -51,22 +51,8 @@ pub async fn add_email(state: &AppState, req: &Req) -> Result<Resp> {
         ),
         Ok(_) => None,
     };
-    if error.is_some() {
-        let typed = Typed {
-            email: Some(form.email),
-            ..Default::default()
-        };
-        return render(
-            state,
-            req,
-            &member.account,
-            typed,
-            Errors {
-                email: error,
-                ..Default::default()
-            },
-        )
-        .await;
+    if let Some(error) = error {
+        return refuse(state, req, &member.account, Field::Email, form.email, error).await;
     }
     let address = Address::parse_typed(&form.email)
         .expect("checked above")
@@ -121,19 +107,14 @@ pub async fn remove_email(state: &AppState, req: &Req) -> Result<Resp> {
         .call(move |c| members::emails(c, member_id))
         .await?;
     if emails.len() <= 1 {
-        let error = Some(
-            "最後のメールアドレスは削除できません。先にほかのアドレスを追加してください。"
-                .to_string(),
-        );
-        return render(
+        let error = "最後のメールアドレスは削除できません。先にほかのアドレスを追加してください。";
+        return refuse(
             state,
             req,
             &member.account,
-            Typed::default(),
-            Errors {
-                email: error,
-                ..Default::default()
-            },
+            Field::Email,
+            String::new(),
+            error.into(),
         )
         .await;
     }

@@ -187,41 +187,67 @@ struct LoginIdForm {
     login_id: String,
 }
 
+pub const LOGIN_ID_TAKEN: &str =
+    "このログインIDは既に使われています。別のログインIDを入力してください。";
+
+/// The rule for a new login ID, and that no other member has it (shared with reissue).
+pub async fn check_new_login_id(
+    state: &AppState,
+    login_id: &str,
+    member_id: i64,
+) -> Result<Option<String>> {
+    if let Err(rule) = password::check_login_id(login_id) {
+        return Ok(Some(rule.to_string()));
+    }
+    let lookup = login_id.to_string();
+    let holder = state
+        .db
+        .call(move |c| members::account_by_login_id(c, &lookup))
+        .await?;
+    Ok(holder
+        .is_some_and(|other| other.id != member_id)
+        .then(|| LOGIN_ID_TAKEN.to_string()))
+}
+
+/// The page again with one form's error, keeping what was typed in it.
+async fn refuse(
+    state: &AppState,
+    req: &Req,
+    account: &members::Account,
+    field: Field,
+    typed: String,
+    error: String,
+) -> Result<Resp> {
+    let (mut values, mut errors) = (Typed::default(), Errors::default());
+    match field {
+        Field::LoginId => (values.login_id, errors.login_id) = (Some(typed), Some(error)),
+        Field::Nickname => (values.nickname, errors.nickname) = (Some(typed), Some(error)),
+        Field::Email => (values.email, errors.email) = (Some(typed), Some(error)),
+    }
+    render(state, req, account, values, errors).await
+}
+
+/// The one-field forms of the page.
+enum Field {
+    LoginId,
+    Nickname,
+    Email,
+}
+
 pub async fn change_login_id(state: &AppState, req: &Req) -> Result<Resp> {
     let form: LoginIdForm = req.form(state.origin())?;
     let Some(member) = member::current(state, req).await? else {
         return Ok(member::login_first(state));
     };
-    let login_id = form.login_id.trim().to_string();
-    let mut error = password::check_login_id(&login_id)
-        .err()
-        .map(str::to_string);
-    let (lookup, member_id) = (login_id.clone(), member.account.id);
-    if error.is_none() {
-        let holder = state
-            .db
-            .call(move |c| members::account_by_login_id(c, &lookup))
-            .await?;
-        if holder.is_some_and(|other| other.id != member_id) {
-            error = Some(
-                "このログインIDは既に使われています。別のログインIDを入力してください。".into(),
-            );
-        }
-    }
-    if error.is_some() {
-        let typed = Typed {
-            login_id: Some(form.login_id),
-            ..Default::default()
-        };
-        return render(
+    let (login_id, member_id) = (form.login_id.trim().to_string(), member.account.id);
+    if let Some(error) = check_new_login_id(state, &login_id, member_id).await? {
+        return refuse(
             state,
             req,
             &member.account,
-            typed,
-            Errors {
-                login_id: error,
-                ..Default::default()
-            },
+            Field::LoginId,
+            form.login_id,
+            error,
         )
         .await;
     }
@@ -262,19 +288,13 @@ pub async fn change_nickname(state: &AppState, req: &Req) -> Result<Resp> {
         return Ok(member::login_first(state));
     };
     if let Some(error) = check_nickname(&form.nickname) {
-        let typed = Typed {
-            nickname: Some(form.nickname),
-            ..Default::default()
-        };
-        return render(
+        return refuse(
             state,
             req,
             &member.account,
-            typed,
-            Errors {
-                nickname: Some(error),
-                ..Default::default()
-            },
+            Field::Nickname,
+            form.nickname,
+            error,
         )
         .await;
     }

@@ -4,7 +4,7 @@ use hyper::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::super::http::{self, redirect, with_cookie};
-use super::super::profile::{check_new_password, check_nickname};
+use super::super::profile::{LOGIN_ID_TAKEN, check_new_password, check_nickname};
 use super::super::{AppState, Req, Resp};
 use super::{FLOW, no_session, verified_session};
 use crate::address::Address;
@@ -103,11 +103,7 @@ pub async fn profile_submit(state: &AppState, req: &Req) -> Result<Resp> {
                 return Ok(with_cookie(redirect("/signup/done"), &cookie));
             }
             Registered::AlreadyDone => return Ok(no_session(state)),
-            Registered::LoginIdTaken => {
-                errors.login_id = Some(
-                    "このログインIDは既に使われています。別のログインIDを入力してください。".into(),
-                )
-            }
+            Registered::LoginIdTaken => errors.login_id = Some(LOGIN_ID_TAKEN.into()),
         }
     }
     let page = ProfilePage {
