@@ -94,6 +94,7 @@ pub async fn start(config: Config) -> Result<Daemon> {
         outbox_wake: outbox_wake.clone(),
         public_url: public_url.clone(),
         limits: web::WebLimits::new(&config),
+        views: Default::default(),
     });
     let intake = Arc::new(Intake {
         config,

@@ -9,6 +9,7 @@ mod member;
 mod profile;
 mod reset;
 mod signup;
+mod views;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -50,6 +51,8 @@ pub struct AppState {
     /// Base URL members see, no trailing slash.
     pub public_url: String,
     pub limits: WebLimits,
+    /// Pages that answered POSTs, shown by the GET after the redirect.
+    pub views: views::Views,
 }
 
 /// Per-client-address limits on the web side.
@@ -246,10 +249,9 @@ async fn handle(state: Arc<AppState>, request: Request<Incoming>, remote: Socket
                 http::set_cookie(http::CSRF_COOKIE, &req.csrf, "/", 12 * 3600, state.https())
             });
             let response = match over_limit(&state, &req) {
+                // A flood is answered at once, not kept for a later GET.
                 true => too_many(&state),
-                false => route(&state, req)
-                    .await
-                    .unwrap_or_else(|e| error_page(&state, e)),
+                false => answer(&state, req).await,
             };
             match csrf_cookie {
                 Some(cookie) => http::with_cookie(response, &cookie),
@@ -278,6 +280,25 @@ fn too_many(state: &AppState) -> Resp {
         next: Some(("/", "ログイン画面へ")),
     };
     error_response(state, StatusCode::TOO_MANY_REQUESTS, &page)
+}
+
+/// The page or redirect for a request. A page answering a POST is kept and shown by a
+/// GET after a 303 (see `views`), so that reload and Back never post again.
+async fn answer(state: &AppState, req: Req) -> Resp {
+    let (path, csrf) = (req.path.clone(), req.csrf.clone());
+    if req.method == Method::GET {
+        if let Some(id) = req.query_param(views::VIEW_PARAM) {
+            return state.views.show(&path, &id, &csrf);
+        }
+    }
+    let post = req.method == Method::POST;
+    let response = route(state, req)
+        .await
+        .unwrap_or_else(|e| error_page(state, e));
+    match post {
+        true => state.views.keep(&path, &csrf, response).await,
+        false => response,
+    }
 }
 
 /// Every route karamail serves.

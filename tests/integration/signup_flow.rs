@@ -364,7 +364,7 @@ fn pages_carry_protective_headers() {
             .to_string()
     };
     assert_eq!(header("cache-control"), "no-store");
-    assert_eq!(header("referrer-policy"), "no-referrer");
+    assert_eq!(header("referrer-policy"), "same-origin");
     assert!(header("content-security-policy").contains("frame-ancestors 'none'"));
     assert!(
         header("set-cookie").contains("HttpOnly") && header("set-cookie").contains("SameSite=Lax")

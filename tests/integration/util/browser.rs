@@ -51,18 +51,26 @@ impl Browser<'_> {
         page
     }
 
-    /// Posts a form as the browser would: with the CSRF field of the last page.
+    /// Posts a form as the browser would: with the CSRF field of the last page. A page
+    /// that answers the form comes after a 303 (Post/Redirect/Get): that GET is followed,
+    /// and its status is the page's own (422 for a field error, …).
     pub fn submit(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
         let csrf = hidden_field(&self.last_body, "csrf").unwrap_or_default();
         let mut all: Vec<(&str, &str)> = vec![("csrf", &csrf)];
         all.extend_from_slice(fields);
         let body = serde_urlencoded::to_string(&all).unwrap();
-        self.request("POST", path, Some(body))
+        self.post_raw(path, &body)
     }
 
-    /// Posts exactly these fields (for CSRF tests).
+    /// Posts exactly these fields (for CSRF tests), following a redirect to the page
+    /// that answers them.
     pub fn post_raw(&mut self, path: &str, body: &str) -> Page {
-        self.request("POST", path, Some(body.to_string()))
+        let page = self.request("POST", path, Some(body.to_string()));
+        if page.status == 303 && page.location().contains("?view=") {
+            let shown = page.location().to_string();
+            return self.get(&shown);
+        }
+        page
     }
 
     fn request(&mut self, method: &str, path_or_url: &str, body: Option<String>) -> Page {
