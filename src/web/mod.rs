@@ -286,10 +286,10 @@ fn too_many(state: &AppState) -> Resp {
 /// GET after a 303 (see `views`), so that reload and Back never post again.
 async fn answer(state: &AppState, req: Req) -> Resp {
     let (path, csrf) = (req.path.clone(), req.csrf.clone());
-    if req.method == Method::GET {
-        if let Some(id) = req.query_param(views::VIEW_PARAM) {
-            return state.views.show(&path, &id, &csrf);
-        }
+    if req.method == Method::GET
+        && let Some(id) = req.query_param(views::VIEW_PARAM)
+    {
+        return state.views.show(&path, &id, &csrf);
     }
     let post = req.method == Method::POST;
     let response = route(state, req)
