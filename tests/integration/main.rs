@@ -1,6 +1,7 @@
 //! karamail end to end: the real daemon in-process, driven over real SMTP and HTTP.
 
 mod bad_input;
+mod browser;
 mod cli;
 mod crash;
 mod dkim;

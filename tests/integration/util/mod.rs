@@ -7,6 +7,7 @@ pub mod member;
 mod relay;
 mod smtp_client;
 pub mod tls_relay;
+pub mod webdriver;
 
 pub use browser::{Browser, Page, input_value};
 pub use relay::Relay;

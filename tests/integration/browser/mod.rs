@@ -1,0 +1,36 @@
+//! Every member flow in real browsers, typing and pressing as a member does: headless
+//! Chromium on a phone (390×844, touch) and on a desktop, and headless Firefox ESR on a
+//! desktop (Firefox cannot shrink its window below 500 CSS pixels). Every page is
+//! photographed (`target/browser-screenshots/`) and checked by axe-core.
+
+mod smoke;
+
+/// One test per browser and viewport for a flow `async fn(&TestDaemon, Engine, Viewport)`.
+macro_rules! in_every_browser {
+    ($flow:ident) => {
+        mod $flow {
+            use crate::util::TestDaemon;
+            use crate::util::webdriver::{Engine, Viewport};
+            fn run(engine: Engine, viewport: Viewport) {
+                let daemon = TestDaemon::start();
+                daemon.rt.block_on(super::$flow(&daemon, engine, viewport));
+            }
+
+            #[test]
+            fn chromium_phone() {
+                run(Engine::Chromium, Viewport::Phone);
+            }
+
+            #[test]
+            fn chromium_desktop() {
+                run(Engine::Chromium, Viewport::Desktop);
+            }
+
+            #[test]
+            fn firefox_desktop() {
+                run(Engine::Firefox, Viewport::Desktop);
+            }
+        }
+    };
+}
+pub(crate) use in_every_browser;
