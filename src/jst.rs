@@ -37,6 +37,16 @@ pub fn datetime(unix: i64) -> String {
     format!("{y}年{m}月{d}日 {h:02}:{min:02}")
 }
 
+/// `2026-11-22` → `2026年11月22日` (no leading zeros, as the mails write it); text that
+/// is not such a date is returned as it is.
+pub fn japanese_date(text: &str) -> String {
+    if !is_date(text) {
+        return text.to_string();
+    }
+    let parts: Vec<u32> = text.split('-').filter_map(|p| p.parse().ok()).collect();
+    format!("{}年{}月{}日", parts[0], parts[1], parts[2])
+}
+
 /// Whether `text` is a real date written `YYYY-MM-DD`.
 pub fn is_date(text: &str) -> bool {
     let parts: Vec<&str> = text.split('-').collect();
@@ -87,5 +97,15 @@ mod tests {
         assert!(!is_date("2024-13-01"));
         assert!(!is_date("2024/01/01"));
         assert!(!is_date("24-01-01"));
+    }
+}
+
+#[cfg(test)]
+mod japanese_date_tests {
+    #[test]
+    fn dates_are_written_as_in_the_mails() {
+        assert_eq!(super::japanese_date("2026-04-01"), "2026年4月1日");
+        assert_eq!(super::japanese_date("2026-11-22"), "2026年11月22日");
+        assert_eq!(super::japanese_date("令和8年"), "令和8年");
     }
 }

@@ -57,6 +57,8 @@ struct Common<'a> {
     contact_phone: &'a str,
     contact_email: &'a str,
     portal_url: &'a str,
+    /// The domain members allow in their carrier's spam settings.
+    mail_domain: &'a str,
 }
 
 impl Mailer {
@@ -241,6 +243,7 @@ impl Mailer {
             contact_phone: &site.contact_phone,
             contact_email: &site.contact_email,
             portal_url: &self.public_url,
+            mail_domain: &self.config.mail.from_domain(),
         };
         context.extend(tera::Context::from_serialize(&common)?);
         let text = self.templates.get().tera.render(template, &context)?;

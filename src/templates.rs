@@ -19,6 +19,8 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "base.html",
     "error.html",
     "member_nav.html",
+    "error_summary.html",
+    "mail_domain.html",
     // Sign-up (Procedures A and B).
     "signup_request.html",
     "signup_sent.html",
@@ -32,6 +34,7 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "record.html",
     "profile.html",
     "email_confirm.html",
+    "email_remove.html",
     // パスワード再発行.
     "reset_request.html",
     "reset_login.html",
@@ -105,8 +108,18 @@ pub fn load(dir: Option<&Path>) -> Result<Loaded> {
             ))
         })?;
     tera.autoescape_on(vec![".html"]);
+    tera.register_filter("japanese_date", japanese_date);
     let stylesheet = read_override(dir, "style.css")?.unwrap_or_else(|| STYLESHEET.to_string());
     Ok(Loaded { tera, stylesheet })
+}
+
+/// `2026-11-22` → `2026年11月22日`, as the mails write dates; anything else unchanged.
+fn japanese_date(
+    value: &tera::Value,
+    _: &std::collections::HashMap<String, tera::Value>,
+) -> tera::Result<tera::Value> {
+    let text = value.as_str().unwrap_or_default();
+    Ok(tera::Value::String(crate::jst::japanese_date(text)))
 }
 
 fn read_override(dir: Option<&Path>, name: &str) -> Result<Option<String>> {

@@ -193,6 +193,17 @@ pub enum ConfigError {
     Invalid(Vec<String>),
 }
 
+impl MailConfig {
+    /// The domain of `from`: the one members allow in docomo/au/SoftBank spam settings.
+    pub fn from_domain(&self) -> String {
+        let address = self.from.trim().trim_end_matches('>');
+        address
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_string())
+            .unwrap_or_default()
+    }
+}
+
 impl Config {
     /// Loads the file (if any), applies environment overrides and validates.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {

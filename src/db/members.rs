@@ -9,6 +9,8 @@ use crate::error::Result;
 pub struct PostcardHolder {
     pub id: i64,
     pub temp_password_hash: Option<String>,
+    /// The postcard was used to register: its password is kept only to tell its holder so.
+    pub registered: bool,
 }
 
 pub struct NewMember<'a> {
@@ -55,12 +57,13 @@ pub fn find_by_temp_login_id(
 ) -> Result<Option<PostcardHolder>> {
     Ok(conn
         .query_row(
-            "SELECT id, temp_password_hash FROM members WHERE temp_login_id = ?1",
+            "SELECT id, temp_password_hash, registered_at IS NOT NULL FROM members WHERE temp_login_id = ?1",
             [temp_login_id],
             |row| {
                 Ok(PostcardHolder {
                     id: row.get(0)?,
                     temp_password_hash: row.get(1)?,
+                    registered: row.get(2)?,
                 })
             },
         )
@@ -91,8 +94,7 @@ pub struct Registration<'a> {
 /// address. Returns false when the member had already completed it meanwhile.
 pub fn register(conn: &Connection, reg: &Registration, now: i64) -> Result<bool> {
     let changed = conn.execute(
-        "UPDATE members SET login_id = ?2, password_hash = ?3, nickname = ?4, registered_at = ?5,
-                temp_password_hash = NULL
+        "UPDATE members SET login_id = ?2, password_hash = ?3, nickname = ?4, registered_at = ?5
          WHERE id = ?1 AND registered_at IS NULL AND temp_password_hash IS NOT NULL",
         params![
             reg.member_id,
@@ -127,7 +129,7 @@ pub struct Account {
     pub temp_pending: bool,
 }
 
-const ACCOUNT_COLUMNS: &str = "id, member_no, name, temp_login_id, login_id, password_hash, nickname, registered_at, disabled_at, temp_password_hash IS NOT NULL";
+const ACCOUNT_COLUMNS: &str = "id, member_no, name, temp_login_id, login_id, password_hash, nickname, registered_at, disabled_at, temp_password_hash IS NOT NULL AND registered_at IS NULL";
 
 fn account_from_row(row: &rusqlite::Row) -> rusqlite::Result<Account> {
     Ok(Account {

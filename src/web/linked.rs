@@ -129,8 +129,10 @@ impl LinkFlow {
     }
 
     /// The right answer: spends the link for `member_id` and replaces the session by one
-    /// that knows the member (`[policy] signup_session_ttl`). None if the link was spent
-    /// meanwhile (another tab).
+    /// that knows the member. It lasts as long as the link would have, and at least
+    /// `[policy] signup_session_ttl`: a member who needs an hour on the next form is not
+    /// sent back to a link that is spent by now. None if the link was spent meanwhile
+    /// (another tab).
     pub async fn pass(
         &self,
         state: &AppState,
@@ -143,6 +145,7 @@ impl LinkFlow {
         let new_id = token::new_token();
         let new_hash = token::hash(&new_id);
         let (old_hash, kind, client_ip) = (current.id_hash.clone(), self.kind, req.client_ip());
+        let link_ends = current.link.as_ref().map_or(0, |l| l.expires_at);
         let ttl = state.config.policy.signup_session_ttl.as_secs();
         let spent = state
             .db
@@ -158,7 +161,7 @@ impl LinkFlow {
                     kind,
                     link_id: Some(link_id),
                     member_id: Some(member_id),
-                    expires_at: now + ttl,
+                    expires_at: (now + ttl).max(link_ends),
                 };
                 sessions::insert(&tx, &session, now)?;
                 db::audit(
@@ -172,7 +175,8 @@ impl LinkFlow {
                 Ok(true)
             })
             .await?;
-        Ok(spent.then(|| set_cookie(self.cookie, &new_id, self.path, ttl, state.https())))
+        let lifetime = (db::now() + ttl).max(link_ends) - db::now();
+        Ok(spent.then(|| set_cookie(self.cookie, &new_id, self.path, lifetime, state.https())))
     }
 
     pub fn clear_cookie(&self, state: &AppState) -> String {

@@ -6,7 +6,7 @@ use hyper::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::http::{self, clear_cookie, redirect, set_session_cookie, with_cookie};
-use super::{AppState, ErrorPage, Req, Resp, error_response, member};
+use super::{AppState, ErrorPage, Req, Resp, Trouble, error_response, member};
 use crate::db::{self, login as attempts, members};
 use crate::error::Result;
 use crate::login::{self, PasswordCheck};
@@ -189,6 +189,7 @@ fn attempt_over(state: &AppState, message: &'static str) -> Resp {
         title: "もう一度ログインしてください",
         message,
         next: Some(("/", "ログイン画面へ")),
+        trouble: Trouble::LOGIN,
     };
     let response = error_response(state, StatusCode::FORBIDDEN, &page);
     with_cookie(
@@ -200,6 +201,10 @@ fn attempt_over(state: &AppState, message: &'static str) -> Resp {
 const NO_ATTEMPT: &str = "暗証キー入力画面を閉じた、別の画面からログインした、または時間が経ったため、発行された暗証キーは無効になりました。お手数ですが、再度ログイン画面から手続きを行ってください。";
 
 pub async fn key_form(state: &AppState, req: &Req) -> Result<Resp> {
+    // Back from the top page right after the key: the member is in, not stranded.
+    if member::current(state, req).await?.is_some() {
+        return Ok(redirect("/home"));
+    }
     if pending_attempt(state, req).await?.is_none() {
         return Ok(attempt_over(state, NO_ATTEMPT));
     }

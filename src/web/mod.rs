@@ -1,6 +1,7 @@
 //! The web site: pages by flow (`login`, `signup`), every route in `route`, and the one
 //! place (`error_page`) where an error becomes a status and a Japanese page.
 
+mod favicon;
 mod home;
 mod http;
 mod linked;
@@ -98,6 +99,7 @@ impl AppState {
         let mut context = tera::Context::from_serialize(page)?;
         context.insert("site", &self.config.site);
         context.insert("portal_url", &self.public_url);
+        context.insert("mail_domain", &self.config.mail.from_domain());
         Ok(self.templates.get().tera.render(template, &context)?)
     }
 
@@ -250,7 +252,7 @@ async fn handle(state: Arc<AppState>, request: Request<Incoming>, remote: Socket
             });
             let response = match over_limit(&state, &req) {
                 // A flood is answered at once, not kept for a later GET.
-                true => too_many(&state),
+                true => too_many(&state, &req.path),
                 false => answer(&state, req).await,
             };
             match csrf_cookie {
@@ -258,7 +260,11 @@ async fn handle(state: Arc<AppState>, request: Request<Incoming>, remote: Socket
                 None => response,
             }
         }
-        _ => error_page(&state, Error::BadRequest("body too large or too slow")),
+        _ => error_page(
+            &state,
+            Error::BadRequest("body too large or too slow"),
+            parts.uri.path(),
+        ),
     };
     http::secure_headers(&mut response, state.https());
     response
@@ -273,8 +279,9 @@ fn over_limit(state: &AppState, req: &Req) -> bool {
     !state.limits.requests.allow(&ip) || (secret && !state.limits.secret_entries.allow(&ip))
 }
 
-fn too_many(state: &AppState) -> Resp {
+fn too_many(state: &AppState, path: &str) -> Resp {
     let page = ErrorPage {
+        trouble: Trouble::of(path),
         title: "アクセスが集中しています",
         message: "短時間に多くの操作が行われたため、しばらくの間ご利用いただけません。時間をおいて、もう一度お試しください。",
         next: Some(("/", "ログイン画面へ")),
@@ -294,7 +301,7 @@ async fn answer(state: &AppState, req: Req) -> Resp {
     let post = req.method == Method::POST;
     let response = route(state, req)
         .await
-        .unwrap_or_else(|e| error_page(state, e));
+        .unwrap_or_else(|e| error_page(state, e, &path));
     match post {
         true => state.views.keep(&path, &csrf, response).await,
         false => response,
@@ -310,6 +317,7 @@ async fn route(state: &AppState, req: Req) -> Result<Resp> {
     match path.as_str() {
         "/" if get => login::page(state, &req),
         "/assets/style.css" if get => Ok(stylesheet(state)),
+        "/favicon.ico" if get => Ok(favicon::response()),
         "/healthz" if get => Ok(healthz(state).await),
         // Procedures A and B, from the mailed link on.
         "/signup" if get => signup::request_form(state, &req),
@@ -347,6 +355,7 @@ async fn route(state: &AppState, req: Req) -> Result<Resp> {
         "/profile/nickname" if post => profile::change_nickname(state, &req).await,
         "/profile/password" if post => profile::change_password(state, &req).await,
         "/profile/email/add" if post => profile::add_email(state, &req).await,
+        "/profile/email/remove" if get => profile::remove_email_form(state, &req).await,
         "/profile/email/remove" if post => profile::remove_email(state, &req).await,
         p if get && p.starts_with("/profile/email/") => {
             profile::confirm_email_form(state, &req, &p["/profile/email/".len()..]).await
@@ -387,6 +396,29 @@ pub struct ErrorPage<'a> {
     pub message: &'a str,
     /// Where to go next: `(href, label)`.
     pub next: Option<(&'a str, &'a str)>,
+    /// What the member could not do, for the note on whom to ask (`Trouble`).
+    pub trouble: &'a str,
+}
+
+/// The situation a member is in when an error page says whom to ask:
+/// 「エラーメッセージが表示され、{trouble}場合は…」.
+pub struct Trouble;
+
+impl Trouble {
+    pub const SIGNUP: &str = "利用登録することができない";
+    pub const LOGIN: &str = "ログインすることができない";
+    pub const RESET: &str = "パスワードを再発行することができない";
+    pub const PROFILE: &str = "登録情報を変更することができない";
+
+    /// The situation of a page, by its path.
+    pub fn of(path: &str) -> &'static str {
+        match path {
+            p if p.starts_with("/signup") => Trouble::SIGNUP,
+            p if p.starts_with("/reset") => Trouble::RESET,
+            p if p.starts_with("/profile") => Trouble::PROFILE,
+            _ => Trouble::LOGIN,
+        }
+    }
 }
 
 pub fn error_response(state: &AppState, status: StatusCode, page: &ErrorPage) -> Resp {
@@ -399,7 +431,7 @@ pub fn error_response(state: &AppState, status: StatusCode, page: &ErrorPage) ->
     }
 }
 
-fn error_page(state: &AppState, error: Error) -> Resp {
+fn error_page(state: &AppState, error: Error, path: &str) -> Resp {
     let (status, title, message, next) = match &error {
         Error::NotFound => (
             StatusCode::NOT_FOUND,
@@ -436,6 +468,7 @@ fn error_page(state: &AppState, error: Error) -> Resp {
             title,
             message,
             next,
+            trouble: Trouble::of(path),
         },
     )
 }

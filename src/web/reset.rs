@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::http::{self, redirect, with_cookie};
 use super::linked::{Current, LinkFlow};
 use super::profile::{check_new_login_id, check_new_password};
-use super::{AppState, ErrorPage, Req, Resp, error_response};
+use super::{AppState, ErrorPage, Req, Resp, Trouble, error_response};
 use crate::address::{Address, to_half_width};
 use crate::db::links::{LinkState, Purpose};
 use crate::db::sessions::{self, Kind};
@@ -119,6 +119,7 @@ fn link_problem(state: &AppState) -> Resp {
         title: "URLが無効です",
         message: "このURLは正しくないか、使用済みか、有効期限（仮パスワードの発行から3時間）が切れています。お手数ですが、「パスワードを忘れた方」から再発行の手続きをやり直してください。",
         next: Some(("/reset", "パスワード再発行の画面へ")),
+        trouble: Trouble::RESET,
     };
     let response = error_response(state, StatusCode::GONE, &page);
     with_cookie(response, &FLOW.clear_cookie(state))
@@ -162,17 +163,22 @@ struct TempLoginPage<'a> {
     error: Option<String>,
 }
 
+/// 仮ログイン, with the login ID the mail gave already filled in.
 pub async fn temp_login_form(state: &AppState, req: &Req) -> Result<Resp> {
-    match before_temp_login(state, req).await? {
-        Ok(_) => state.page(
-            "reset_login.html",
-            &TempLoginPage {
-                csrf: &req.csrf,
-                ..Default::default()
-            },
-        ),
-        Err(response) => Ok(response),
-    }
+    let member_id = match before_temp_login(state, req).await? {
+        Ok((_, _, member_id)) => member_id,
+        Err(response) => return Ok(response),
+    };
+    let account = state
+        .db
+        .call(move |c| members::account(c, member_id))
+        .await?;
+    let page = TempLoginPage {
+        csrf: &req.csrf,
+        login_id: account.and_then(|a| a.login_id).unwrap_or_default(),
+        error: None,
+    };
+    state.page("reset_login.html", &page)
 }
 
 #[derive(Deserialize)]
@@ -240,6 +246,8 @@ pub async fn temp_login(state: &AppState, req: &Req) -> Result<Resp> {
 #[derive(Serialize, Default)]
 struct PasswordPage<'a> {
     csrf: &'a str,
+    /// For password managers: the ID this password belongs to (a hidden field).
+    current_login_id: String,
     login_id: String,
     password_rule: String,
     errors: PasswordErrors,
@@ -268,11 +276,12 @@ async fn verified(state: &AppState, req: &Req) -> Result<Option<(Vec<u8>, member
 }
 
 pub async fn password_form(state: &AppState, req: &Req) -> Result<Resp> {
-    let Some(_) = verified(state, req).await? else {
+    let Some((_, account)) = verified(state, req).await? else {
         return Ok(link_problem(state));
     };
     let page = PasswordPage {
         csrf: &req.csrf,
+        current_login_id: account.login_id.unwrap_or_default(),
         password_rule: password::describe_policy(&state.config.policy),
         ..Default::default()
     };
@@ -313,6 +322,7 @@ pub async fn password_submit(state: &AppState, req: &Req) -> Result<Resp> {
     if errors.login_id.is_some() || errors.password.is_some() || errors.password_confirm.is_some() {
         let page = PasswordPage {
             csrf: &req.csrf,
+            current_login_id: account.login_id.clone().unwrap_or_default(),
             login_id: form.login_id,
             password_rule: password::describe_policy(&state.config.policy),
             errors,

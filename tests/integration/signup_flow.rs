@@ -102,7 +102,8 @@ fn procedure_b_empty_mail_to_completion_then_link_and_postcard_are_dead() {
     assert_eq!(page.status, 410);
     assert!(page.body.contains("使用済み") && page.body.contains("03-1234-5678"));
 
-    // A new link works, but the spent postcard does not.
+    // A new link works, but the spent postcard does not: its holder is told that the
+    // sign-up is done and how to log in, and goes no further.
     assert_eq!(send_mail(&daemon, member, &empty_mail(member)), 250);
     let second = daemon.wait_for_mails(member, 2).pop().unwrap();
     let mut browser = daemon.browser();
@@ -113,9 +114,24 @@ fn procedure_b_empty_mail_to_completion_then_link_and_postcard_are_dead() {
     );
     assert_eq!(page.status, 200);
     assert!(
+        page.body.contains("利用登録は完了しています"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("パスワードを忘れた方"));
+    assert_ne!(browser.open("/signup/profile").status, 200);
+    // Someone without the postcard's password learns nothing of it.
+    let mut stranger = daemon.browser();
+    stranger.open(&second.signup_link());
+    let page = stranger.submit(
+        "/signup/verify",
+        &[("temp_login_id", &temp.0), ("temp_password", "guessed123")],
+    );
+    assert!(
         page.body
             .contains("ログインIDまたは仮パスワードが正しくありません")
     );
+    assert!(!page.body.contains("完了"));
 }
 
 #[test]

@@ -5,7 +5,7 @@ use hyper::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::super::http::redirect;
-use super::super::{AppState, ErrorPage, Req, Resp, error_response, member};
+use super::super::{AppState, ErrorPage, Req, Resp, Trouble, error_response, member};
 use super::{Field, MAX_ADDRESSES, announce, refuse};
 use crate::address::Address;
 use crate::db::{self, links, members};
@@ -94,6 +94,36 @@ async fn verification_mails_last_hour(state: &AppState, member_id: i64) -> Resul
             )?)
         })
         .await
+}
+
+#[derive(serde::Serialize)]
+struct RemovePage<'a> {
+    csrf: &'a str,
+    address: String,
+}
+
+/// 「削除」 asks first: the page that names the address and asks to confirm.
+pub async fn remove_email_form(state: &AppState, req: &Req) -> Result<Resp> {
+    let Some(member) = member::current(state, req).await? else {
+        return Ok(member::login_first(state));
+    };
+    let member_id = member.account.id;
+    let emails = state
+        .db
+        .call(move |c| members::emails(c, member_id))
+        .await?;
+    // `n` counts from 1 in the list the profile page showed.
+    let chosen = req.query_param("n").and_then(|n| n.parse::<usize>().ok());
+    match chosen.and_then(|n| emails.get(n.wrapping_sub(1))) {
+        Some(address) if emails.len() > 1 => state.page(
+            "email_remove.html",
+            &RemovePage {
+                csrf: &req.csrf,
+                address: address.clone(),
+            },
+        ),
+        _ => Ok(redirect("/profile")),
+    }
 }
 
 pub async fn remove_email(state: &AppState, req: &Req) -> Result<Resp> {
@@ -216,6 +246,7 @@ pub async fn confirm_email(state: &AppState, req: &Req, token: &str) -> Result<R
             title: "メールアドレスを登録できませんでした",
             message: "登録できるメールアドレスは最大3つまでです。プロフィール設定でほかのアドレスを削除してから、もう一度追加してください。",
             next: Some(("/profile", "プロフィール設定へ")),
+            trouble: Trouble::PROFILE,
         };
         return Ok(error_response(state, StatusCode::CONFLICT, &page));
     }
@@ -235,6 +266,7 @@ fn verify_problem(state: &AppState) -> Resp {
         title: "URLが無効です",
         message: "このURLは正しくないか、使用済みか、有効期限が切れています。お手数ですが、プロフィール設定からメールアドレスの追加をやり直してください。",
         next: Some(("/profile", "プロフィール設定へ")),
+        trouble: Trouble::PROFILE,
     };
     error_response(state, StatusCode::GONE, &page)
 }

@@ -4,7 +4,7 @@
 
 mod email;
 
-pub use email::{add_email, confirm_email, confirm_email_form, remove_email};
+pub use email::{add_email, confirm_email, confirm_email_form, remove_email, remove_email_form};
 
 use hyper::StatusCode;
 use serde::{Deserialize, Serialize};

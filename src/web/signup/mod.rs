@@ -17,9 +17,9 @@ use hyper::StatusCode;
 
 use super::http::{redirect, with_cookie};
 use super::linked::{Current, LinkFlow};
-use super::{AppState, ErrorPage, Req, Resp, error_response};
+use super::{AppState, ErrorPage, Req, Resp, Trouble, error_response};
 use crate::db::links::{Link, LinkState, Purpose};
-use crate::db::{self, sessions::Kind};
+use crate::db::{self, members, sessions::Kind};
 use crate::error::Result;
 
 const FLOW: LinkFlow = LinkFlow {
@@ -54,6 +54,7 @@ fn link_problem(state: &AppState, state_of_link: Option<LinkState>) -> Resp {
         title,
         message,
         next: Some(("/signup", "新規利用登録の画面へ")),
+        trouble: Trouble::SIGNUP,
     };
     with_cookie(
         error_response(state, status, &page),
@@ -61,11 +62,17 @@ fn link_problem(state: &AppState, state_of_link: Option<LinkState>) -> Resp {
     )
 }
 
-fn no_session(state: &AppState) -> Resp {
+/// Before the postcard check the mailed link is unspent: opening it again works.
+const BEFORE_POSTCARD: &str = "時間が経ったか、ブラウザが変わったため、この画面は無効になりました。お手数ですが、メールに記載されたURLをもう一度開いてください。URLの有効期限が切れている場合は、「新規利用登録」の画面からメールアドレスの登録をやり直してください。";
+/// After it the link is spent, but the postcard is not until 利用者情報入力 is done.
+const AFTER_POSTCARD: &str = "時間が経ったか、ブラウザが変わったため、この画面は無効になりました。利用登録はまだ完了していません。お手数ですが、「新規利用登録」の画面からメールアドレスの登録をやり直してください。ハガキのログインIDと仮パスワードは、そのままお使いいただけます。";
+
+fn no_session(state: &AppState, message: &'static str) -> Resp {
     let page = ErrorPage {
         title: "画面の有効期限が切れました",
-        message: "時間が経ったため、この画面は無効になりました。お手数ですが、メールに記載されたURLをもう一度開いてください。URLの有効期限が切れている場合は、「新規利用登録」の画面からやり直してください。",
+        message,
         next: Some(("/signup", "新規利用登録の画面へ")),
+        trouble: Trouble::SIGNUP,
     };
     error_response(state, StatusCode::FORBIDDEN, &page)
 }
@@ -73,7 +80,7 @@ fn no_session(state: &AppState) -> Resp {
 /// The browser's sign-up session and its still-usable link, or the page that says why not.
 async fn before_postcard(state: &AppState, req: &Req) -> Result<Result<(Current, Link), Resp>> {
     let Some(current) = FLOW.current(state, req).await? else {
-        return Ok(Err(no_session(state)));
+        return Ok(Err(no_session(state, BEFORE_POSTCARD)));
     };
     if current.session.member_id.is_some() {
         return Ok(Err(redirect("/signup/profile")));
@@ -85,19 +92,24 @@ async fn before_postcard(state: &AppState, req: &Req) -> Result<Result<(Current,
     })
 }
 
-/// The part after the postcard check: (session id hash, member, the link's address).
-async fn verified_session(
-    state: &AppState,
-    req: &Req,
-) -> Result<Result<(Vec<u8>, i64, String), Resp>> {
+/// The part after the postcard check: (member, the link's address). A member who has
+/// finished (Back after 完了) is shown 完了 again.
+async fn verified_session(state: &AppState, req: &Req) -> Result<Result<(i64, String), Resp>> {
     let Some(current) = FLOW.current(state, req).await? else {
-        return Ok(Err(no_session(state)));
+        return Ok(Err(no_session(state, AFTER_POSTCARD)));
     };
     let Some(member_id) = current.session.member_id else {
         return Ok(Err(redirect("/signup/verify")));
     };
+    let account = state
+        .db
+        .call(move |c| members::account(c, member_id))
+        .await?;
+    if account.is_some_and(|a| a.registered_at.is_some()) {
+        return Ok(Err(redirect("/signup/done")));
+    }
     match current.link {
-        Some(link) => Ok(Ok((current.id_hash, member_id, link.address))),
-        None => Ok(Err(no_session(state))),
+        Some(link) => Ok(Ok((member_id, link.address))),
+        None => Ok(Err(no_session(state, AFTER_POSTCARD))),
     }
 }

@@ -3,12 +3,12 @@
 use hyper::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::super::http::{self, redirect, with_cookie};
+use super::super::http::{self, redirect};
 use super::super::profile::{LOGIN_ID_TAKEN, check_new_password, check_nickname};
 use super::super::{AppState, Req, Resp};
-use super::{FLOW, no_session, verified_session};
+use super::verified_session;
 use crate::address::Address;
-use crate::db::{self, members, sessions};
+use crate::db::{self, members};
 use crate::error::Result;
 use crate::password;
 
@@ -43,7 +43,7 @@ impl ProfileErrors {
 }
 
 pub async fn profile_form(state: &AppState, req: &Req) -> Result<Resp> {
-    let (_, _, address) = match verified_session(state, req).await? {
+    let (_, address) = match verified_session(state, req).await? {
         Ok(found) => found,
         Err(response) => return Ok(response),
     };
@@ -90,19 +90,19 @@ fn check_profile(form: &ProfileForm, link_address: &str, state: &AppState) -> Pr
 
 pub async fn profile_submit(state: &AppState, req: &Req) -> Result<Resp> {
     let form: ProfileForm = req.form(state.origin())?;
-    let (id_hash, member_id, address) = match verified_session(state, req).await? {
+    let (member_id, address) = match verified_session(state, req).await? {
         Ok(found) => found,
         Err(response) => return Ok(response),
     };
     let mut errors = check_profile(&form, &address, state);
     if !errors.any() {
-        match register(state, req, &form, member_id, address, id_hash).await? {
+        match register(state, req, &form, member_id, address).await? {
+            // The session stays (until its time ends) so that Back leads to 完了.
             Registered::Done => {
                 tracing::info!(member_id, "sign-up completed");
-                let cookie = FLOW.clear_cookie(state);
-                return Ok(with_cookie(redirect("/signup/done"), &cookie));
+                return Ok(redirect("/signup/done"));
             }
-            Registered::AlreadyDone => return Ok(no_session(state)),
+            Registered::AlreadyDone => return Ok(redirect("/signup/done")),
             Registered::LoginIdTaken => errors.login_id = Some(LOGIN_ID_TAKEN.into()),
         }
     }
@@ -125,14 +125,13 @@ enum Registered {
     LoginIdTaken,
 }
 
-/// Stores the member's choices, spends the postcard and ends the sign-up session.
+/// Stores the member's choices and spends the postcard.
 async fn register(
     state: &AppState,
     req: &Req,
     form: &ProfileForm,
     member_id: i64,
     address: String,
-    session_hash: Vec<u8>,
 ) -> Result<Registered> {
     let plain = form.password.clone();
     let hash = tokio::task::spawn_blocking(move || password::hash(&plain)).await??;
@@ -153,7 +152,6 @@ async fn register(
                 address: &address,
             };
             let done = members::register(&tx, &registration, db::now())?;
-            sessions::delete(&tx, &session_hash)?;
             if !done {
                 tx.commit()?;
                 return Ok(Registered::AlreadyDone);

@@ -4,7 +4,7 @@ use hyper::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::super::http::{redirect, with_cookie};
-use super::super::{AppState, ErrorPage, Req, Resp, error_response};
+use super::super::{AppState, ErrorPage, Req, Resp, Trouble, error_response};
 use super::{FLOW, before_postcard, link_problem};
 use crate::address::to_half_width;
 use crate::db::links::LinkState;
@@ -55,7 +55,11 @@ pub async fn verify_submit(state: &AppState, req: &Req) -> Result<Resp> {
         Ok(found) => found,
         Err(response) => return Ok(response),
     };
-    let Some(member_id) = postcard_holder(state, &form).await? else {
+    let holder = postcard_holder(state, &form).await?;
+    if let Postcard::Used = holder {
+        return Ok(postcard_used(state));
+    }
+    let Postcard::Unused(member_id) = holder else {
         let wrong = FLOW
             .wrong_answer(state, req, link.id, None, "signup_postcard_failed")
             .await?;
@@ -64,6 +68,7 @@ pub async fn verify_submit(state: &AppState, req: &Req) -> Result<Resp> {
                 title: "このURLは無効になりました",
                 message: "ログインIDまたは仮パスワードの誤りが続いたため、このURLは無効になりました。お手数ですが、「新規利用登録」の画面からメールアドレスの登録をやり直してください。",
                 next: Some(("/signup", "新規利用登録の画面へ")),
+                trouble: Trouble::SIGNUP,
             };
             return Ok(error_response(state, StatusCode::FORBIDDEN, &page));
         }
@@ -95,9 +100,33 @@ pub async fn verify_submit(state: &AppState, req: &Req) -> Result<Resp> {
     }
 }
 
-/// The member whose postcard this is, if the password matches and is still unspent.
-/// Full-width input is read as half-width; the ID is printed in capitals.
-async fn postcard_holder(state: &AppState, form: &VerifyForm) -> Result<Option<i64>> {
+/// What the typed postcard credentials are.
+enum Postcard {
+    /// Right, and not yet used: this member's.
+    Unused(i64),
+    /// Right, but already used to register: only its holder learns this.
+    Used,
+    Wrong,
+}
+
+/// The right postcard of a member who has registered with it already: not an error of
+/// typing, so say where the member stands (the link is not spent, no attempt counted).
+fn postcard_used(state: &AppState) -> Resp {
+    let page = ErrorPage {
+        title: "利用登録は完了しています",
+        message: "このハガキのログインIDと仮パスワードは、すでに利用登録に使われています。登録したログインIDとパスワードでログインしてください。パスワードを忘れた方は、ログイン画面の「パスワードを忘れた方」から再発行できます。",
+        next: Some(("/", "ログイン画面へ")),
+        trouble: Trouble::LOGIN,
+    };
+    with_cookie(
+        error_response(state, StatusCode::OK, &page),
+        &FLOW.clear_cookie(state),
+    )
+}
+
+/// Whose postcard this is, if the password matches. Full-width input is read as
+/// half-width; the ID is printed in capitals.
+async fn postcard_holder(state: &AppState, form: &VerifyForm) -> Result<Postcard> {
     let temp_login_id = to_half_width(form.temp_login_id.trim()).to_ascii_uppercase();
     let holder = state
         .db
@@ -107,5 +136,9 @@ async fn postcard_holder(state: &AppState, form: &VerifyForm) -> Result<Option<i
     let typed = to_half_width(form.temp_password.trim());
     let matches =
         tokio::task::spawn_blocking(move || password::verify(&typed, stored.as_deref())).await?;
-    Ok(holder.map(|h| h.id).filter(|_| matches))
+    Ok(match holder {
+        Some(h) if matches && h.registered => Postcard::Used,
+        Some(h) if matches => Postcard::Unused(h.id),
+        _ => Postcard::Wrong,
+    })
 }
