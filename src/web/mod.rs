@@ -290,13 +290,21 @@ fn too_many(state: &AppState, path: &str) -> Resp {
 }
 
 /// The page or redirect for a request. A page answering a POST is kept and shown by a
-/// GET after a 303 (see `views`), so that reload and Back never post again.
+/// GET after a 303 (see `views`), so that reload and Back never post again. A kept page
+/// is shown only while its page would still be shown: where the member has moved on
+/// (registered, logged in or out), the page's own redirect says where they stand.
 async fn answer(state: &AppState, req: Req) -> Resp {
     let (path, csrf) = (req.path.clone(), req.csrf.clone());
     if req.method == Method::GET
         && let Some(id) = req.query_param(views::VIEW_PARAM)
     {
-        return state.views.show(&path, &id, &csrf);
+        let fresh = route(state, req)
+            .await
+            .unwrap_or_else(|e| error_page(state, e, &path));
+        return match fresh.status().is_redirection() {
+            true => fresh,
+            false => state.views.show(&path, &id, &csrf),
+        };
     }
     let post = req.method == Method::POST;
     let response = route(state, req)

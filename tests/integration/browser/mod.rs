@@ -3,7 +3,8 @@
 //! desktop (Firefox cannot shrink its window below 500 CSS pixels). Every page is
 //! photographed (`target/browser-screenshots/`) and checked by axe-core.
 
-mod smoke;
+mod member;
+mod signup;
 
 /// One test per browser and viewport for a flow `async fn(&TestDaemon, Engine, Viewport)`.
 macro_rules! in_every_browser {
@@ -34,3 +35,8 @@ macro_rules! in_every_browser {
     };
 }
 pub(crate) use in_every_browser;
+
+/// Runs the HTTP-client shortcuts (which block on the daemon's runtime) from a flow.
+pub fn outside_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| scope.spawn(work).join().unwrap())
+}
