@@ -24,7 +24,7 @@ fi
 if [ ! -f tests/browser/node_modules/axe-core/axe.min.js ]; then
     npm ci --prefix tests/browser --no-audit --no-fund
 fi
-chromium --version; chromedriver --version; firefox-esr --version; geckodriver --version | head -n 1
+chromium --version; chromedriver --version; firefox-esr --version; geckodriver --version | sed -n 1p
 rm -rf target/browser-screenshots
 cargo test --locked "$@"
 echo "screenshots: $(find target/browser-screenshots -name '*.png' | wc -l) in target/browser-screenshots/"
