@@ -386,3 +386,11 @@ fn pages_carry_protective_headers() {
         header("set-cookie").contains("HttpOnly") && header("set-cookie").contains("SameSite=Lax")
     );
 }
+
+#[test]
+fn the_favicon_is_an_icon_not_a_404() {
+    let daemon = TestDaemon::start();
+    let page = daemon.browser().get("/favicon.ico");
+    assert_eq!(page.status, 200);
+    assert_eq!(page.headers["content-type"], "image/x-icon");
+}

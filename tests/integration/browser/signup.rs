@@ -127,6 +127,15 @@ async fn procedure_b(daemon: &TestDaemon, engine: Engine, viewport: Viewport) {
     web.expect_text("はなこさん").await;
     web.expect_text("2026年4月1日 2026年度 定期健診").await;
     web.check("トップ").await;
+    // Every link and button a thumb must hit is at least 44 px high.
+    let small = web
+        .script("return [...document.querySelectorAll('nav a, nav button, ul.records a, footer a, .links a')].filter(e => e.getBoundingClientRect().height < 44).map(e => e.textContent);")
+        .await;
+    assert_eq!(small, serde_json::json!([]), "tap targets under 44 px");
+    let ring = web
+        .script("const a = document.querySelector('ul.records a'); a.focus(); return getComputedStyle(a).outlineStyle;")
+        .await;
+    assert_ne!(ring, "none", "a visible focus ring");
     // Back right after the key login: still logged in, not "the key is void".
     web.back().await;
     assert_eq!(web.path().await, "/home");

@@ -113,7 +113,7 @@ impl Browser<'_> {
                     .insert(cookie.name().to_string(), cookie.value().to_string());
             }
         }
-        let body = String::from_utf8(bytes.to_vec()).unwrap();
+        let body = String::from_utf8_lossy(&bytes).to_string();
         if status == 200 || status == 422 {
             self.last_body = body.clone();
         }
