@@ -3,7 +3,7 @@
 //! links first); the check of what only the member knows (the postcard, the temporary
 //! password) spends it and replaces the session id; a few wrong tries void it.
 
-use super::http::{clear_cookie, set_cookie};
+use super::http::{clear_cookie, set_cookie, set_session_cookie};
 use super::{AppState, Req};
 use crate::db::links::{self, Link, LinkState, Purpose};
 use crate::db::sessions::{self, Kind, NewSession, Session};
@@ -16,6 +16,10 @@ pub struct LinkFlow {
     pub kind: Kind,
     pub cookie: &'static str,
     pub path: &'static str,
+    /// Whether the session after the check lasts as long as the link would have
+    /// (sign-up: the member may need a while for 利用者情報入力), or only
+    /// `[policy] signup_session_ttl` (reissue: a password form on a shared device).
+    pub lasts_as_link: bool,
 }
 
 /// A browser's place in the flow.
@@ -129,10 +133,10 @@ impl LinkFlow {
     }
 
     /// The right answer: spends the link for `member_id` and replaces the session by one
-    /// that knows the member. It lasts as long as the link would have, and at least
-    /// `[policy] signup_session_ttl`: a member who needs an hour on the next form is not
-    /// sent back to a link that is spent by now. None if the link was spent meanwhile
-    /// (another tab).
+    /// that knows the member, in a cookie that dies with the browser. It lasts
+    /// `[policy] signup_session_ttl`, or (`lasts_as_link`) as long as the link would have
+    /// if that is longer: a member who needs an hour on the next form is not sent back to
+    /// a link that is spent by now. None if the link was spent meanwhile (another tab).
     pub async fn pass(
         &self,
         state: &AppState,
@@ -145,7 +149,10 @@ impl LinkFlow {
         let new_id = token::new_token();
         let new_hash = token::hash(&new_id);
         let (old_hash, kind, client_ip) = (current.id_hash.clone(), self.kind, req.client_ip());
-        let link_ends = current.link.as_ref().map_or(0, |l| l.expires_at);
+        let link_ends = match self.lasts_as_link {
+            true => current.link.as_ref().map_or(0, |l| l.expires_at),
+            false => 0,
+        };
         let ttl = state.config.policy.signup_session_ttl.as_secs();
         let spent = state
             .db
@@ -175,8 +182,7 @@ impl LinkFlow {
                 Ok(true)
             })
             .await?;
-        let lifetime = (db::now() + ttl).max(link_ends) - db::now();
-        Ok(spent.then(|| set_cookie(self.cookie, &new_id, self.path, lifetime, state.https())))
+        Ok(spent.then(|| set_session_cookie(self.cookie, &new_id, self.path, state.https())))
     }
 
     pub fn clear_cookie(&self, state: &AppState) -> String {

@@ -291,27 +291,29 @@ fn too_many(state: &AppState, path: &str) -> Resp {
 
 /// The page or redirect for a request. A page answering a POST is kept and shown by a
 /// GET after a 303 (see `views`), so that reload and Back never post again. A kept page
-/// is shown only while its page would still be shown: where the member has moved on
-/// (registered, logged in or out), the page's own redirect says where they stand.
+/// is shown only while its page would still be shown (see `show_unless_moved_on`).
 async fn answer(state: &AppState, req: Req) -> Resp {
-    let (path, csrf) = (req.path.clone(), req.csrf.clone());
+    let (path, owner) = (req.path.clone(), views::Owner::of(&req));
+    let shown = req.query_param(views::VIEW_PARAM);
     if req.method == Method::GET
-        && let Some(id) = req.query_param(views::VIEW_PARAM)
+        && let Some(id) = shown.filter(|_| views::is_page(&path))
     {
         let fresh = route(state, req)
             .await
             .unwrap_or_else(|e| error_page(state, e, &path));
-        return match fresh.status().is_redirection() {
-            true => fresh,
-            false => state.views.show(&path, &id, &csrf),
-        };
+        return state.views.show_unless_moved_on(&path, &id, &owner, fresh);
     }
-    let post = req.method == Method::POST;
-    let response = route(state, req)
-        .await
-        .unwrap_or_else(|e| error_page(state, e, &path));
-    match post {
-        true => state.views.keep(&path, &csrf, response).await,
+    // Refused forms (no cookie yet, a wrong token, a bad body) are answered at once:
+    // keeping them would only let a stranger fill the store.
+    let keep = req.method == Method::POST && !req.csrf_is_new;
+    let result = route(state, req).await;
+    let refused = matches!(
+        result,
+        Err(Error::Csrf | Error::NotFound | Error::BadRequest(_))
+    );
+    let response = result.unwrap_or_else(|e| error_page(state, e, &path));
+    match keep && !refused {
+        true => state.views.keep(&path, &owner, response).await,
         false => response,
     }
 }
@@ -365,11 +367,11 @@ async fn route(state: &AppState, req: Req) -> Result<Resp> {
         "/profile/email/add" if post => profile::add_email(state, &req).await,
         "/profile/email/remove" if get => profile::remove_email_form(state, &req).await,
         "/profile/email/remove" if post => profile::remove_email(state, &req).await,
+        "/profile/email/confirm" if get => profile::confirm_email_form(state, &req).await,
+        "/profile/email/confirm" if post => profile::confirm_email(state, &req).await,
+        "/profile/email/added" if get => profile::email_added(state, &req),
         p if get && p.starts_with("/profile/email/") => {
-            profile::confirm_email_form(state, &req, &p["/profile/email/".len()..]).await
-        }
-        p if post && p.starts_with("/profile/email/") => {
-            profile::confirm_email(state, &req, &p["/profile/email/".len()..]).await
+            profile::open_email_link(state, &p["/profile/email/".len()..]).await
         }
         // パスワード再発行.
         "/reset" if get => reset::request_form(state, &req),

@@ -23,6 +23,7 @@ const FLOW: LinkFlow = LinkFlow {
     kind: Kind::Reset,
     cookie: "km_reset",
     path: "/reset",
+    lasts_as_link: false,
 };
 
 #[derive(Serialize, Default)]

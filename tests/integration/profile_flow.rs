@@ -101,10 +101,11 @@ fn add_address(daemon: &TestDaemon, browser: &mut crate::util::Browser, address:
     let mut owner = daemon.browser();
     let confirm = owner.open(&link);
     assert!(confirm.body.contains(address) && confirm.body.contains("登録する"));
-    let path = link.split_once("://").unwrap().1.split_once('/').unwrap().1;
-    let done = owner.submit(&format!("/{path}"), &[]);
-    assert_eq!(done.status, 200, "{}", done.body);
-    assert!(done.body.contains("を登録しました"));
+    assert!(!owner.cookies.is_empty(), "the token went into a cookie");
+    let done = owner.submit("/profile/email/confirm", &[]);
+    assert_eq!(done.location(), "/profile/email/added", "{}", done.body);
+    let done = owner.open("/profile/email/added");
+    assert!(done.body.contains("メールアドレスを登録しました"));
     assert_eq!(
         daemon.browser().open(&link).status,
         410,

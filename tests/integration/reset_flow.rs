@@ -54,7 +54,7 @@ fn reissue_end_to_end_kills_the_old_password_and_sessions() {
     );
     assert_eq!(ok.location(), "/reset/password", "{}", ok.body);
     browser.open("/reset/password");
-    let bad = browser.submit(
+    let answer = browser.submit_unfollowed(
         "/reset/password",
         &[
             ("password", "short"),
@@ -62,6 +62,8 @@ fn reissue_end_to_end_kills_the_old_password_and_sessions() {
             ("login_id", ""),
         ],
     );
+    let kept = answer.location().to_string();
+    let bad = browser.get(&kept);
     assert_eq!(bad.status, 422);
     let done = browser.submit(
         "/reset/password",
@@ -73,6 +75,10 @@ fn reissue_end_to_end_kills_the_old_password_and_sessions() {
     );
     assert_eq!(done.location(), "/reset/done");
     assert!(browser.open("/reset/done").body.contains("ログイン画面"));
+    // Back to the form's kept answer: the finished reissue says so, no live form.
+    let back = browser.get(&kept);
+    assert_eq!(back.status, 410, "{}", back.body);
+    assert!(!back.body.contains("password_confirm"));
 
     assert_eq!(
         old_session.get("/home").status,

@@ -119,7 +119,8 @@ fn procedure_b_empty_mail_to_completion_then_link_and_postcard_are_dead() {
         page.body
     );
     assert!(page.body.contains("パスワードを忘れた方"));
-    assert_ne!(browser.open("/signup/profile").status, 200);
+    let profile = browser.open("/signup/profile");
+    assert!(!profile.body.contains("利用者情報入力"), "{}", profile.body);
     // Someone without the postcard's password learns nothing of it.
     let mut stranger = daemon.browser();
     stranger.open(&second.signup_link());

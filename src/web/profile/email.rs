@@ -4,7 +4,7 @@
 use hyper::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::super::http::redirect;
+use super::super::http::{clear_cookie, redirect, set_cookie, with_cookie};
 use super::super::{AppState, ErrorPage, Req, Resp, Trouble, error_response, member};
 use super::{Field, MAX_ADDRESSES, announce, refuse};
 use crate::address::Address;
@@ -189,9 +189,36 @@ struct ConfirmPage<'a> {
     done: bool,
 }
 
-/// GET of the mailed link: shows the address and a button (a scanner's visit adds nothing).
-pub async fn confirm_email_form(state: &AppState, req: &Req, token: &str) -> Result<Resp> {
-    match usable_verify_link(state, token).await? {
+/// Holds a confirmation link's token after the link was opened, so that it leaves the
+/// address bar (and any `Referer`) at once, as the other mailed links do.
+const LINK_COOKIE: &str = "km_address";
+const LINK_PATH: &str = "/profile/email";
+
+/// GET of the mailed link: trades the token for a cookie, then the page with a button
+/// (a scanner's visit adds nothing).
+pub async fn open_email_link(state: &AppState, token: &str) -> Result<Resp> {
+    let link = match usable_verify_link(state, token).await? {
+        Ok(link) => link,
+        Err(problem) => return Ok(problem),
+    };
+    let cookie = set_cookie(
+        LINK_COOKIE,
+        token,
+        LINK_PATH,
+        link.expires_at - db::now(),
+        state.https(),
+    );
+    Ok(with_cookie(redirect("/profile/email/confirm"), &cookie))
+}
+
+/// The link this browser opened last.
+async fn opened_link(state: &AppState, req: &Req) -> Result<Result<links::Link, Resp>> {
+    let token = req.cookie(LINK_COOKIE).unwrap_or_default();
+    usable_verify_link(state, &token).await
+}
+
+pub async fn confirm_email_form(state: &AppState, req: &Req) -> Result<Resp> {
+    match opened_link(state, req).await? {
         Ok(link) => state.page(
             "email_confirm.html",
             &ConfirmPage {
@@ -204,9 +231,9 @@ pub async fn confirm_email_form(state: &AppState, req: &Req, token: &str) -> Res
     }
 }
 
-pub async fn confirm_email(state: &AppState, req: &Req, token: &str) -> Result<Resp> {
+pub async fn confirm_email(state: &AppState, req: &Req) -> Result<Resp> {
     let _: Vec<(String, String)> = req.form(state.origin())?;
-    let link = match usable_verify_link(state, token).await? {
+    let link = match opened_link(state, req).await? {
         Ok(link) => link,
         Err(problem) => return Ok(problem),
     };
@@ -251,14 +278,18 @@ pub async fn confirm_email(state: &AppState, req: &Req, token: &str) -> Result<R
         return Ok(error_response(state, StatusCode::CONFLICT, &page));
     }
     state.outbox_wake.notify_one();
-    state.page(
-        "email_confirm.html",
-        &ConfirmPage {
-            csrf: &req.csrf,
-            address: link.address,
-            done: true,
-        },
-    )
+    let cookie = clear_cookie(LINK_COOKIE, LINK_PATH, state.https());
+    Ok(with_cookie(redirect("/profile/email/added"), &cookie))
+}
+
+/// After the button: done (on any device; logging in is not needed).
+pub fn email_added(state: &AppState, req: &Req) -> Result<Resp> {
+    let page = ConfirmPage {
+        csrf: &req.csrf,
+        address: String::new(),
+        done: true,
+    };
+    state.page("email_confirm.html", &page)
 }
 
 fn verify_problem(state: &AppState) -> Resp {

@@ -4,7 +4,10 @@
 
 mod email;
 
-pub use email::{add_email, confirm_email, confirm_email_form, remove_email, remove_email_form};
+pub use email::{
+    add_email, confirm_email, confirm_email_form, email_added, open_email_link, remove_email,
+    remove_email_form,
+};
 
 use hyper::StatusCode;
 use serde::{Deserialize, Serialize};

@@ -27,6 +27,7 @@ const FLOW: LinkFlow = LinkFlow {
     kind: Kind::Signup,
     cookie: "km_signup",
     path: "/signup",
+    lasts_as_link: true,
 };
 
 /// Where a link that cannot be used sends the member: the page that says so.

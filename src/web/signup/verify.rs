@@ -112,17 +112,15 @@ enum Postcard {
 /// The right postcard of a member who has registered with it already: not an error of
 /// typing, so say where the member stands (the link is not spent, no attempt counted).
 fn postcard_used(state: &AppState) -> Resp {
-    let page = ErrorPage {
-        title: "利用登録は完了しています",
-        message: "このハガキのログインIDと仮パスワードは、すでに利用登録に使われています。登録したログインIDとパスワードでログインしてください。パスワードを忘れた方は、ログイン画面の「パスワードを忘れた方」から再発行できます。",
-        next: Some(("/", "ログイン画面へ")),
-        trouble: Trouble::LOGIN,
-    };
-    with_cookie(
-        error_response(state, StatusCode::OK, &page),
-        &FLOW.clear_cookie(state),
-    )
+    error_response(state, StatusCode::OK, &POSTCARD_USED)
 }
+
+const POSTCARD_USED: ErrorPage<'static> = ErrorPage {
+    title: "利用登録は完了しています",
+    message: "このハガキのログインIDと仮パスワードは、すでに利用登録に使われています。登録したログインIDとパスワードでログインしてください。パスワードを忘れた方は、ログイン画面の「パスワードを忘れた方」から再発行できます。",
+    next: Some(("/", "ログイン画面へ")),
+    trouble: Trouble::LOGIN,
+};
 
 /// Whose postcard this is, if the password matches. Full-width input is read as
 /// half-width; the ID is printed in capitals.

@@ -48,6 +48,7 @@ async fn profile(daemon: &TestDaemon, engine: Engine, viewport: Viewport) {
     web.fill("password_confirm", "newpass12").await;
     web.press("form[action='/profile/password'] button").await;
     assert_eq!(web.focused_id().await, "error-summary");
+    web.expect_text("現在のパスワードが正しくありません").await;
     web.check("パスワード変更-誤り").await;
     web.fill("current_password", PASSWORD).await;
     web.fill("password", "newpass12").await;
@@ -68,7 +69,12 @@ async fn profile(daemon: &TestDaemon, engine: Engine, viewport: Viewport) {
         web.open(&url).await;
         web.check(&format!("メールアドレスの登録-{}", n + 2)).await;
         web.press_labelled("登録する").await;
-        web.expect_text("を登録しました").await;
+        web.expect_text("メールアドレスを登録しました").await;
+        assert_eq!(
+            web.path().await,
+            "/profile/email/added",
+            "no token in the address bar"
+        );
     }
     web.open("/profile").await;
     web.expect_text("メールアドレスは3つまで登録できます").await;
@@ -80,6 +86,7 @@ async fn profile(daemon: &TestDaemon, engine: Engine, viewport: Viewport) {
         names[1].as_str().unwrap().contains("jiro2@example.org"),
         "each 削除 names its address"
     );
+    web.scroll_to("ul.addresses").await;
     web.check("メールアドレス3つ").await;
     // 削除 asks first; going back keeps the address.
     web.press("ul.addresses li:nth-child(2) button").await;

@@ -1,8 +1,9 @@
 //! Every member flow in real browsers, typing and pressing as a member does: headless
-//! Chromium on a phone (390×844, touch) and on a desktop, and headless Firefox ESR on a
-//! desktop (Firefox cannot shrink its window below 500 CSS pixels). Every page is
+//! Chromium and Firefox ESR, each on a phone (390×844 CSS pixels at ratio 2; Chromium
+//! adds touch) and on a desktop (1280×900). Every page is
 //! photographed (`target/browser-screenshots/`) and checked by axe-core.
 
+mod errors;
 mod member;
 mod signup;
 
@@ -25,6 +26,11 @@ macro_rules! in_every_browser {
             #[test]
             fn chromium_desktop() {
                 run(Engine::Chromium, Viewport::Desktop);
+            }
+
+            #[test]
+            fn firefox_phone() {
+                run(Engine::Firefox, Viewport::Phone);
             }
 
             #[test]

@@ -62,6 +62,16 @@ impl Browser<'_> {
         self.post_raw(path, &body)
     }
 
+    /// Posts a form with the last page's CSRF field and returns the 303 itself, not the
+    /// page it leads to (for tests of the kept answer pages).
+    pub fn submit_unfollowed(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let csrf = hidden_field(&self.last_body, "csrf").unwrap_or_default();
+        let mut all: Vec<(&str, &str)> = vec![("csrf", &csrf)];
+        all.extend_from_slice(fields);
+        let body = serde_urlencoded::to_string(&all).unwrap();
+        self.request("POST", path, Some(body))
+    }
+
     /// Posts exactly these fields (for CSRF tests), following a redirect to the page
     /// that answers them.
     pub fn post_raw(&mut self, path: &str, body: &str) -> Page {

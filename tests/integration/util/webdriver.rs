@@ -115,24 +115,48 @@ fn capabilities(
             }
             json!({"browserName": "chrome", "goog:chromeOptions": options})
         }
-        Engine::Firefox => json!({
-            "browserName": "firefox",
-            "moz:firefoxOptions": {
-                "binary": "/usr/bin/firefox-esr",
-                // geckodriver makes its own fresh profile, with these prefs.
-                "args": ["-headless"],
-                "prefs": {
-                    "intl.accept_languages": "ja",
-                    "network.captive-portal-service.enabled": false,
-                    "network.connectivity-service.enabled": false,
-                    "browser.safebrowsing.malware.enabled": false,
-                    "browser.safebrowsing.phishing.enabled": false,
-                    "signon.rememberSignons": false,
+        Engine::Firefox => {
+            firefox_profile(profile, viewport);
+            json!({
+                "browserName": "firefox",
+                "moz:firefoxOptions": {
+                    "binary": "/usr/bin/firefox-esr",
+                    "args": ["-headless", "-profile", profile.display().to_string()],
                 },
-            },
-        }),
+            })
+        }
     };
     caps.as_object().unwrap().clone()
+}
+
+/// A fresh Firefox profile. Its toolbars' minimum widths would keep the window at 500
+/// CSS pixels or more: `userChrome.css` lifts them, so a phone's 390 fits.
+fn firefox_profile(dir: &Path, viewport: Viewport) {
+    let ratio = match viewport {
+        Viewport::Phone => "2.0",
+        Viewport::Desktop => "1.0",
+    };
+    let prefs = [
+        (
+            "toolkit.legacyUserProfileCustomizations.stylesheets",
+            "true".to_string(),
+        ),
+        ("intl.accept_languages", "\"ja\"".into()),
+        ("layout.css.devPixelsPerPx", format!("\"{ratio}\"")),
+        ("network.captive-portal-service.enabled", "false".into()),
+        ("network.connectivity-service.enabled", "false".into()),
+        ("browser.safebrowsing.malware.enabled", "false".into()),
+        ("browser.safebrowsing.phishing.enabled", "false".into()),
+        ("signon.rememberSignons", "false".into()),
+    ];
+    let user_js: String = prefs
+        .iter()
+        .map(|(name, value)| format!("user_pref(\"{name}\", {value});\n"))
+        .collect();
+    std::fs::write(dir.join("user.js"), user_js).unwrap();
+    std::fs::create_dir_all(dir.join("chrome")).unwrap();
+    let css = ":root, #main-window, #navigator-toolbox, #nav-bar, #TabsToolbar, toolbar, #urlbar-container, #search-container { min-width: 0 !important; }\n";
+    std::fs::write(dir.join("chrome/userChrome.css"), css).unwrap();
 }
 
 impl<'a> Web<'a> {
@@ -184,13 +208,7 @@ impl<'a> Web<'a> {
         let (width, height) = self.viewport.size();
         // Measured on one of our pages: a phone lays out by its `<meta name=viewport>`.
         self.open("/").await;
-        if let Viewport::Phone = self.viewport {
-            // Firefox will not make a window narrower than 500 CSS pixels, at any pixel
-            // ratio: phones are Chromium's device emulation (touch, ratio 2).
-            assert!(
-                matches!(self.engine, Engine::Chromium),
-                "phones are emulated in Chromium"
-            );
+        if let (Engine::Chromium, Viewport::Phone) = (self.engine, self.viewport) {
             assert_eq!(self.inner_size().await, (width, height), "emulated phone");
             return;
         }
@@ -300,6 +318,14 @@ impl<'a> Web<'a> {
     pub async fn reload(&self) {
         self.client.refresh().await.unwrap();
         self.wait_loaded().await;
+    }
+
+    /// Scrolls the part of the page a step is about into view, for its screenshot.
+    pub async fn scroll_to(&self, css: &str) {
+        let element = self.client.find(Locator::Css(css)).await.unwrap();
+        let script = "arguments[0].scrollIntoView({block: 'center'});";
+        let arg = serde_json::to_value(&element).unwrap();
+        self.client.execute(script, vec![arg]).await.unwrap();
     }
 
     /// The page's visible text.
