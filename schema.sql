@@ -150,7 +150,10 @@ CREATE TABLE outbox (
     params          TEXT NOT NULL,         -- JSON; never a secret
     message_id      TEXT NOT NULL UNIQUE,
     created_at      INTEGER NOT NULL,
-    status          TEXT NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'sent', 'failed')),
+    -- 'expired': its useful life passed unsent (a 暗証キー after its lifetime);
+    -- 'cancelled': by the sysadmin. Neither is ever sent.
+    status          TEXT NOT NULL DEFAULT 'queued'
+                    CHECK (status IN ('queued', 'sent', 'failed', 'expired', 'cancelled')),
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,
     last_error      TEXT,

@@ -1,6 +1,11 @@
 //! Mail addresses as members really have them. Old Japanese carrier addresses
 //! (`taro..yamada.@docomo.ne.jp`) break RFC 5322's dot rules but are live mailboxes,
-//! so we accept them and quote their local part when a strict parser needs it.
+//! so we accept them, also as an MTA in front quotes them (`"taro..yamada."@docomo.ne.jp`,
+//! RFC 5321 Quoted-string), and quote their local part again when we send.
+//!
+//! Whatever is accepted here can be sent to: the sender's own rules (lettre's: a local
+//! part of at most 64 octets, a domain of proper labels) are part of `parse`, so an
+//! address that could not be sent to is refused at the door, never queued.
 
 use std::fmt;
 
@@ -23,11 +28,36 @@ pub enum AddressError {
     Shape,
     #[error("address contains a space, control or non-ASCII character")]
     Character,
+    #[error("the part before @ is longer than 64 characters")]
+    LocalTooLong,
+    #[error("the domain after @ is not a valid host name")]
+    Domain,
 }
+
+impl AddressError {
+    /// What a member is told on a form.
+    pub fn japanese(self) -> &'static str {
+        match self {
+            AddressError::Empty => "メールアドレスを入力してください。",
+            AddressError::LocalTooLong => {
+                "メールアドレスの＠より前は64文字以内です。正しく入力してください。"
+            }
+            AddressError::Domain => {
+                "メールアドレスの＠より後（ドメイン）が正しくありません。正しく入力してください。"
+            }
+            _ => "メールアドレスを正しく入力してください。",
+        }
+    }
+}
+
+/// Longest local part SMTP allows (RFC 5321 §4.5.3.1.1).
+const MAX_LOCAL: usize = 64;
 
 impl Address {
     /// Accepts `local@domain` where the local part is any printable ASCII except the
-    /// few characters that would break a header or an SMTP path.
+    /// few characters that would break a header or an SMTP path, written plain or
+    /// quoted (`"taro..yamada."@docomo.ne.jp`, with `\` escapes), and only if the
+    /// sender could send to it.
     pub fn parse(text: &str) -> Result<Address, AddressError> {
         let text = text.trim();
         if text.is_empty() {
@@ -36,23 +66,26 @@ impl Address {
         if text.len() > MAX_LEN {
             return Err(AddressError::TooLong);
         }
-        if text.chars().any(|c| {
-            !c.is_ascii_graphic() || matches!(c, '<' | '>' | '(' | ')' | ',' | ';' | '\\' | '"')
-        }) {
+        let (local, domain) = split_local(text)?;
+        let plain = |c: char| {
+            c.is_ascii_graphic() && !matches!(c, '<' | '>' | '(' | ')' | ',' | ';' | '\\' | '"')
+        };
+        if !local.chars().chain(domain.chars()).all(plain) {
             return Err(AddressError::Character);
         }
-        let (local, domain) = text.rsplit_once('@').ok_or(AddressError::Shape)?;
-        let domain_ok = !domain.is_empty()
-            && domain.split('.').all(|label| {
-                !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            });
-        if local.is_empty() || local.contains('@') || !domain_ok {
+        if local.is_empty() || local.contains('@') || domain.is_empty() {
             return Err(AddressError::Shape);
         }
-        Ok(Address {
-            local: local.to_string(),
+        if local.len() > MAX_LOCAL {
+            return Err(AddressError::LocalTooLong);
+        }
+        let address = Address {
+            local,
             domain: domain.to_ascii_lowercase(),
-        })
+        };
+        // The sender's yes is ours: what lettre refuses would stop in the outbox.
+        address.to_lettre().map_err(|_| AddressError::Domain)?;
+        Ok(address)
     }
 
     /// Like [`Address::parse`], first turning full-width input (ｋｃ＠ｅｘａｍｐｌｅ．ｊｐ),
@@ -87,6 +120,29 @@ impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}@{}", self.local, self.domain)
     }
+}
+
+/// The local part (unquoted, escapes undone) and the domain of `text`.
+fn split_local(text: &str) -> Result<(String, &str), AddressError> {
+    let Some(quoted) = text.strip_prefix('"') else {
+        let (local, domain) = text.rsplit_once('@').ok_or(AddressError::Shape)?;
+        return Ok((local.to_string(), domain));
+    };
+    let mut local = String::new();
+    let mut chars = quoted.char_indices();
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '\\' => local.push(chars.next().ok_or(AddressError::Shape)?.1),
+            '"' => {
+                let domain = quoted[at + 1..]
+                    .strip_prefix('@')
+                    .ok_or(AddressError::Shape)?;
+                return Ok((local, domain));
+            }
+            c => local.push(c),
+        }
+    }
+    Err(AddressError::Shape)
 }
 
 /// Whether two addresses name the same mailbox (case-insensitive, as MTAs treat them).
@@ -127,6 +183,44 @@ mod tests {
         let plain = Address::parse("Taro@Example.JP").unwrap();
         assert_eq!(plain.to_lettre().unwrap().to_string(), "Taro@example.jp");
         assert_eq!(plain.key(), "taro@example.jp");
+    }
+
+    #[test]
+    fn quoted_local_parts_from_an_mta_in_front_are_the_same_mailbox() {
+        for (quoted, plain) in [
+            (
+                "\"taro..yamada.\"@docomo.ne.jp",
+                "taro..yamada.@docomo.ne.jp",
+            ),
+            ("\".abc\"@docomo.ne.jp", ".abc@docomo.ne.jp"),
+            ("\"hanako.\"@ezweb.ne.jp", "hanako.@ezweb.ne.jp"),
+            ("\"ta\\.ro\"@Example.JP", "ta.ro@example.jp"),
+        ] {
+            let address = Address::parse(quoted).unwrap();
+            assert_eq!(address.to_string(), plain);
+        }
+        // Quoting does not let in what plain text may not carry.
+        for bad in [
+            "\"a b\"@x.jp",
+            "\"a\\\"b\"@x.jp",
+            "\"a\"@",
+            "\"abc@x.jp",
+            "\"a\"x@y.jp",
+        ] {
+            assert!(Address::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn what_the_sender_refuses_is_refused_here() {
+        let long = format!("{}@example.jp", "a".repeat(65));
+        assert_eq!(Address::parse(&long), Err(AddressError::LocalTooLong));
+        assert!(Address::parse(&format!("{}@example.jp", "a".repeat(64))).is_ok());
+        for bad in ["a@-x.jp", "a@x-.jp", "a@x.-jp"] {
+            assert_eq!(Address::parse(bad), Err(AddressError::Domain), "{bad}");
+        }
+        let label = format!("a@{}.jp", "x".repeat(64));
+        assert!(Address::parse(&label).is_err());
     }
 
     #[test]

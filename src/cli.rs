@@ -359,6 +359,14 @@ pub fn outbox_list(config: &Config, status: Option<&str>, limit: usize) -> anyho
     Ok(())
 }
 
+pub fn outbox_cancel(config: &Config, id: i64) -> anyhow::Result<()> {
+    if !open(config)?.call_blocking(move |c| crate::db::outbox::cancel(c, id))? {
+        bail!("no queued or failed mail {id} (see `karamail outbox list`)");
+    }
+    println!("mail {id} cancelled: it will not be sent");
+    Ok(())
+}
+
 pub fn outbox_retry(config: &Config, id: Option<i64>) -> anyhow::Result<()> {
     let changed =
         open(config)?.call_blocking(move |c| crate::db::outbox::requeue(c, id, db::now()))?;

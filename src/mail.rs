@@ -63,6 +63,19 @@ struct Common<'a> {
 
 impl Mailer {
     /// Builds the mail for a queued row, making any secret it carries now.
+    /// How long after being queued a mail of this kind is still worth sending, in
+    /// seconds: a 暗証キー within its key's lifetime, a link within its link's. A mail
+    /// past it is never sent late (the member has asked again by then, or given up).
+    pub fn useful_life(&self, kind: &str) -> Option<i64> {
+        let policy = &self.config.policy;
+        match kind {
+            "login_key" => Some(policy.login_key_ttl.as_secs()),
+            "signup_link" | "email_verify" => Some(policy.signup_link_ttl.as_secs()),
+            "reset" => Some(policy.reset_ttl.as_secs()),
+            _ => None,
+        }
+    }
+
     pub async fn compose(&self, db: &Db, queued: &QueuedMail) -> Result<Composed> {
         let mail: OutgoingMail =
             serde_json::from_str(&queued.params).map_err(|e| Error::Mail(e.to_string()))?;
@@ -219,6 +232,7 @@ impl Mailer {
             params: String::new(),
             message_id: crate::outbox::new_message_id(&self.config.mail.from, db::now()),
             attempts: 0,
+            created_at: db::now(),
         };
         let context =
             tera::Context::from_serialize(serde_json::json!({ "at": jst::datetime(db::now()) }))?;

@@ -168,8 +168,9 @@ enum OutboxCommand {
     ///
     /// Example: karamail outbox list --status failed
     List {
-        /// Only this status: queued, sent or failed.
-        #[arg(long, value_parser = ["queued", "sent", "failed"])]
+        /// Only this status: queued, sent, failed, expired (its useful life passed
+        /// unsent) or cancelled.
+        #[arg(long, value_parser = ["queued", "sent", "failed", "expired", "cancelled"])]
         status: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: usize,
@@ -178,6 +179,10 @@ enum OutboxCommand {
     ///
     /// Example: karamail outbox retry 42
     Retry { id: Option<i64> },
+    /// Never send this queued or failed mail (it stays in the list as cancelled).
+    ///
+    /// Example: karamail outbox cancel 42
+    Cancel { id: i64 },
     /// Remove sent mail older than a duration (queued and failed mail is kept).
     ///
     /// Example: karamail outbox purge --older-than 30d
@@ -258,6 +263,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 cli::outbox_list(&config, status.as_deref(), limit)
             }
             OutboxCommand::Retry { id } => cli::outbox_retry(&config, id),
+            OutboxCommand::Cancel { id } => cli::outbox_cancel(&config, id),
             OutboxCommand::Purge { older_than } => cli::outbox_purge(&config, older_than),
         },
         Command::Serve => serve(config),

@@ -78,12 +78,34 @@ pub enum Sender {
     Relay(AsyncSmtpTransport<Tokio1Executor>),
 }
 
-/// Why a send failed, and whether trying again could help.
+/// Why a send failed, whether trying again could help, and whether the fault is the
+/// mail's own or the transport's (then every mail would fail alike).
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct SendError {
     pub permanent: bool,
+    pub transport: bool,
     pub message: String,
+}
+
+impl SendError {
+    /// Reads a relay's answer. Without a reply code (connect, TLS, timeout) or with one
+    /// that speaks of the relay itself (421 closing, 454 TLS, 530/534/535/538
+    /// authentication), the transport is at fault: every mail would fail alike, so the
+    /// queue waits and no mail is marked failed for it. Any other 4xx (450 mailbox busy,
+    /// 451, 452 at RCPT or DATA) is this mail's alone; any other 5xx refuses it for good.
+    fn from_relay(error: &lettre::transport::smtp::Error) -> SendError {
+        let code = error.status().map(|c| c.to_string());
+        let relay_wide = matches!(
+            code.as_deref(),
+            None | Some("421" | "454" | "530" | "534" | "535" | "538")
+        );
+        SendError {
+            permanent: !relay_wide && error.is_permanent(),
+            transport: relay_wide,
+            message: error.to_string(),
+        }
+    }
 }
 
 impl Sender {
@@ -130,18 +152,14 @@ impl Sender {
                 .await
                 .map_err(|e| SendError {
                     permanent: false,
+                    transport: true,
                     message: format!("writing .eml: {e}"),
                 }),
-            Sender::Relay(transport) => {
-                transport
-                    .send(message.clone())
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| SendError {
-                        permanent: e.is_permanent(),
-                        message: e.to_string(),
-                    })
-            }
+            Sender::Relay(transport) => transport
+                .send(message.clone())
+                .await
+                .map(|_| ())
+                .map_err(|e| SendError::from_relay(&e)),
         }
     }
 }
@@ -251,7 +269,7 @@ impl Worker {
                         tracing::info!(backlog, "mail transport is back; sending the backlog");
                         break;
                     }
-                    Sent::Yes | Sent::Never => *failing = 0,
+                    Sent::Yes | Sent::Never | Sent::MailLater => *failing = 0,
                     Sent::Later => {
                         *failing += 1;
                         return Ok(());
@@ -263,18 +281,37 @@ impl Worker {
 
     async fn send_one(&self, queued: queue::QueuedMail) -> Result<Sent> {
         let id = queued.id;
+        let now = db::now();
+        if let Some(life) = self.mailer.useful_life(&queued.kind)
+            && now >= queued.created_at + life
+        {
+            let reason = format!("expired: not sent within {life} s of being queued");
+            tracing::warn!(outbox_id = id, kind = %queued.kind, "mail expired unsent; never sent late");
+            self.db
+                .call(move |c| queue::mark_expired(c, id, &reason))
+                .await?;
+            return Ok(Sent::Never);
+        }
         let result = match self.mailer.compose(&self.db, &queued).await {
             Ok(Composed::Mail(message)) => self.sender.send(&format!("{id:08}"), &message).await,
             Ok(Composed::Obsolete(reason)) => Err(SendError {
                 permanent: true,
+                transport: false,
                 message: format!("not sent: {reason}"),
+            }),
+            // A mail that cannot be built (an address no sender takes) never will be;
+            // it fails alone and the queue goes on.
+            Err(e @ Error::Mail(_)) => Err(SendError {
+                permanent: true,
+                transport: false,
+                message: format!("composing: {e}"),
             }),
             Err(e) => Err(SendError {
                 permanent: false,
+                transport: false,
                 message: format!("composing: {e}"),
             }),
         };
-        let now = db::now();
         match result {
             Ok(()) => {
                 tracing::info!(outbox_id = id, kind = %queued.kind, "mail sent");
@@ -290,12 +327,17 @@ impl Worker {
             }
             Err(error) => {
                 let delay = backoff(queued.attempts, self.retry_initial, self.retry_max);
-                tracing::warn!(outbox_id = id, error = %error.message, retry_in_s = delay.as_secs(), "mail not sent; will retry");
+                tracing::warn!(outbox_id = id, error = %error.message, retry_in_s = delay.as_secs(), transport = error.transport, "mail not sent; will retry");
                 let next = now + delay.as_secs() as i64;
+                let transport = error.transport;
                 self.db
                     .call(move |c| queue::mark_retry(c, id, next, &error.message))
                     .await?;
-                Ok(Sent::Later)
+                Ok(if transport {
+                    Sent::Later
+                } else {
+                    Sent::MailLater
+                })
             }
         }
     }
@@ -306,8 +348,10 @@ enum Sent {
     Yes,
     /// Refused for good (or nothing to send any more).
     Never,
-    /// Not now; the row waits for its retry.
+    /// Not now, and not any mail: the transport failed; the queue waits.
     Later,
+    /// Not now for this mail alone (its recipient's 450); the others go on.
+    MailLater,
 }
 
 /// initial, 2×, 4×, … up to `max`.

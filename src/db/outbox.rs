@@ -12,6 +12,7 @@ pub struct QueuedMail {
     pub params: String,
     pub message_id: String,
     pub attempts: u32,
+    pub created_at: i64,
 }
 
 pub fn insert(
@@ -33,7 +34,7 @@ pub fn insert(
 /// Mails due now, in the order they were queued.
 pub fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<QueuedMail>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, kind, recipient, params, message_id, attempts FROM outbox
+        "SELECT id, kind, recipient, params, message_id, attempts, created_at FROM outbox
          WHERE status = 'queued' AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![now, limit as i64], |row| {
@@ -44,6 +45,7 @@ pub fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<QueuedMail>>
             params: row.get(3)?,
             message_id: row.get(4)?,
             attempts: row.get(5)?,
+            created_at: row.get(6)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -92,6 +94,24 @@ pub fn mark_failed(conn: &Connection, id: i64, error: &str) -> Result<()> {
         params![id, error],
     )?;
     Ok(())
+}
+
+/// A mail that will never be sent: its useful life passed (`expired`).
+pub fn mark_expired(conn: &Connection, id: i64, reason: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE outbox SET status = 'expired', last_error = ?2 WHERE id = ?1 AND status = 'queued'",
+        params![id, reason],
+    )?;
+    Ok(())
+}
+
+/// The sysadmin's `outbox cancel ID`: a queued or failed mail is never sent.
+pub fn cancel(conn: &Connection, id: i64) -> Result<bool> {
+    Ok(conn.execute(
+        "UPDATE outbox SET status = 'cancelled', last_error = coalesce(last_error || '; ', '') || 'cancelled by the sysadmin'
+         WHERE id = ?1 AND status IN ('queued', 'failed')",
+        [id],
+    )? == 1)
 }
 
 /// A row as `karamail outbox list` shows it.

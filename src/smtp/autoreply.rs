@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use mail_parser::{MessageParser, MimeHeaders};
 
-use crate::address::Address;
+use crate::address::{Address, AddressError};
 
 /// What we learn from a message's header.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -25,7 +25,11 @@ pub fn check_sender(
     if envelope_from.is_empty() {
         return Err("null_sender");
     }
-    let address = Address::parse(envelope_from).map_err(|_| "invalid_sender")?;
+    let address = Address::parse(envelope_from).map_err(|e| match e {
+        // Well-formed, but no mail could be sent to it (`a@-x.jp`, a 65-octet local part).
+        AddressError::LocalTooLong | AddressError::Domain => "unsendable_sender",
+        _ => "invalid_sender",
+    })?;
     if is_ours(&address.to_string()) {
         return Err("own_address");
     }
@@ -181,6 +185,10 @@ mod tests {
             Err("invalid_sender")
         );
         assert!(check_sender("taro..yamada.@docomo.ne.jp", ours).is_ok());
+        assert!(check_sender("\"taro..yamada.\"@docomo.ne.jp", ours).is_ok());
+        assert_eq!(check_sender("a@-x.jp", ours), Err("unsendable_sender"));
+        let long = format!("{}@example.jp", "a".repeat(65));
+        assert_eq!(check_sender(&long, ours), Err("unsendable_sender"));
     }
 
     #[test]

@@ -54,14 +54,17 @@ struct RequestForm {
 /// and one insert; the mail's secrets are made later, by the outbox).
 pub async fn request_submit(state: &AppState, req: &Req) -> Result<Resp> {
     let form: RequestForm = req.form(state.origin())?;
-    let Ok(address) = Address::parse_typed(&form.email) else {
-        let page = RequestPage {
-            csrf: &req.csrf,
-            email: form.email,
-            error: Some("メールアドレスを正しく入力してください。"),
-            sent: false,
-        };
-        return state.page("reset_request.html", &page);
+    let address = match Address::parse_typed(&form.email) {
+        Ok(address) => address,
+        Err(e) => {
+            let page = RequestPage {
+                csrf: &req.csrf,
+                email: form.email,
+                error: Some(e.japanese()),
+                sent: false,
+            };
+            return state.page("reset_request.html", &page);
+        }
     };
     let (config, client_ip) = (state.config.clone(), req.client_ip());
     let queued = state

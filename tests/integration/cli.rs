@@ -356,6 +356,30 @@ fn a_test_mail_goes_out_now_and_the_outbox_can_be_inspected_and_retried() {
     );
     let bad = karamail(dir.path(), &["outbox", "retry", "999"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no failed or queued mail 999"));
+
+    // Cancelled: never sent, listed as such; a sent mail cannot be cancelled.
+    let id: i64 = db
+        .query_row(
+            "SELECT id FROM outbox WHERE recipient = 'gone@example.net'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let cancelled = karamail_ok(dir.path(), &["outbox", "cancel", &id.to_string()]);
+    assert!(
+        cancelled.contains(&format!("mail {id} cancelled")),
+        "{cancelled}"
+    );
+    let list = karamail_ok(dir.path(), &["outbox", "list", "--status", "cancelled"]);
+    assert!(
+        list.contains("gone@example.net") && list.contains("cancelled by the sysadmin"),
+        "{list}"
+    );
+    let again = karamail(dir.path(), &["outbox", "cancel", &id.to_string()]);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains(&format!("no queued or failed mail {id}"))
+    );
 }
 
 #[test]

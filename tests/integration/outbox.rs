@@ -1,5 +1,6 @@
 //! Mail out through a relay: retries while it refuses, and nothing lost across restarts.
 
+use crate::util::member::{log_in, register};
 use crate::util::{Relay, TestDaemon, empty_mail, send_mail};
 use karamail::config::Transport;
 
@@ -102,4 +103,149 @@ fn metrics_and_health_are_served_to_the_operator() {
         404,
         "not on the public listener"
     );
+}
+
+/// Addresses our parser once took but the sender refuses (`a@-x.jp`, a local part over
+/// 64) used to stop the whole outbox. Now they are refused at the door, and one that is
+/// in the queue already fails alone: a member's 暗証キー still arrives within seconds.
+#[test]
+fn no_address_can_stop_the_outbox() {
+    let daemon = TestDaemon::start();
+    register(&daemon, "6001", "member@example.net", "steadymember");
+    let long = format!("{}@example.jp", "a".repeat(65));
+    let mut browser = daemon.browser();
+    for (address, message) in [
+        ("a@-x.jp", "＠より後（ドメイン）が正しくありません"),
+        (long.as_str(), "＠より前は64文字以内"),
+    ] {
+        for form in ["/signup", "/reset"] {
+            browser.open(form);
+            let page = browser.submit(form, &[("email", address)]);
+            assert!(
+                page.body.contains(message),
+                "{form} {address}: {}",
+                page.body
+            );
+        }
+        assert_eq!(send_mail(&daemon, address, &empty_mail(address)), 250);
+    }
+    assert_eq!(daemon.outcomes_for("a@-x.jp"), ["unsendable_sender"]);
+    assert_eq!(daemon.outcomes_for(&long), ["unsendable_sender"]);
+    // One queued before this release, first in line.
+    daemon
+        .db()
+        .execute(
+            "INSERT INTO outbox (kind, recipient, params, message_id, created_at, next_attempt_at)
+             VALUES ('signup_link', 'a@-x.jp', '{\"kind\":\"signup_link\",\"in_reply_to\":null,\"auto_replied\":false}', '<old@x>', strftime('%s','now'), 0)",
+            [],
+        )
+        .unwrap();
+    let started = std::time::Instant::now();
+    log_in(
+        &daemon,
+        &mut daemon.browser(),
+        "steadymember",
+        "member@example.net",
+        1,
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let (status, error): (String, String) = daemon
+        .db()
+        .query_row(
+            "SELECT status, last_error FROM outbox WHERE recipient = 'a@-x.jp'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(status, "failed");
+    assert!(error.starts_with("composing:"), "{error}");
+}
+
+/// A 暗証キー that could not go out within its key's lifetime is never sent late.
+#[test]
+fn a_mail_past_its_useful_life_expires_unsent() {
+    let daemon = TestDaemon::start();
+    daemon
+        .db()
+        .execute(
+            "INSERT INTO outbox (kind, recipient, params, message_id, created_at, next_attempt_at)
+             VALUES ('login_key', 'late@example.net', '{\"kind\":\"login_key\",\"attempt_id\":1}', '<late@x>', strftime('%s','now') - 601, 0)",
+            [],
+        )
+        .unwrap();
+    // Any new mail wakes the worker.
+    assert_eq!(
+        send_mail(&daemon, "wake@example.net", &empty_mail("wake@example.net")),
+        250
+    );
+    daemon.wait_for_mail("wake@example.net");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        let status: String = daemon
+            .db()
+            .query_row(
+                "SELECT status FROM outbox WHERE recipient = 'late@example.net'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if status != "queued" || std::time::Instant::now() > deadline {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status, "expired");
+    assert!(
+        daemon
+            .sent_mails()
+            .iter()
+            .all(|m| m.to != "late@example.net")
+    );
+}
+
+/// A recipient whose mailbox answers 450 holds up only its own mail: the next member's
+/// 暗証キー goes out at once, and the busy mail waits for its own retry.
+#[test]
+fn one_busy_mailbox_does_not_hold_up_the_others() {
+    let relay = Relay::start_with_busy("busy@example.net");
+    let daemon = TestDaemon::start_with(|c| {
+        c.mail.transport = Transport::Smtp;
+        c.mail.relay = relay.url();
+        c.mail.retry_initial = "60s".parse().unwrap();
+    });
+    assert_eq!(
+        send_mail(&daemon, "busy@example.net", &empty_mail("busy@example.net")),
+        250
+    );
+    let started = std::time::Instant::now();
+    assert_eq!(
+        send_mail(
+            &daemon,
+            "ready@example.net",
+            &empty_mail("ready@example.net")
+        ),
+        250
+    );
+    let received = relay.wait_for(1);
+    let waited = started.elapsed();
+    assert!(
+        waited < std::time::Duration::from_secs(5),
+        "the healthy mail waited {waited:?}"
+    );
+    assert!(received[0].contains("ready@example.net"));
+    let (status, error): (String, String) = daemon
+        .db()
+        .query_row(
+            "SELECT status, last_error FROM outbox WHERE recipient = 'busy@example.net'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(status, "queued", "retried later, not failed");
+    assert!(error.contains("450"), "{error}");
+    eprintln!("a healthy mail waited {waited:?} behind a 450 mailbox");
 }

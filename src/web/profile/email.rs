@@ -35,7 +35,7 @@ pub async fn add_email(state: &AppState, req: &Req) -> Result<Resp> {
         .call(move |c| members::emails(c, member_id))
         .await?;
     let error = match Address::parse_typed(&form.email) {
-        Err(_) => Some("メールアドレスを正しく入力してください。".to_string()),
+        Err(e) => Some(e.japanese().to_string()),
         Ok(_) if emails.len() >= MAX_ADDRESSES => Some(format!(
             "メールアドレスは最大{MAX_ADDRESSES}つまで登録できます。追加するには、先にほかのアドレスを削除してください。"
         )),

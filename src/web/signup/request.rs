@@ -35,11 +35,11 @@ pub async fn request_submit(state: &AppState, req: &Req) -> Result<Resp> {
     let form: RequestForm = req.form(state.origin())?;
     let address = match Address::parse_typed(&form.email) {
         Ok(address) => address.to_string(),
-        Err(_) => {
+        Err(e) => {
             let page = RequestPage {
                 csrf: &req.csrf,
                 email: form.email,
-                error: Some("メールアドレスを正しく入力してください。"),
+                error: Some(e.japanese()),
             };
             return state.page("signup_request.html", &page);
         }

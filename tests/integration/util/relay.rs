@@ -19,7 +19,21 @@ impl Relay {
         Relay::start_on(TcpListener::bind("127.0.0.1:0").unwrap(), refuse)
     }
 
+    /// A relay whose mailbox `busy` answers 450 at RCPT every time (its other
+    /// recipients are accepted).
+    pub fn start_with_busy(busy: &str) -> Relay {
+        Relay::start_serving(
+            TcpListener::bind("127.0.0.1:0").unwrap(),
+            0,
+            Some(busy.to_string()),
+        )
+    }
+
     pub fn start_on(listener: TcpListener, refuse: usize) -> Relay {
+        Relay::start_serving(listener, refuse, None)
+    }
+
+    fn start_serving(listener: TcpListener, refuse: usize, busy: Option<String>) -> Relay {
         let addr = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
         let refused = Arc::new(AtomicUsize::new(0));
@@ -27,7 +41,7 @@ impl Relay {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
-                let _ = relay_session(stream, &kept, &count, refuse);
+                let _ = relay_session(stream, &kept, &count, refuse, busy.as_deref());
             }
         });
         Relay {
@@ -60,6 +74,7 @@ fn relay_session(
     kept: &Mutex<Vec<String>>,
     refused: &AtomicUsize,
     refuse: usize,
+    busy: Option<&str>,
 ) -> std::io::Result<()> {
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
@@ -74,6 +89,9 @@ fn relay_session(
         let reply: &[u8] = match verb.as_str() {
             "EHLO" | "HELO" => b"250 relay.test\r\n",
             "MAIL" | "RSET" | "NOOP" => b"250 ok\r\n",
+            "RCPT" if busy.is_some_and(|b| line.contains(b)) => {
+                b"450 4.2.1 mailbox busy, try again later\r\n"
+            }
             "RCPT" if refused.load(Ordering::SeqCst) < refuse => {
                 refused.fetch_add(1, Ordering::SeqCst);
                 b"451 4.3.0 try again later\r\n"
