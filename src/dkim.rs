@@ -65,11 +65,54 @@ pub fn zone_line(selector: &str, domain: &str, record: &str) -> String {
     )
 }
 
+/// What signs every mail: one set-up for new mails and one for replies, which have
+/// `In-Reply-To` and `References` to sign too. A header is signed only where every mail
+/// of the kind has it: how verifiers treat a signed but absent header differs.
+pub struct Signer {
+    new: DkimConfig,
+    reply: DkimConfig,
+}
+
+impl Signer {
+    pub fn config(&self, is_reply: bool) -> &DkimConfig {
+        if is_reply { &self.reply } else { &self.new }
+    }
+}
+
+/// Headers signed on every mail: what a member sees (From, To, Subject, Date), what
+/// makes it unique (Message-ID), and how its body is read (the MIME headers), so that
+/// no relay can change how the signed body is shown.
+const SIGNED: [&str; 9] = [
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "Auto-Submitted",
+    "MIME-Version",
+    "Content-Type",
+    "Content-Transfer-Encoding",
+];
+const SIGNED_IN_REPLIES: [&str; 2] = ["In-Reply-To", "References"];
+
 /// The signing set-up from `[mail]`, if a key is configured.
-pub fn load(mail: &MailConfig) -> Result<Option<DkimConfig>> {
+pub fn load(mail: &MailConfig) -> Result<Option<Signer>> {
     let Some(path) = mail.dkim_key.as_ref() else {
         return Ok(None);
     };
+    let config = |headers: Vec<&'static str>| signing_config(mail, path, headers);
+    let reply = SIGNED.iter().chain(&SIGNED_IN_REPLIES).copied().collect();
+    Ok(Some(Signer {
+        new: config(SIGNED.to_vec())?,
+        reply: config(reply)?,
+    }))
+}
+
+fn signing_config(
+    mail: &MailConfig,
+    path: &Path,
+    headers: Vec<&'static str>,
+) -> Result<DkimConfig> {
     let pem = std::fs::read_to_string(path)
         .map_err(|e| Error::Config(format!("[mail] dkim_key {}: {e}", path.display())))?;
     let key = DkimSigningKey::new(&pem, DkimSigningAlgorithm::Rsa).map_err(|e| {
@@ -92,25 +135,17 @@ pub fn load(mail: &MailConfig) -> Result<Option<DkimConfig>> {
         header: DkimCanonicalizationType::Relaxed,
         body: DkimCanonicalizationType::Relaxed,
     };
-    // Only headers every mail has: how signers and verifiers treat an absent one differs.
-    let headers = [
-        "From",
-        "To",
-        "Subject",
-        "Date",
-        "Message-ID",
-        "Auto-Submitted",
-    ]
-    .into_iter()
-    .map(HeaderName::new_from_ascii_str)
-    .collect();
-    Ok(Some(DkimConfig::new(
+    let headers = headers
+        .into_iter()
+        .map(HeaderName::new_from_ascii_str)
+        .collect();
+    Ok(DkimConfig::new(
         mail.dkim_selector.clone(),
         domain,
         key,
         headers,
         canonicalization,
-    )))
+    ))
 }
 
 #[cfg(test)]

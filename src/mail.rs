@@ -24,7 +24,7 @@ pub struct Mailer {
     pub config: Arc<Config>,
     pub public_url: String,
     /// Signs every mail when a key is configured (`[mail] dkim_key`).
-    pub dkim: Option<lettre::message::dkim::DkimConfig>,
+    pub dkim: Option<crate::dkim::Signer>,
 }
 
 /// What a queued row becomes.
@@ -283,6 +283,8 @@ impl Mailer {
             .message_id(Some(queued.message_id.clone()))
             .date_now()
             .header(AutoSubmitted(threading.auto_submitted.to_string()))
+            // Strict parsers (and some carriers' filters) read a body's type only with it.
+            .header(lettre::message::header::MIME_VERSION_1_0)
             .header(ContentType::TEXT_PLAIN);
         if let Some(parent) = threading.in_reply_to {
             builder = builder
@@ -291,7 +293,7 @@ impl Mailer {
         }
         let mut message = builder.body(body.to_string()).map_err(|e| bad(&e))?;
         if let Some(dkim) = &self.dkim {
-            message.sign(dkim);
+            message.sign(dkim.config(threading.in_reply_to.is_some()));
         }
         Ok(message)
     }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
@@ -122,6 +123,10 @@ impl Sender {
                 if let Some(ca) = &config.mail.relay_ca {
                     builder = builder.tls(relay_tls(&config.mail.relay, ca)?);
                 }
+                // The name the relay sees (and may check against DNS) is ours, not the
+                // machine's: `[smtp] hostname`, as in our own greeting.
+                let hello = ClientId::Domain(config.smtp.hostname.clone());
+                builder = builder.hello_name(hello);
                 Ok(Sender::Relay(
                     builder.timeout(Some(Duration::from_secs(60))).build(),
                 ))

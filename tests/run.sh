@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, real browsers included, on a fresh Debian machine: installs what
-# the browser tests need when it is missing (Chromium + chromedriver, Firefox ESR +
-# geckodriver, Japanese fonts for legible screenshots, axe-core), then `cargo test`.
+# the tests need when it is missing (Chromium + chromedriver, Firefox ESR + geckodriver,
+# Japanese fonts for legible screenshots, axe-core, dkimpy), then `cargo test`.
 # Screenshots of every step land in target/browser-screenshots/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +21,8 @@ fi
 if ! command -v geckodriver >/dev/null 2>&1; then
     cargo install geckodriver --locked
 fi
+# dkimpy: the independent DKIM verifier of tests/mail_audit.py.
+python3 -c "import dkim" 2>/dev/null || python3 -m pip install --quiet dkimpy
 if [ ! -f tests/browser/node_modules/axe-core/axe.min.js ]; then
     npm ci --prefix tests/browser --no-audit --no-fund
 fi

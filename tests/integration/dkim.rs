@@ -8,9 +8,9 @@ use mail_auth::{AuthenticatedMessage, DkimResult, MessageAuthenticator, Paramete
 use crate::util::dns::Dns;
 use crate::util::{TestDaemon, empty_mail, send_mail};
 
-#[test]
-fn keygen_signs_and_a_receiver_verifies_through_dns() {
-    let dir = tempfile::tempdir().unwrap();
+/// `karamail dkim keygen` for selector km1 at example.jp in `dir`: the key file and the
+/// TXT record as DNS would serve it.
+pub fn keygen(dir: &std::path::Path) -> (std::path::PathBuf, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_karamail"))
         .args([
             "dkim",
@@ -22,7 +22,7 @@ fn keygen_signs_and_a_receiver_verifies_through_dns() {
             "--domain",
             "example.jp",
         ])
-        .current_dir(dir.path())
+        .current_dir(dir)
         .env_remove("KARAMAIL_CONFIG")
         .output()
         .unwrap();
@@ -39,12 +39,19 @@ fn keygen_signs_and_a_receiver_verifies_through_dns() {
     // The record as DNS serves it: the quoted strings joined.
     let record: String = zone.split('"').skip(1).step_by(2).collect();
     assert!(record.starts_with("v=DKIM1; k=rsa; p="));
-    let key = dir.path().join("dkim.key");
+    let key = dir.join("dkim.key");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
         std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
         0o600
     );
+    (key, record)
+}
+
+#[test]
+fn keygen_signs_and_a_receiver_verifies_through_dns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, record) = keygen(dir.path());
 
     let daemon = TestDaemon::start_with(|c| {
         c.mail.dkim_key = Some(key.clone());

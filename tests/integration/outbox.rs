@@ -224,6 +224,7 @@ fn one_busy_mailbox_does_not_hold_up_the_others() {
         c.mail.transport = Transport::Smtp;
         c.mail.relay = relay.url();
         c.mail.retry_initial = "60s".parse().unwrap();
+        c.smtp.hostname = "kc.example.jp".into();
     });
     assert_eq!(
         send_mail(&daemon, "busy@example.net", &empty_mail("busy@example.net")),
@@ -256,4 +257,10 @@ fn one_busy_mailbox_does_not_hold_up_the_others() {
     assert_eq!(status, "queued", "retried later, not failed");
     assert!(error.contains("450"), "{error}");
     eprintln!("a healthy mail waited {waited:?} behind a 450 mailbox");
+    // The relay is greeted with our own name, not the machine's.
+    let greetings = relay.greetings.lock().unwrap().clone();
+    assert!(
+        !greetings.is_empty() && greetings.iter().all(|g| g == "kc.example.jp"),
+        "{greetings:?}"
+    );
 }

@@ -12,6 +12,8 @@ pub struct Relay {
     pub addr: SocketAddr,
     pub received: Arc<Mutex<Vec<String>>>,
     pub refused: Arc<AtomicUsize>,
+    /// The names clients gave in EHLO/HELO.
+    pub greetings: Arc<Mutex<Vec<String>>>,
 }
 
 impl Relay {
@@ -37,17 +39,24 @@ impl Relay {
         let addr = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
         let refused = Arc::new(AtomicUsize::new(0));
-        let (kept, count) = (received.clone(), refused.clone());
+        let greetings = Arc::new(Mutex::new(Vec::new()));
+        let (kept, count, names) = (received.clone(), refused.clone(), greetings.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
-                let _ = relay_session(stream, &kept, &count, refuse, busy.as_deref());
+                let peer = Peer {
+                    kept: &kept,
+                    refused: &count,
+                    greetings: &names,
+                };
+                let _ = relay_session(stream, &peer, refuse, busy.as_deref());
             }
         });
         Relay {
             addr,
             received,
             refused,
+            greetings,
         }
     }
 
@@ -69,13 +78,20 @@ impl Relay {
     }
 }
 
+/// What a session records.
+struct Peer<'a> {
+    kept: &'a Mutex<Vec<String>>,
+    refused: &'a AtomicUsize,
+    greetings: &'a Mutex<Vec<String>>,
+}
+
 fn relay_session(
     stream: TcpStream,
-    kept: &Mutex<Vec<String>>,
-    refused: &AtomicUsize,
+    peer: &Peer,
     refuse: usize,
     busy: Option<&str>,
 ) -> std::io::Result<()> {
+    let (kept, refused) = (peer.kept, peer.refused);
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
     writer.write_all(b"220 relay.test ESMTP\r\n")?;
@@ -87,7 +103,11 @@ fn relay_session(
         }
         let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
         let reply: &[u8] = match verb.as_str() {
-            "EHLO" | "HELO" => b"250 relay.test\r\n",
+            "EHLO" | "HELO" => {
+                let name = line.get(5..).unwrap_or("").trim().to_string();
+                peer.greetings.lock().unwrap().push(name);
+                b"250 relay.test\r\n"
+            }
             "MAIL" | "RSET" | "NOOP" => b"250 ok\r\n",
             "RCPT" if busy.is_some_and(|b| line.contains(b)) => {
                 b"450 4.2.1 mailbox busy, try again later\r\n"
