@@ -261,9 +261,22 @@ pub fn check_config(path: Option<&Path>) -> anyhow::Result<()> {
     if let Err(e) = crate::dkim::load(&config.mail) {
         problems.push(e.to_string());
     }
+    problems.extend(crate::dkim::problems(&config.mail));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let published = match problems.is_empty() && config.mail.dkim_key.is_some() {
+        true => Some(runtime.block_on(crate::dkim::check_published(
+            &config.mail,
+            &config.smtp.dns_servers,
+        ))?),
+        false => None,
+    };
+    if let Some(crate::dkim::Published::Differs(why)) = &published {
+        problems.push(format!(
+            "DKIM: the record in DNS does not hold [mail] dkim_key ({why}); publish the record `karamail dkim keygen` printed"
+        ));
+    }
     if let Err(e) =
         runtime.block_on(async { crate::smtp::sender_auth::SenderAuth::from_config(&config.smtp) })
     {
@@ -303,6 +316,15 @@ pub fn check_config(path: Option<&Path>) -> anyhow::Result<()> {
         }
     );
     println!("  senders  sender_auth = {:?}", config.smtp.sender_auth);
+    match published {
+        Some(crate::dkim::Published::Matches(name)) => {
+            println!("  dkim     {name}: the published record holds the key")
+        }
+        Some(crate::dkim::Published::Unknown(why)) => {
+            println!("  dkim     published record not checked: DNS did not answer ({why})")
+        }
+        _ => println!("  dkim     off (no [mail] dkim_key): mails are not signed"),
+    }
     Ok(())
 }
 
@@ -403,26 +425,28 @@ pub fn dkim_keygen(
     domain: Option<&str>,
 ) -> anyhow::Result<()> {
     let selector = selector.unwrap_or(&config.mail.dkim_selector);
-    let from_domain = config
-        .mail
-        .from
-        .rsplit_once('@')
-        .map_or("localhost", |(_, d)| d);
-    let domain = domain.unwrap_or(if config.mail.dkim_domain.is_empty() {
-        from_domain
-    } else {
-        &config.mail.dkim_domain
-    });
+    let domain = domain.map_or_else(|| crate::dkim::signing_domain(&config.mail), str::to_string);
+    if domain.is_empty() || domain == "localhost" || !domain.contains('.') {
+        bail!(
+            "no domain to sign for ({domain:?}): give --domain with the society's mail domain, e.g. --domain example.jp"
+        );
+    }
     let record = crate::dkim::keygen(out)?;
+    let key = std::fs::canonicalize(out).unwrap_or_else(|_| out.to_path_buf());
     println!(
         "wrote a 2048-bit RSA key to {} (mode 0600; keep it secret)",
-        out.display()
-    );
-    println!(
-        "publish this TXT record, then set [mail] dkim_key = \"{}\" and dkim_selector = \"{selector}\":",
-        out.display()
+        key.display()
     );
     println!();
-    println!("{}", crate::dkim::zone_line(selector, domain, &record));
+    println!("1. Publish this TXT record in the DNS of {domain}:");
+    println!();
+    println!("{}", crate::dkim::zone_line(selector, &domain, &record));
+    println!();
+    println!("2. Set all three in the config ([mail]), then run `karamail check-config`:");
+    println!();
+    println!("[mail]");
+    println!("dkim_key = \"{}\"", key.display());
+    println!("dkim_selector = \"{selector}\"");
+    println!("dkim_domain = \"{domain}\"");
     Ok(())
 }

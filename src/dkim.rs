@@ -121,14 +121,7 @@ fn signing_config(
             path.display()
         ))
     })?;
-    let domain = match mail.dkim_domain.is_empty() {
-        true => mail
-            .from
-            .rsplit_once('@')
-            .map_or("localhost", |(_, d)| d)
-            .to_string(),
-        false => mail.dkim_domain.clone(),
-    };
+    let domain = signing_domain(mail);
     // Relaxed for headers too: our Subject is an encoded word that may be folded, and
     // folding must not break the signature on the way.
     let canonicalization = DkimCanonicalization {
@@ -148,9 +141,109 @@ fn signing_config(
     ))
 }
 
+/// The domain mails are signed for (`d=`): `[mail] dkim_domain`, or the domain of
+/// `[mail] from`.
+pub fn signing_domain(mail: &MailConfig) -> String {
+    match mail.dkim_domain.trim() {
+        "" => mail.from_domain(),
+        domain => domain.to_ascii_lowercase(),
+    }
+}
+
+/// What a receiver would hold against the set-up, seen without DNS: a domain no one
+/// can publish a record for, or one DMARC does not align with the From domain.
+pub fn problems(mail: &MailConfig) -> Vec<String> {
+    if mail.dkim_key.is_none() {
+        return Vec::new();
+    }
+    let (signing, from) = (
+        signing_domain(mail),
+        mail.from_domain().to_ascii_lowercase(),
+    );
+    if signing.is_empty() || signing == "localhost" || !signing.contains('.') {
+        return vec![format!(
+            "[mail] dkim_domain: mails would be signed for {signing:?}, where no record can be published; set dkim_domain (or [mail] from) to the society's domain"
+        )];
+    }
+    let aligned = |a: &str, b: &str| a == b || a.ends_with(&format!(".{b}"));
+    if !aligned(&from, &signing) && !aligned(&signing, &from) {
+        return vec![format!(
+            "[mail] dkim_domain = {signing:?} does not align with [mail] from's domain {from:?}: DMARC would fail; sign for {from:?} or a parent of it"
+        )];
+    }
+    Vec::new()
+}
+
+/// Whether the record published in DNS holds this key.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Published {
+    Matches(String),
+    /// The record is missing or holds another key: receivers see a failing signature.
+    Differs(String),
+    /// DNS did not answer: nothing could be checked.
+    Unknown(String),
+}
+
+/// Signs a sample mail and verifies it as a receiver would, through DNS.
+pub async fn check_published(
+    mail: &MailConfig,
+    dns_servers: &[std::net::SocketAddr],
+) -> Result<Published> {
+    use mail_auth::{AuthenticatedMessage, DkimResult};
+    let Some(signer) = load(mail)? else {
+        return Ok(Published::Unknown("no [mail] dkim_key".into()));
+    };
+    let name = format!("{}._domainkey.{}", mail.dkim_selector, signing_domain(mail));
+    let from: lettre::message::Mailbox = mail
+        .from
+        .parse()
+        .map_err(|e| Error::Config(format!("[mail] from: {e}")))?;
+    let mut sample = lettre::Message::builder()
+        .from(from.clone())
+        .to(from)
+        .subject("karamail check-config")
+        .body("DKIM check\r\n".to_string())
+        .map_err(|e| Error::Mail(e.to_string()))?;
+    sample.sign(signer.config(false));
+    let raw = sample.formatted();
+    let resolver = crate::dns::resolver(dns_servers)?;
+    let message = AuthenticatedMessage::parse(&raw)
+        .ok_or_else(|| Error::Mail("the sample mail does not parse".into()))?;
+    let outputs = resolver
+        .verify_dkim(mail_auth::Parameters::new(&message))
+        .await;
+    Ok(match outputs.first().map(|o| o.result()) {
+        Some(DkimResult::Pass) => Published::Matches(name),
+        Some(DkimResult::TempError(e)) => Published::Unknown(format!("{name}: {e}")),
+        Some(other) => Published::Differs(format!("{name}: {other:?}")),
+        None => Published::Differs(format!("{name}: no signature checked")),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn mail(from: &str, dkim_domain: &str) -> MailConfig {
+        let mut config = crate::config::Config::default().mail;
+        config.from = from.into();
+        config.dkim_domain = dkim_domain.into();
+        config.dkim_key = Some("dkim.key".into());
+        config
+    }
+
+    #[test]
+    fn a_domain_that_cannot_align_or_be_published_is_a_problem() {
+        assert!(problems(&mail("noreply@example.jp", "")).is_empty());
+        assert!(problems(&mail("noreply@mail.example.jp", "example.jp")).is_empty());
+        assert!(problems(&mail("noreply@example.jp", "mail.example.jp")).is_empty());
+        assert_eq!(
+            problems(&mail("noreply@example.jp", "other.example")).len(),
+            1
+        );
+        assert!(problems(&mail("noreply@localhost", ""))[0].contains("no record can be published"));
+        assert!(problems(&mail("noreply@example.jp", "localhost"))[0].contains("localhost"));
+    }
 
     #[test]
     fn long_records_are_split_for_zone_files() {

@@ -8,6 +8,7 @@ pub mod config;
 pub mod daemon;
 pub mod db;
 pub mod dkim;
+pub mod dns;
 pub mod error;
 pub mod jst;
 pub mod login;

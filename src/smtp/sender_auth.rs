@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use mail_auth::common::cache::NoCache;
 use mail_auth::dmarc::{Dmarc, Policy};
-use mail_auth::hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
 use mail_auth::spf::verify::SpfParameters;
 use mail_auth::{MessageAuthenticator, Parameters, SpfResult, Txt};
 
@@ -86,24 +85,8 @@ impl SenderAuth {
 }
 
 fn authenticator(dns_servers: &[SocketAddr]) -> Result<MessageAuthenticator> {
-    let built = if dns_servers.is_empty() {
-        MessageAuthenticator::new_system_conf()
-    } else {
-        let mut config = ResolverConfig::default();
-        for server in dns_servers {
-            let mut name_server = NameServerConfig::udp_and_tcp(server.ip());
-            for connection in &mut name_server.connections {
-                connection.port = server.port();
-            }
-            config.add_name_server(name_server);
-        }
-        MessageAuthenticator::new(config, ResolverOpts::default())
-    };
-    built.map_err(|e| {
-        Error::Config(format!(
-            "[smtp] sender_auth = \"spf\": cannot set up DNS: {e}"
-        ))
-    })
+    crate::dns::resolver(dns_servers)
+        .map_err(|e| Error::Config(format!("[smtp] sender_auth = \"spf\": {e}")))
 }
 
 async fn spf_and_dmarc(

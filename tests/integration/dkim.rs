@@ -89,3 +89,78 @@ fn keygen_signs_and_a_receiver_verifies_through_dns() {
     });
     assert_eq!(results, [true], "one valid signature");
 }
+
+/// The set-up cannot silently mismatch: keygen prints every setting to make, refuses a
+/// domain nobody can publish for, and check-config proves the published record holds
+/// the key, or says precisely what is wrong.
+#[test]
+fn keygen_and_check_config_agree_with_what_receivers_see() {
+    let dir = tempfile::tempdir().unwrap();
+    let karamail = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_karamail"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("KARAMAIL_CONFIG")
+            .output()
+            .unwrap()
+    };
+    // Built-in defaults send from localhost: there is nothing to publish a record in.
+    let refused = karamail(&["dkim", "keygen", "--out", "none.key"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("give --domain"));
+    assert!(!dir.path().join("none.key").exists());
+    let out = karamail(&[
+        "dkim",
+        "keygen",
+        "--out",
+        "mail.key",
+        "--selector",
+        "km2",
+        "--domain",
+        "mail.example.jp",
+    ]);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "dkim_selector = \"km2\"",
+        "dkim_domain = \"mail.example.jp\"",
+        "dkim_key = \"",
+        "km2._domainkey.mail.example.jp. IN TXT",
+    ] {
+        assert!(printed.contains(line), "{line} in {printed}");
+    }
+
+    let (key, record) = keygen(dir.path());
+    let other = tempfile::tempdir().unwrap();
+    let (_, other_record) = keygen(other.path());
+    let check = |dkim_domain: &str, published: &str| {
+        let dns = Dns::start(&[("km1._domainkey.example.jp", published)]);
+        let config = format!(
+            "[smtp]\ndns_servers = [\"{}\"]\n[mail]\nfrom = \"noreply@example.jp\"\ndkim_key = \"{}\"\ndkim_selector = \"km1\"\ndkim_domain = \"{dkim_domain}\"\n[database]\npath = \"{}/k.db\"\n",
+            dns.addr,
+            key.display(),
+            dir.path().display()
+        );
+        std::fs::write(dir.path().join("k.toml"), config).unwrap();
+        let out = karamail(&["--config", "k.toml", "check-config"]);
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (ok, said) = check("example.jp", &record);
+    assert!(
+        ok && said.contains("km1._domainkey.example.jp: the published record holds the key"),
+        "{said}"
+    );
+    let (ok, said) = check("example.jp", &other_record);
+    assert!(
+        !ok && said.contains("the record in DNS does not hold [mail] dkim_key"),
+        "{said}"
+    );
+    let (ok, said) = check("other.example", &record);
+    assert!(!ok && said.contains("does not align"), "{said}");
+}
