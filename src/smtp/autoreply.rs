@@ -97,7 +97,9 @@ pub fn inspect(raw: &[u8]) -> Inspection {
     Inspection {
         message_id: message.message_id().map(|id| format!("<{id}>")),
         no_reply,
-        relayed_from: topmost_received(raw, message.headers()).and_then(received_client_ip),
+        relayed_from: topmost_received(raw, message.headers())
+            .and_then(relay_record)
+            .map(|(_, ip)| ip),
     }
 }
 
@@ -109,13 +111,29 @@ fn topmost_received<'a>(raw: &'a [u8], headers: &[mail_parser::Header]) -> Optio
     std::str::from_utf8(raw.get(header.offset_start as usize..header.offset_end as usize)?).ok()
 }
 
-/// The `[192.0.2.1]` (or `[IPv6:…]`) in a `Received: from … (… [addr]) by …` line.
-fn received_client_ip(received: &str) -> Option<IpAddr> {
-    let from_part = received.split(" by ").next()?;
-    let start = from_part.find('[')? + 1;
-    let end = start + from_part[start..].find(']')?;
-    let inside = &from_part[start..end];
-    inside.strip_prefix("IPv6:").unwrap_or(inside).parse().ok()
+/// What the relay in front recorded of its client, from the top `Received:` line of a
+/// message's header (`raw`, read up to the blank line): see `relay_record`.
+pub fn relayed_client(raw: &[u8]) -> Option<(String, IpAddr)> {
+    let message = mail_parser::MessageParser::default().parse_headers(raw)?;
+    topmost_received(raw, message.headers()).and_then(relay_record)
+}
+
+/// The HELO name and client address in a relay's own `Received: from HELO (RDNS [ADDR])
+/// by …` line (Postfix's form). The address is the bracket just before the relay's own
+/// `]) by `, the last one: the HELO is the client's to choose, brackets and all
+/// (`HELO [192.0.2.1]`), and must not pick the address counted or checked.
+fn relay_record(received: &str) -> Option<(String, IpAddr)> {
+    let line = received.split_whitespace().collect::<Vec<_>>().join(" ");
+    let end = line.rfind("]) by ")?;
+    let start = line[..end].rfind('[')? + 1;
+    let inside = &line[start..end];
+    let ip = inside
+        .strip_prefix("IPv6:")
+        .unwrap_or(inside)
+        .parse()
+        .ok()?;
+    let helo = line.strip_prefix("from ")?.split(' ').next()?.to_string();
+    Some((helo, ip))
 }
 
 #[cfg(test)]
@@ -207,6 +225,16 @@ mod tests {
             inspect(b"Received: from h by mx\r\n\r\n").relayed_from,
             None
         );
+        // Postfix's form when the client says HELO [1.2.3.4]: the relay's bracket counts.
+        let spoofed = b"Received: from [1.2.3.4] (unknown [192.0.2.9])\r\n\tby mx.example.jp (Postfix) with ESMTP id 2\r\n\r\n";
+        assert_eq!(inspect(spoofed).relayed_from, "192.0.2.9".parse().ok());
+        let tricky = b"Received: from a[6.6.6.6]) by x (unknown [192.0.2.10])\r\n\tby mx.example.jp (Postfix)\r\n\r\n";
+        assert_eq!(inspect(tricky).relayed_from, "192.0.2.10".parse().ok());
+        assert_eq!(
+            relayed_client(spoofed),
+            Some(("[1.2.3.4]".to_string(), "192.0.2.9".parse().unwrap()))
+        );
+        assert_eq!(relayed_client(b"Subject: x\r\n\r\n"), None);
     }
 
     #[test]

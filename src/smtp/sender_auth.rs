@@ -12,7 +12,7 @@ use std::time::Duration;
 use mail_auth::common::cache::NoCache;
 use mail_auth::dmarc::{Dmarc, Policy};
 use mail_auth::spf::verify::SpfParameters;
-use mail_auth::{MessageAuthenticator, Parameters, SpfResult, Txt};
+use mail_auth::{DnsError, MessageAuthenticator, Parameters, SpfResult, Txt};
 
 use crate::config::{SenderAuthMode, SmtpConfig};
 use crate::error::{Error, Result};
@@ -49,6 +49,11 @@ impl SenderAuth {
             },
             SenderAuthMode::Spf => SenderAuth::Spf(Box::new(authenticator(&config.dns_servers)?)),
         })
+    }
+
+    /// Whether senders are checked with SPF (`check_envelope` does work).
+    pub fn checks_spf(&self) -> bool {
+        matches!(self, SenderAuth::Spf(_))
     }
 
     /// The check at MAIL FROM (`spf` mode; the others decide later or not at all).
@@ -96,6 +101,12 @@ async fn spf_and_dmarc(
     sender: &str,
     hostname: &str,
 ) -> Verdict {
+    // A domain that does not exist cannot receive our reply either: it is forged.
+    match domain_exists(authenticator, sender).await {
+        Some(true) => {}
+        Some(false) => return Verdict::Forged("sender_domain_missing"),
+        None => return Verdict::TryLater,
+    }
     let params = SpfParameters::verify_mail_from(ip, helo, hostname, sender);
     let spf = authenticator.verify_spf(Parameters::new(params)).await;
     let spf = match spf.result() {
@@ -114,6 +125,25 @@ async fn spf_and_dmarc(
     };
     judge(Some(spf), dmarc.as_deref())
 }
+
+/// Whether the sender's domain exists in DNS (NXDOMAIN: no); None when DNS failed.
+async fn domain_exists(authenticator: &MessageAuthenticator, sender: &str) -> Option<bool> {
+    let domain = sender.rsplit_once('@')?.1;
+    let lookup = authenticator
+        .mx_lookup(format!("{domain}."), None::<&NoCache<Box<str>, _>>)
+        .await;
+    match lookup {
+        Ok(_) => Some(true),
+        Err(mail_auth::Error::Dns(DnsError::RecordNotFound(code))) => {
+            // NOERROR with no MX: the name exists (mail goes to its A record).
+            Some(u16::from(code) != NXDOMAIN)
+        }
+        Err(_) => None,
+    }
+}
+
+/// DNS's "no such name" (RFC 1035 RCODE 3).
+const NXDOMAIN: u16 = 3;
 
 /// The DMARC policy the sender's domain publishes, as `reject`, `quarantine` or `none`.
 async fn dmarc_policy(authenticator: &MessageAuthenticator, sender: &str) -> Option<String> {

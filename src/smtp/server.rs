@@ -20,7 +20,9 @@ use tokio::time::{Instant, timeout};
 use tokio_rustls::TlsAcceptor;
 
 use super::Intake;
+use super::autoreply;
 use super::handler::{Connection, Flags, NULL_SENDER_MARK};
+use super::sender_auth::Verdict;
 use crate::shutdown::stopping;
 
 /// RFC 5321 §4.5.3.1: 512 for a command line, 1000 for a text line; we allow more for
@@ -256,6 +258,7 @@ async fn session(
         ends,
         errors: 0,
         shutdown,
+        relayed: Relayed::default(),
     };
     if talk.run(&mut reader, &mut writer).await? == After::Done {
         return Ok(());
@@ -296,6 +299,38 @@ struct Conversation {
     ends: Instant,
     errors: u32,
     shutdown: watch::Receiver<bool>,
+    relayed: Relayed,
+}
+
+/// A sender whose SPF check waits for the message: from a trusted relay, MAIL FROM
+/// comes with the relay's address, and SPF must be checked for the client the relay
+/// recorded in its `Received:` line.
+#[derive(Default)]
+struct Relayed {
+    sender: Option<String>,
+    /// The message's header as it arrives (up to `MAX_HEADER`), for that line.
+    header: Vec<u8>,
+    header_done: bool,
+}
+
+/// Enough for the few `Received:` lines at the top of a header.
+const MAX_HEADER: usize = 32 * 1024;
+
+impl Relayed {
+    fn start_data(&mut self) {
+        self.header.clear();
+        self.header_done = false;
+    }
+
+    fn data_line(&mut self, line: &[u8]) {
+        if self.header_done || self.sender.is_none() {
+            return;
+        }
+        if line == b"\r\n" || line == b"\n" || self.header.len() + line.len() > MAX_HEADER {
+            self.header_done = true;
+        }
+        self.header.extend_from_slice(line);
+    }
 }
 
 impl Conversation {
@@ -343,10 +378,12 @@ impl Conversation {
                         if bad_newline(&line) {
                             self.flags.bad_newline.store(true, Ordering::Relaxed);
                         }
+                        self.relayed.data_line(&line);
                         self.smtp.process(&line);
                         continue;
                     }
                     in_data = false;
+                    self.check_relayed_sender().await;
                     // The final dot stores the message: SQLite, off the async threads' work.
                     tokio::task::block_in_place(|| self.smtp.process(&line))
                 }
@@ -354,6 +391,7 @@ impl Conversation {
             };
             if response.code == 354 {
                 in_data = true;
+                self.relayed.start_data();
                 self.flags.bad_newline.store(false, Ordering::Relaxed);
             }
             if response.is_error {
@@ -396,6 +434,12 @@ impl Conversation {
             .unwrap_or_else(|p| p.into_inner())
             .take();
         if let Some((helo, sender)) = pending {
+            self.relayed.sender = None;
+            if self.config.trusted_relays.contains(&self.ip) && self.intake.sender_auth.checks_spf()
+            {
+                self.relayed.sender = Some(sender);
+                return response;
+            }
             let verdict = self
                 .intake
                 .sender_auth
@@ -404,6 +448,24 @@ impl Conversation {
             *self.flags.verdict.lock().unwrap_or_else(|p| p.into_inner()) = Some(verdict);
         }
         response
+    }
+
+    /// At the final dot of a relayed message: SPF for the client the relay recorded
+    /// (its address and HELO); no such record from a trusted relay is not believed.
+    async fn check_relayed_sender(&mut self) {
+        let Some(sender) = self.relayed.sender.take() else {
+            return;
+        };
+        let verdict = match autoreply::relayed_client(&self.relayed.header) {
+            Some((helo, client)) => {
+                self.intake
+                    .sender_auth
+                    .check_envelope(client, &helo, &sender, &self.config.hostname)
+                    .await
+            }
+            None => Verdict::Forged("no_relay_record"),
+        };
+        *self.flags.verdict.lock().unwrap_or_else(|p| p.into_inner()) = Some(verdict);
     }
 }
 #[cfg(test)]

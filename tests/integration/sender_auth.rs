@@ -14,10 +14,13 @@ fn spf_and_dmarc_decide_who_is_answered() {
         ("strict.example", "v=spf1 ?all"),
         ("_dmarc.strict.example", "v=DMARC1; p=reject"),
         ("relaxed.example", "v=spf1 ?all"),
+        ("nospf.example", "site-verification=abc"),
     ]);
     let daemon = TestDaemon::start_with(|c| {
         c.smtp.sender_auth = SenderAuthMode::Spf;
         c.smtp.dns_servers = vec![dns.addr];
+        // The test talks to karamail directly, not through a relay on loopback.
+        c.smtp.trusted_relays.clear();
     });
     for sender in [
         "taro@good.example",
@@ -25,6 +28,7 @@ fn spf_and_dmarc_decide_who_is_answered() {
         "victim@strict.example",
         "hanako@relaxed.example",
         "jiro@nospf.example",
+        "ghost@nxdomain.example",
     ] {
         assert_eq!(
             send_mail(&daemon, sender, &empty_mail(sender)),
@@ -54,11 +58,16 @@ fn spf_and_dmarc_decide_who_is_answered() {
         ["queued"],
         "no SPF record at all"
     );
+    assert_eq!(
+        daemon.outcomes_for("ghost@nxdomain.example"),
+        ["sender_domain_missing"],
+        "a domain that does not exist (NXDOMAIN)"
+    );
     let answered: Vec<String> = daemon.sent_mails().into_iter().map(|m| m.to).collect();
     assert!(
         !answered
             .iter()
-            .any(|to| to.contains("forged") || to.contains("strict")),
+            .any(|to| to.contains("forged") || to.contains("strict") || to.contains("nxdomain")),
         "{answered:?}"
     );
 }
@@ -114,4 +123,51 @@ fn upstream_results_are_trusted_only_with_the_right_authserv_id() {
         daemon.outcomes_for("none@example.net"),
         ["no_upstream_results"]
     );
+}
+
+/// Behind a trusted relay (Postfix in front), MAIL FROM arrives from the relay's own
+/// address: SPF is checked for the client the relay recorded in its `Received:` line,
+/// and a HELO that names another address does not choose it.
+#[test]
+fn behind_a_relay_spf_is_checked_for_the_relays_client() {
+    let dns = Dns::start(&[("relayed.example", "v=spf1 ip4:192.0.2.7 -all")]);
+    let daemon = TestDaemon::start_with(|c| {
+        c.smtp.sender_auth = SenderAuthMode::Spf;
+        c.smtp.dns_servers = vec![dns.addr];
+        c.smtp.trusted_relays = vec!["127.0.0.1".parse().unwrap()];
+    });
+    let relayed = |sender: &str, helo: &str, client: &str| {
+        format!(
+            "Received: from {helo} (unknown [{client}])\r\n\tby mx.example.jp (Postfix) with ESMTP id 4XyZ\r\n\tfor <kc@example.jp>; Sun, 22 Nov 2026 10:00:00 +0900 (JST)\r\n{}",
+            empty_mail(sender)
+        )
+    };
+    let cases = [
+        (
+            "good@relayed.example",
+            relayed("good@relayed.example", "phone.example", "192.0.2.7"),
+            "queued",
+        ),
+        (
+            "bad@relayed.example",
+            relayed("bad@relayed.example", "phone.example", "198.51.100.9"),
+            "spf_fail",
+        ),
+        (
+            "helo@relayed.example",
+            relayed("helo@relayed.example", "[192.0.2.7]", "198.51.100.9"),
+            "spf_fail",
+        ),
+        (
+            "bare@relayed.example",
+            empty_mail("bare@relayed.example"),
+            "no_relay_record",
+        ),
+    ];
+    for (sender, message, _) in &cases {
+        assert_eq!(send_mail(&daemon, sender, message), 250, "{sender}");
+    }
+    for (sender, _, outcome) in &cases {
+        assert_eq!(daemon.outcomes_for(sender), [*outcome], "{sender}");
+    }
 }
