@@ -352,7 +352,12 @@ pub fn send_test_mail(config: Config, address: &str) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime
-        .block_on(sender.send(&name, &message))
+        .block_on(async {
+            let mut lane = crate::outbox::Lane::default();
+            let sent = sender.send(&mut lane, &name, &message).await;
+            sender.close(lane).await;
+            sent
+        })
         .map_err(|e| anyhow::anyhow!("not sent: {e}"))?;
     println!("test mail to {address} sent {}", sender.describe());
     Ok(())
@@ -378,6 +383,9 @@ pub fn outbox_list(config: &Config, status: Option<&str>, limit: usize) -> anyho
         );
     }
     println!("{} mail(s) shown", rows.len());
+    let counts = open(config)?.call_blocking(crate::db::outbox::count_by_status)?;
+    let summary: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    println!("in the outbox: {}", summary.join(", "));
     Ok(())
 }
 

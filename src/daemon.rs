@@ -86,6 +86,7 @@ pub async fn start(config: Config) -> Result<Daemon> {
         wake: outbox_wake.clone(),
         retry_initial: config.mail.retry_initial.0,
         retry_max: config.mail.retry_max.0,
+        lanes: config.mail.relay_connections,
     };
     let state = Arc::new(AppState {
         config: config.clone(),

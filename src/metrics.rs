@@ -71,13 +71,35 @@ pub fn render(conn: &Connection) -> Result<String> {
         ("status=\"queued\"", count("queued")),
         ("status=\"sent\"", count("sent")),
         ("status=\"failed\"", count("failed")),
+        ("status=\"expired\"", count("expired")),
+        ("status=\"cancelled\"", count("cancelled")),
     ];
     metric(
         &mut out,
         "karamail_outbox_mails",
         "gauge",
-        "Mails in the outbox, by status.",
+        "Mails in the outbox, by status (expired: their useful life passed unsent).",
         &depth,
+    );
+    // Its own series, to alert on: mails that will never arrive unless someone acts.
+    metric(
+        &mut out,
+        "karamail_outbox_failed_mails",
+        "gauge",
+        "Mails refused for good (see `karamail outbox list --status failed`).",
+        &[("", count("failed"))],
+    );
+    let retrying: i64 = conn.query_row(
+        "SELECT count(*) FROM outbox WHERE status = 'queued' AND last_error IS NOT NULL",
+        [],
+        |r| r.get(0),
+    )?;
+    metric(
+        &mut out,
+        "karamail_outbox_retrying_mails",
+        "gauge",
+        "Queued mails waiting for a retry after a refusal or a transport failure.",
+        &[("", retrying)],
     );
     let (oldest, attempts): (Option<i64>, i64) = conn.query_row(
         "SELECT (SELECT min(created_at) FROM outbox WHERE status = 'queued'), coalesce(sum(attempts), 0) FROM outbox",
@@ -164,6 +186,9 @@ mod tests {
         for line in [
             "karamail_mails_received_total 0",
             "karamail_outbox_mails{status=\"queued\"} 0",
+            "karamail_outbox_mails{status=\"expired\"} 0",
+            "karamail_outbox_failed_mails 0",
+            "karamail_outbox_retrying_mails 0",
             "karamail_lockouts_total 0",
         ] {
             assert!(text.contains(line), "{line} in\n{text}");

@@ -61,6 +61,7 @@ impl Default for MailConfig {
             retry_initial: HumanDuration::secs(30),
             retry_max: HumanDuration::secs(3600),
             relay_ca: None,
+            relay_connections: 4,
             dkim_key: None,
             dkim_selector: "karamail".into(),
             dkim_domain: String::new(),

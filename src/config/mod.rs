@@ -114,6 +114,9 @@ pub struct MailConfig {
     /// PEM CA certificate to trust for the relay besides the system's roots (a relay
     /// with a certificate from a private CA).
     pub relay_ca: Option<PathBuf>,
+    /// How many mails go to the relay at once, each on its own connection, so that one
+    /// slow recipient does not hold up the queue.
+    pub relay_connections: usize,
     /// DKIM: an RSA private key (PKCS#1 PEM, from `karamail dkim keygen`); unset: unsigned.
     pub dkim_key: Option<PathBuf>,
     pub dkim_selector: String,
@@ -312,6 +315,9 @@ impl Config {
                 self.mail.relay
             )),
             _ => {}
+        }
+        if !(1..=32).contains(&self.mail.relay_connections) {
+            problems.push("[mail] relay_connections: from 1 to 32".into());
         }
         if self.mail.retry_initial.0 > self.mail.retry_max.0 {
             problems.push("[mail] retry_initial: must not be longer than retry_max".into());

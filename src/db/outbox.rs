@@ -148,6 +148,14 @@ pub fn list(conn: &Connection, status: Option<&str>, limit: usize) -> Result<Vec
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// How many mails are in each state.
+pub fn count_by_status(conn: &mut Connection) -> Result<Vec<(String, i64)>> {
+    let mut stmt =
+        conn.prepare("SELECT status, count(*) FROM outbox GROUP BY status ORDER BY status")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Queues mail `id` (failed or waiting) to go now; without an id, every failed mail.
 pub fn requeue(conn: &Connection, id: Option<i64>, now: i64) -> Result<usize> {
     Ok(match id {

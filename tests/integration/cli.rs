@@ -375,6 +375,7 @@ fn a_test_mail_goes_out_now_and_the_outbox_can_be_inspected_and_retried() {
         list.contains("gone@example.net") && list.contains("cancelled by the sysadmin"),
         "{list}"
     );
+    assert!(list.contains("in the outbox: 1 cancelled"), "{list}");
     let again = karamail(dir.path(), &["outbox", "cancel", &id.to_string()]);
     assert!(!again.status.success());
     assert!(

@@ -1,6 +1,7 @@
 //! Mail out through a relay: retries while it refuses, and nothing lost across restarts.
 
 use crate::util::member::{log_in, register};
+use crate::util::relay::Behaviour;
 use crate::util::{Relay, TestDaemon, empty_mail, send_mail};
 use karamail::config::Transport;
 
@@ -171,6 +172,10 @@ fn no_address_can_stop_the_outbox() {
         .unwrap();
     assert_eq!(status, "failed");
     assert!(error.starts_with("composing:"), "{error}");
+    // The operator sees it in a series of its own, to alert on.
+    let addr = daemon.daemon.as_ref().unwrap().metrics_addr.unwrap();
+    let metrics = daemon.browser().get(&format!("http://{addr}/metrics"));
+    assert!(metrics.body.contains("karamail_outbox_failed_mails 1"), "{}", metrics.body);
 }
 
 /// A 暗証キー that could not go out within its key's lifetime is never sent late.
@@ -263,4 +268,83 @@ fn one_busy_mailbox_does_not_hold_up_the_others() {
         !greetings.is_empty() && greetings.iter().all(|g| g == "kc.example.jp"),
         "{greetings:?}"
     );
+}
+
+/// One slow recipient (its mailbox answers RCPT only after seconds) holds up its own
+/// lane only: a member's mail queued after it goes out on another connection at once.
+#[test]
+fn a_slow_recipient_does_not_serialise_the_queue() {
+    let relay = Relay::start_with(Behaviour {
+        slow: Some(("slow@example.net".into(), std::time::Duration::from_secs(4))),
+        ..Behaviour::default()
+    });
+    let daemon = TestDaemon::start_with(|c| {
+        c.mail.transport = Transport::Smtp;
+        c.mail.relay = relay.url();
+    });
+    assert_eq!(
+        send_mail(&daemon, "slow@example.net", &empty_mail("slow@example.net")),
+        250
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    assert_eq!(
+        send_mail(
+            &daemon,
+            "quick@example.net",
+            &empty_mail("quick@example.net")
+        ),
+        250
+    );
+    let first = relay.wait_for(1);
+    let waited = started.elapsed();
+    assert!(
+        first[0].contains("quick@example.net"),
+        "the quick mail went first"
+    );
+    assert!(
+        waited < std::time::Duration::from_secs(2),
+        "it waited {waited:?}"
+    );
+    assert!(relay.wait_for(2)[1].contains("slow@example.net"));
+    eprintln!("a healthy mail waited {waited:?} beside a recipient that takes 4 s");
+}
+
+/// A relay that refuses our sender (MAIL FROM), or asks for authentication (530),
+/// refuses every mail alike: that is the transport's fault, the queue waits, and no
+/// member's mail is marked failed for it.
+#[test]
+fn a_relay_wide_refusal_fails_no_mail() {
+    for behaviour in [
+        Behaviour {
+            refuse_mail_from: Some((3, "550 5.7.1 sender rejected\r\n")),
+            ..Behaviour::default()
+        },
+        Behaviour {
+            rcpt_reply: Some((3, "530 5.7.0 Authentication required\r\n")),
+            ..Behaviour::default()
+        },
+    ] {
+        let relay = Relay::start_with(behaviour);
+        let daemon = TestDaemon::start_with(|c| {
+            c.mail.transport = Transport::Smtp;
+            c.mail.relay = relay.url();
+            c.mail.retry_initial = "1s".parse().unwrap();
+        });
+        for n in 0..2 {
+            let sender = format!("member{n}@example.net");
+            assert_eq!(send_mail(&daemon, &sender, &empty_mail(&sender)), 250);
+        }
+        let received = relay.wait_for(2);
+        assert_eq!(received.len(), 2);
+        let failed: i64 = daemon
+            .db()
+            .query_row(
+                "SELECT count(*) FROM outbox WHERE status = 'failed'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(failed, 0, "no mail blamed for the relay's refusal");
+    }
 }

@@ -4,7 +4,7 @@
 mod browser;
 pub mod dns;
 pub mod member;
-mod relay;
+pub mod relay;
 mod smtp_client;
 pub mod tls_relay;
 pub mod webdriver;

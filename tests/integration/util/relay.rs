@@ -1,4 +1,5 @@
-//! A toy SMTP relay for the outbox's SMTP transport.
+//! A toy SMTP relay for the outbox's SMTP transport: a thread per session, as a real
+//! relay serves several clients at once, answering as its `Behaviour` says.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -6,8 +7,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A toy SMTP relay for the outbox: refuses the first `refuse` mails with 451 at RCPT,
-/// then accepts and keeps each message.
 pub struct Relay {
     pub addr: SocketAddr,
     pub received: Arc<Mutex<Vec<String>>>,
@@ -16,48 +15,74 @@ pub struct Relay {
     pub greetings: Arc<Mutex<Vec<String>>>,
 }
 
+/// How the relay answers.
+#[derive(Clone, Default)]
+pub struct Behaviour {
+    /// The first this many RCPTs (over all sessions) get 451.
+    pub refuse_rcpt: usize,
+    /// This mailbox gets 450 at RCPT every time.
+    pub busy: Option<String>,
+    /// This mailbox's RCPT is answered only after the pause (a slow recipient).
+    pub slow: Option<(String, Duration)>,
+    /// The first this many MAIL FROMs get this reply (a relay refusing our sender).
+    pub refuse_mail_from: Option<(usize, &'static str)>,
+    /// The first this many RCPTs get this reply.
+    pub rcpt_reply: Option<(usize, &'static str)>,
+}
+
+/// What the sessions share.
+#[derive(Clone, Default)]
+struct Shared {
+    kept: Arc<Mutex<Vec<String>>>,
+    refused: Arc<AtomicUsize>,
+    greetings: Arc<Mutex<Vec<String>>>,
+    mail_froms: Arc<AtomicUsize>,
+    rcpts: Arc<AtomicUsize>,
+}
+
 impl Relay {
+    /// Refuses the first `refuse` mails with 451 at RCPT, then accepts them all.
     pub fn start(refuse: usize) -> Relay {
         Relay::start_on(TcpListener::bind("127.0.0.1:0").unwrap(), refuse)
     }
 
-    /// A relay whose mailbox `busy` answers 450 at RCPT every time (its other
-    /// recipients are accepted).
+    /// A relay whose mailbox `busy` answers 450 at RCPT every time.
     pub fn start_with_busy(busy: &str) -> Relay {
-        Relay::start_serving(
-            TcpListener::bind("127.0.0.1:0").unwrap(),
-            0,
-            Some(busy.to_string()),
-        )
+        Relay::start_with(Behaviour {
+            busy: Some(busy.to_string()),
+            ..Behaviour::default()
+        })
+    }
+
+    pub fn start_with(behaviour: Behaviour) -> Relay {
+        Relay::serve(TcpListener::bind("127.0.0.1:0").unwrap(), behaviour)
     }
 
     pub fn start_on(listener: TcpListener, refuse: usize) -> Relay {
-        Relay::start_serving(listener, refuse, None)
+        let behaviour = Behaviour {
+            refuse_rcpt: refuse,
+            ..Behaviour::default()
+        };
+        Relay::serve(listener, behaviour)
     }
 
-    fn start_serving(listener: TcpListener, refuse: usize, busy: Option<String>) -> Relay {
+    fn serve(listener: TcpListener, behaviour: Behaviour) -> Relay {
         let addr = listener.local_addr().unwrap();
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let refused = Arc::new(AtomicUsize::new(0));
-        let greetings = Arc::new(Mutex::new(Vec::new()));
-        let (kept, count, names) = (received.clone(), refused.clone(), greetings.clone());
+        let shared = Shared::default();
+        let relay = Relay {
+            addr,
+            received: shared.kept.clone(),
+            refused: shared.refused.clone(),
+            greetings: shared.greetings.clone(),
+        };
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
-                let peer = Peer {
-                    kept: &kept,
-                    refused: &count,
-                    greetings: &names,
-                };
-                let _ = relay_session(stream, &peer, refuse, busy.as_deref());
+                let (shared, behaviour) = (shared.clone(), behaviour.clone());
+                std::thread::spawn(move || session(stream, &shared, &behaviour));
             }
         });
-        Relay {
-            addr,
-            received,
-            refused,
-            greetings,
-        }
+        relay
     }
 
     pub fn url(&self) -> String {
@@ -72,26 +97,18 @@ impl Relay {
                 "relay got {} of {count} mails",
                 self.received.lock().unwrap().len()
             );
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
         }
         self.received.lock().unwrap().clone()
     }
 }
 
-/// What a session records.
-struct Peer<'a> {
-    kept: &'a Mutex<Vec<String>>,
-    refused: &'a AtomicUsize,
-    greetings: &'a Mutex<Vec<String>>,
+/// Whether the `n`th event (counted in `counter`) is among the first `limit`.
+fn among_first(counter: &AtomicUsize, limit: usize) -> bool {
+    counter.fetch_add(1, Ordering::SeqCst) < limit
 }
 
-fn relay_session(
-    stream: TcpStream,
-    peer: &Peer,
-    refuse: usize,
-    busy: Option<&str>,
-) -> std::io::Result<()> {
-    let (kept, refused) = (peer.kept, peer.refused);
+fn session(stream: TcpStream, shared: &Shared, behaviour: &Behaviour) -> std::io::Result<()> {
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
     writer.write_all(b"220 relay.test ESMTP\r\n")?;
@@ -102,21 +119,37 @@ fn relay_session(
             return Ok(());
         }
         let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
-        let reply: &[u8] = match verb.as_str() {
+        let mentions = |who: &Option<String>| who.as_ref().is_some_and(|w| line.contains(w));
+        let reply: String = match verb.as_str() {
             "EHLO" | "HELO" => {
                 let name = line.get(5..).unwrap_or("").trim().to_string();
-                peer.greetings.lock().unwrap().push(name);
-                b"250 relay.test\r\n"
+                shared.greetings.lock().unwrap().push(name);
+                "250 relay.test\r\n".into()
             }
-            "MAIL" | "RSET" | "NOOP" => b"250 ok\r\n",
-            "RCPT" if busy.is_some_and(|b| line.contains(b)) => {
-                b"450 4.2.1 mailbox busy, try again later\r\n"
+            "MAIL" => match behaviour.refuse_mail_from {
+                Some((count, reply)) if among_first(&shared.mail_froms, count) => reply.into(),
+                _ => "250 ok\r\n".into(),
+            },
+            "RSET" | "NOOP" => "250 ok\r\n".into(),
+            "RCPT" if mentions(&behaviour.busy) => {
+                "450 4.2.1 mailbox busy, try again later\r\n".into()
             }
-            "RCPT" if refused.load(Ordering::SeqCst) < refuse => {
-                refused.fetch_add(1, Ordering::SeqCst);
-                b"451 4.3.0 try again later\r\n"
+            "RCPT" if mentions(&behaviour.slow.as_ref().map(|s| s.0.clone())) => {
+                std::thread::sleep(behaviour.slow.as_ref().unwrap().1);
+                "250 ok\r\n".into()
             }
-            "RCPT" => b"250 ok\r\n",
+            "RCPT"
+                if behaviour
+                    .rcpt_reply
+                    .is_some_and(|(n, _)| among_first(&shared.rcpts, n)) =>
+            {
+                behaviour.rcpt_reply.unwrap().1.into()
+            }
+            "RCPT" if shared.refused.load(Ordering::SeqCst) < behaviour.refuse_rcpt => {
+                shared.refused.fetch_add(1, Ordering::SeqCst);
+                "451 4.3.0 try again later\r\n".into()
+            }
+            "RCPT" => "250 ok\r\n".into(),
             "DATA" => {
                 writer.write_all(b"354 go ahead\r\n")?;
                 let mut message = String::new();
@@ -127,15 +160,15 @@ fn relay_session(
                     }
                     message.push_str(&data_line);
                 }
-                kept.lock().unwrap().push(message);
-                b"250 queued\r\n"
+                shared.kept.lock().unwrap().push(message);
+                "250 queued\r\n".into()
             }
             "QUIT" => {
                 writer.write_all(b"221 bye\r\n")?;
                 return Ok(());
             }
-            _ => b"502 unknown\r\n",
+            _ => "502 unknown\r\n".into(),
         };
-        writer.write_all(reply)?;
+        writer.write_all(reply.as_bytes())?;
     }
 }

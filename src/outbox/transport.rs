@@ -1,0 +1,147 @@
+//! Where mail goes: `.eml` files in a folder (a machine with no MTA), or the relay, over
+//! connections the worker's lanes keep open between mails.
+
+use std::path::{Path, PathBuf};
+
+use lettre::Message;
+use lettre::transport::smtp::client::AsyncSmtpConnection;
+
+use super::relay::{self, Relay};
+use crate::config::{Config, Transport};
+use crate::error::Result;
+
+pub enum Sender {
+    /// One `<outbox id>.eml` per mail, for machines without an MTA.
+    Files(PathBuf),
+    Relay(Relay),
+}
+
+/// Why a send failed, whether trying again could help, and whether the fault is the
+/// mail's own or the transport's (then every mail would fail alike).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct SendError {
+    pub permanent: bool,
+    pub transport: bool,
+    pub message: String,
+}
+
+/// One lane of sending: for the relay, a connection opened at its first mail and kept
+/// for the next ones.
+#[derive(Default)]
+pub struct Lane {
+    connection: Option<AsyncSmtpConnection>,
+}
+
+impl Sender {
+    pub fn from_config(config: &Config) -> Result<Sender> {
+        match config.mail.transport {
+            Transport::File => {
+                std::fs::create_dir_all(&config.mail.outbox_dir)?;
+                Ok(Sender::Files(config.mail.outbox_dir.clone()))
+            }
+            Transport::Smtp => Ok(Sender::Relay(Relay::parse(
+                &config.mail.relay,
+                &config.smtp.hostname,
+                config.mail.relay_ca.as_deref(),
+            )?)),
+        }
+    }
+
+    /// What `from_config` would refuse, without creating anything.
+    pub fn check(config: &Config) -> Result<()> {
+        if config.mail.transport == Transport::Smtp {
+            Relay::parse(
+                &config.mail.relay,
+                &config.smtp.hostname,
+                config.mail.relay_ca.as_deref(),
+            )?;
+        }
+        Ok(())
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Sender::Files(dir) => format!("as .eml files in {}", dir.display()),
+            Sender::Relay(_) => "through the SMTP relay".to_string(),
+        }
+    }
+
+    /// How many mails may be under way at once: files are written one by one.
+    pub fn lanes(&self, configured: usize) -> usize {
+        match self {
+            Sender::Files(_) => 1,
+            Sender::Relay(_) => configured.max(1),
+        }
+    }
+
+    /// Sends one mail on `lane`; with the file transport it becomes `{name}.eml`.
+    pub async fn send(
+        &self,
+        lane: &mut Lane,
+        name: &str,
+        message: &Message,
+    ) -> Result<(), SendError> {
+        let relay = match self {
+            Sender::Files(dir) => {
+                return write_eml(dir, name, &message.formatted())
+                    .await
+                    .map_err(|e| SendError {
+                        permanent: false,
+                        transport: true,
+                        message: format!("writing .eml: {e}"),
+                    });
+            }
+            Sender::Relay(relay) => relay,
+        };
+        let (from, to) = envelope(message)?;
+        let mut connection = match lane.connection.take() {
+            Some(connection) if !connection.has_broken() => connection,
+            _ => relay.connect().await?,
+        };
+        let sent = relay::deliver(&mut connection, &from, &to, &message.formatted()).await;
+        match &sent {
+            Err(error) if error.transport => {} // dropped: the next mail reconnects
+            _ => lane.connection = Some(connection),
+        }
+        sent
+    }
+
+    /// Ends a lane politely (QUIT).
+    pub async fn close(&self, lane: Lane) {
+        if let Some(connection) = lane.connection {
+            relay::quit(connection).await;
+        }
+    }
+}
+
+/// The one sender and one recipient of a message we built.
+fn envelope(message: &Message) -> Result<(lettre::Address, lettre::Address), SendError> {
+    let envelope = message.envelope();
+    let to = envelope.to().first().cloned();
+    match (envelope.from().cloned(), to) {
+        (Some(from), Some(to)) => Ok((from, to)),
+        _ => Err(SendError {
+            permanent: true,
+            transport: false,
+            message: "a mail without sender or recipient".into(),
+        }),
+    }
+}
+
+/// Writes the file whole or not at all (temporary name, fsync, rename), so a reader
+/// never sees half a mail and a retry after a crash replaces rather than duplicates.
+async fn write_eml(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let final_path = dir.join(format!("{name}.eml"));
+    let temp_path = dir.join(format!(".{name}.eml.tmp"));
+    let bytes = bytes.to_vec();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&temp_path)?;
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp_path, &final_path)
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}

@@ -1,0 +1,276 @@
+//! The worker that empties the outbox: a few lanes (`[mail] relay_connections`) take
+//! due mails oldest first, each on its own relay connection, so one slow recipient holds
+//! up only its own lane. A mail its recipient refuses for now waits for its own retry;
+//! while the transport itself fails, every lane waits it out.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, watch};
+
+use super::transport::{Lane, SendError, Sender};
+use crate::db::{self, Db, outbox as queue};
+use crate::error::{Error, Result};
+use crate::mail::{Composed, Mailer};
+
+pub struct Worker {
+    pub db: Db,
+    pub sender: Sender,
+    pub mailer: Arc<Mailer>,
+    pub wake: Arc<Notify>,
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+    /// Mails under way at once (relay connections).
+    pub lanes: usize,
+}
+
+/// What the lanes share.
+struct Shared {
+    worker: Worker,
+    /// Mails a lane has taken and not yet recorded.
+    in_flight: tokio::sync::Mutex<HashSet<i64>>,
+    /// Transport failures in a row, and until when every lane waits.
+    failing: AtomicU32,
+    paused_until: Mutex<Option<Instant>>,
+}
+
+/// What became of one attempt.
+#[derive(Debug, PartialEq, Eq)]
+enum Sent {
+    Yes,
+    /// Refused for good, expired, or nothing to send any more.
+    Never,
+    /// Not now, and not any mail: the transport failed; the queue waits.
+    Later,
+    /// Not now for this mail alone (its recipient's 450); the others go on.
+    MailLater,
+}
+
+impl Worker {
+    /// Runs the lanes until shutdown; each finishes the mail it has under way.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let lanes = self.sender.lanes(self.lanes);
+        let shared = Arc::new(Shared {
+            worker: self,
+            in_flight: Default::default(),
+            failing: AtomicU32::new(0),
+            paused_until: Mutex::new(None),
+        });
+        let handles: Vec<_> = (0..lanes)
+            .map(|_| tokio::spawn(shared.clone().lane(shutdown.clone())))
+            .collect();
+        for handle in handles {
+            let _ = handle.await;
+        }
+    }
+}
+
+impl Shared {
+    /// One lane: takes the oldest due mail no other lane has, sends it, and so on;
+    /// sleeps while nothing is due (until a mail is queued, `wake`) or while the
+    /// transport fails.
+    async fn lane(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut lane = Lane::default();
+        while !*shutdown.borrow() {
+            let wait = match self.paused_for() {
+                Some(wait) => wait,
+                None => match self.claim().await {
+                    Ok(Some(mail)) => {
+                        let id = mail.id;
+                        let sent = self.worker.send_one(&mut lane, mail).await;
+                        self.in_flight.lock().await.remove(&id);
+                        match sent {
+                            Ok(sent) => self.after(sent).await,
+                            Err(e) => tracing::error!(error = %e, "outbox: cannot record a mail"),
+                        }
+                        continue;
+                    }
+                    Ok(None) => {
+                        // Nothing due: an idle connection is not kept.
+                        self.worker.sender.close(std::mem::take(&mut lane)).await;
+                        self.until_next_due().await
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "outbox: cannot read the queue");
+                        Duration::from_secs(1)
+                    }
+                },
+            };
+            let paused = self.paused_for().is_some();
+            tokio::select! {
+                _ = self.worker.wake.notified(), if !paused => {}
+                _ = tokio::time::sleep(wait.max(Duration::from_millis(200))) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        self.worker.sender.close(lane).await;
+    }
+
+    /// The oldest due mail no lane has taken; wakes another lane if more are due.
+    async fn claim(&self) -> Result<Option<queue::QueuedMail>> {
+        let mut in_flight = self.in_flight.lock().await;
+        let limit = in_flight.len() + 2;
+        let due = self
+            .worker
+            .db
+            .call(move |c| queue::due(c, db::now(), limit))
+            .await?;
+        let mut free: Vec<_> = due
+            .into_iter()
+            .filter(|m| !in_flight.contains(&m.id))
+            .collect();
+        if free.len() > 1 {
+            self.worker.wake.notify_one();
+        }
+        let mail = (!free.is_empty()).then(|| free.remove(0));
+        if let Some(mail) = &mail {
+            in_flight.insert(mail.id);
+        }
+        Ok(mail)
+    }
+
+    /// How long every lane still waits for a failing transport, if it does.
+    fn paused_for(&self) -> Option<Duration> {
+        let until = (*self.paused_until.lock().unwrap_or_else(|e| e.into_inner()))?;
+        until.checked_duration_since(Instant::now())
+    }
+
+    async fn until_next_due(&self) -> Duration {
+        let next = self
+            .worker
+            .db
+            .call(|c| queue::next_due_at(c))
+            .await
+            .ok()
+            .flatten();
+        next.map_or(Duration::from_secs(60), |at| {
+            Duration::from_secs((at - db::now()).clamp(0, 60) as u64)
+        })
+    }
+
+    /// A transport failure pauses every lane (longer each time); the first success
+    /// after it sends everything waiting at once, in order.
+    async fn after(&self, sent: Sent) {
+        let worker = &self.worker;
+        match sent {
+            Sent::Later => {
+                let failures = self.failing.fetch_add(1, Ordering::SeqCst) + 1;
+                let wait = backoff(failures - 1, worker.retry_initial, worker.retry_max);
+                *self.paused_until.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(Instant::now() + wait);
+            }
+            Sent::Yes if self.failing.swap(0, Ordering::SeqCst) > 0 => {
+                *self.paused_until.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                match worker.db.call(|c| queue::retry_all_now(c, db::now())).await {
+                    Ok(backlog) => {
+                        tracing::info!(backlog, "mail transport is back; sending the backlog")
+                    }
+                    Err(e) => tracing::error!(error = %e, "outbox: cannot requeue the backlog"),
+                }
+                worker.wake.notify_waiters();
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Worker {
+    async fn send_one(&self, lane: &mut Lane, queued: queue::QueuedMail) -> Result<Sent> {
+        let id = queued.id;
+        let now = db::now();
+        if let Some(life) = self.mailer.useful_life(&queued.kind)
+            && now >= queued.created_at + life
+        {
+            let reason = format!("expired: not sent within {life} s of being queued");
+            tracing::warn!(outbox_id = id, kind = %queued.kind, "mail expired unsent; never sent late");
+            self.db
+                .call(move |c| queue::mark_expired(c, id, &reason))
+                .await?;
+            return Ok(Sent::Never);
+        }
+        let result = match self.mailer.compose(&self.db, &queued).await {
+            Ok(Composed::Mail(message)) => {
+                self.sender.send(lane, &format!("{id:08}"), &message).await
+            }
+            Ok(Composed::Obsolete(reason)) => Err(SendError {
+                permanent: true,
+                transport: false,
+                message: format!("not sent: {reason}"),
+            }),
+            // A mail that cannot be built (an address no sender takes) never will be;
+            // it fails alone and the queue goes on.
+            Err(e @ Error::Mail(_)) => Err(SendError {
+                permanent: true,
+                transport: false,
+                message: format!("composing: {e}"),
+            }),
+            Err(e) => Err(SendError {
+                permanent: false,
+                transport: false,
+                message: format!("composing: {e}"),
+            }),
+        };
+        self.record(&queued, result).await
+    }
+
+    /// Writes down what became of a mail.
+    async fn record(
+        &self,
+        queued: &queue::QueuedMail,
+        result: std::result::Result<(), SendError>,
+    ) -> Result<Sent> {
+        let (id, now) = (queued.id, db::now());
+        match result {
+            Ok(()) => {
+                tracing::info!(outbox_id = id, kind = %queued.kind, "mail sent");
+                self.db.call(move |c| queue::mark_sent(c, id, now)).await?;
+                Ok(Sent::Yes)
+            }
+            Err(error) if error.permanent => {
+                tracing::warn!(outbox_id = id, error = %error.message, "mail refused for good; kept as failed");
+                self.db
+                    .call(move |c| queue::mark_failed(c, id, &error.message))
+                    .await?;
+                Ok(Sent::Never)
+            }
+            Err(error) => {
+                let delay = backoff(queued.attempts, self.retry_initial, self.retry_max);
+                tracing::warn!(outbox_id = id, error = %error.message, retry_in_s = delay.as_secs(), transport = error.transport, "mail not sent; will retry");
+                let next = now + delay.as_secs() as i64;
+                let transport = error.transport;
+                self.db
+                    .call(move |c| queue::mark_retry(c, id, next, &error.message))
+                    .await?;
+                Ok(if transport {
+                    Sent::Later
+                } else {
+                    Sent::MailLater
+                })
+            }
+        }
+    }
+}
+
+/// initial, 2×, 4×, … up to `max`.
+fn backoff(attempts: u32, initial: Duration, max: Duration) -> Duration {
+    initial
+        .saturating_mul(2u32.saturating_pow(attempts.min(20)))
+        .min(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let (initial, max) = (Duration::from_secs(30), Duration::from_secs(3600));
+        assert_eq!(backoff(0, initial, max).as_secs(), 30);
+        assert_eq!(backoff(1, initial, max).as_secs(), 60);
+        assert_eq!(backoff(3, initial, max).as_secs(), 240);
+        assert_eq!(backoff(50, initial, max).as_secs(), 3600);
+    }
+}
