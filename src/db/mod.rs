@@ -54,6 +54,10 @@ impl Db {
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
         )?;
+        // Every transaction takes the write lock at BEGIN. A deferred one that reads and
+        // then writes fails at once (SQLITE_BUSY, no waiting) when another process — the
+        // daemon beside a CLI import — wrote in between; an immediate one waits its turn.
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         migrate(&mut conn)?;
         Ok(Db {
             conn: Arc::new(Mutex::new(conn)),
@@ -166,6 +170,34 @@ mod tests {
             .unwrap()
             .map(|r| r.unwrap())
             .collect()
+    }
+
+    #[test]
+    fn a_transaction_holds_the_write_lock_from_its_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.db");
+        let db = Db::open(&path).unwrap();
+        let other = Connection::open(&path).unwrap();
+        other.busy_timeout(Duration::ZERO).unwrap();
+        db.call_blocking(|c| {
+            let tx = c.transaction()?;
+            // Another process (the CLI beside the daemon) cannot slip a write in between
+            // this transaction's reads and writes.
+            let refused = other.execute(
+                "INSERT INTO notices (title, body, published_at) VALUES ('x', 'y', 1)",
+                [],
+            );
+            assert!(refused.is_err(), "the other writer had to wait");
+            tx.commit()?;
+            Ok(())
+        })
+        .unwrap();
+        other
+            .execute(
+                "INSERT INTO notices (title, body, published_at) VALUES ('x', 'y', 1)",
+                [],
+            )
+            .unwrap();
     }
 
     #[test]

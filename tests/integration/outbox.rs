@@ -175,7 +175,11 @@ fn no_address_can_stop_the_outbox() {
     // The operator sees it in a series of its own, to alert on.
     let addr = daemon.daemon.as_ref().unwrap().metrics_addr.unwrap();
     let metrics = daemon.browser().get(&format!("http://{addr}/metrics"));
-    assert!(metrics.body.contains("karamail_outbox_failed_mails 1"), "{}", metrics.body);
+    assert!(
+        metrics.body.contains("karamail_outbox_failed_mails 1"),
+        "{}",
+        metrics.body
+    );
 }
 
 /// A 暗証キー that could not go out within its key's lifetime is never sent late.
