@@ -262,6 +262,17 @@ pub fn check_config(path: Option<&Path>) -> anyhow::Result<()> {
         problems.push(e.to_string());
     }
     problems.extend(crate::dkim::problems(&config.mail));
+    if let Ok(templates) = crate::templates::Templates::new(config.site.templates_dir.as_deref()) {
+        let mailer = crate::mail::Mailer {
+            templates: std::sync::Arc::new(templates),
+            config: std::sync::Arc::new(config.clone()),
+            public_url: config.public_url(config.http.listen),
+            dkim: None,
+        };
+        if let Err(e) = mailer.check_charset() {
+            problems.push(e.to_string());
+        }
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -74,15 +74,17 @@ pub async fn start(config: Config) -> Result<Daemon> {
         metrics = %metrics_addr.map_or("off".to_string(), |a| format!("http://{a}/metrics")),
         "karamail listening"
     );
+    let mailer = Mailer {
+        templates: templates.clone(),
+        config: config.clone(),
+        public_url: public_url.clone(),
+        dkim: crate::dkim::load(&config.mail)?,
+    };
+    mailer.check_charset()?;
     let worker = Worker {
         db: db.clone(),
         sender,
-        mailer: Arc::new(Mailer {
-            templates: templates.clone(),
-            config: config.clone(),
-            public_url: public_url.clone(),
-            dkim: crate::dkim::load(&config.mail)?,
-        }),
+        mailer: Arc::new(mailer),
         wake: outbox_wake.clone(),
         retry_initial: config.mail.retry_initial.0,
         retry_max: config.mail.retry_max.0,

@@ -3,6 +3,7 @@
 //! `outbox` and `mail` (mail out) → `web` (pages by flow) → `db`.
 
 pub mod address;
+pub mod charset;
 pub mod cli;
 pub mod config;
 pub mod daemon;

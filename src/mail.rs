@@ -7,12 +7,16 @@ use std::sync::Arc;
 use crate::templates::Templates;
 use lettre::Message;
 use lettre::address::Envelope;
+use lettre::message::Body;
 use lettre::message::Mailbox;
-use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
+use lettre::message::header::{
+    ContentTransferEncoding, ContentType, Header, HeaderName, HeaderValue,
+};
 use serde::Serialize;
 
 use crate::address::Address;
-use crate::config::Config;
+use crate::charset;
+use crate::config::{Charset, Config};
 use crate::db::{self, Db, links, login, members, outbox::QueuedMail};
 use crate::error::{Error, Result};
 use crate::outbox::OutgoingMail;
@@ -63,6 +67,30 @@ struct Common<'a> {
 
 impl Mailer {
     /// Builds the mail for a queued row, making any secret it carries now.
+    /// With `[mail] charset = "iso-2022-jp"`, every mail template (rendered with sample
+    /// values, as the society may have changed its wording) must be writable in
+    /// ISO-2022-JP: refused at start, by name, if not.
+    pub fn check_charset(&self) -> Result<()> {
+        if self.config.mail.charset != Charset::Iso2022Jp {
+            return Ok(());
+        }
+        let site = &self.config.site;
+        let sample = tera::Context::from_serialize(serde_json::json!({
+            "site_name": site.name, "society": site.society, "contact_phone": site.contact_phone,
+            "contact_email": site.contact_email, "portal_url": self.public_url,
+            "mail_domain": self.config.mail.from_domain(), "url": self.public_url,
+            "signup_url": self.public_url, "ttl": "3時間", "key": "123456",
+            "login_id": "taroyamada", "temp_password": "abcdefgh12",
+            "change": "ニックネーム", "at": jst::datetime(db::now()),
+        }))?;
+        let loaded = self.templates.get();
+        for name in crate::templates::mail_templates() {
+            let rendered = loaded.tera.render(name, &sample)?;
+            charset::check_template(name, &rendered)?;
+        }
+        charset::check_template("[site] name", &site.name)
+    }
+
     /// How long after being queued a mail of this kind is still worth sending, in
     /// seconds: a 暗証キー within its key's lifetime, a link within its link's. A mail
     /// past it is never sent late (the member has asked again by then, or given up).
@@ -275,28 +303,86 @@ impl Mailer {
         );
         // Set explicitly: lettre cannot re-derive it from a quoted carrier address.
         let envelope = Envelope::new(Some(from.clone()), vec![to.clone()]).map_err(|e| bad(&e))?;
+        let jis = match self.config.mail.charset {
+            Charset::Iso2022Jp => jis_parts(&self.config.site.name, subject, body),
+            Charset::Utf8 => None,
+        };
+        if self.config.mail.charset == Charset::Iso2022Jp && jis.is_none() {
+            tracing::warn!(
+                outbox_id = queued.id,
+                "mail text has characters ISO-2022-JP cannot write; sent in UTF-8"
+            );
+        }
+        let from_name = format!("{} <{from}>", self.config.site.name);
         let mut builder = Message::builder()
             .envelope(envelope)
-            .from(Mailbox::new(Some(self.config.site.name.clone()), from))
-            .to(Mailbox::new(None, to))
+            .from(Mailbox::new(
+                Some(self.config.site.name.clone()),
+                from.clone(),
+            ))
             .subject(subject)
+            .to(Mailbox::new(None, to))
             .message_id(Some(queued.message_id.clone()))
             .date_now()
             .header(AutoSubmitted(threading.auto_submitted.to_string()))
             // Strict parsers (and some carriers' filters) read a body's type only with it.
-            .header(lettre::message::header::MIME_VERSION_1_0)
-            .header(ContentType::TEXT_PLAIN);
+            .header(lettre::message::header::MIME_VERSION_1_0);
         if let Some(parent) = threading.in_reply_to {
             builder = builder
                 .in_reply_to(parent.to_string())
                 .references(parent.to_string());
         }
-        let mut message = builder.body(body.to_string()).map_err(|e| bad(&e))?;
+        let mut message = match &jis {
+            Some(jis) => {
+                // ISO-2022-JP is 7-bit but has ESC, which lettre would encode again;
+                // `encode_body` made sure it may go as it is.
+                let body = Body::dangerous_pre_encoded(
+                    jis.body.clone(),
+                    ContentTransferEncoding::SevenBit,
+                );
+                let content_type =
+                    ContentType::parse("text/plain; charset=ISO-2022-JP").map_err(|e| bad(&e))?;
+                builder.header(content_type).body(body)
+            }
+            None => builder
+                .header(ContentType::TEXT_PLAIN)
+                .body(body.to_string()),
+        }
+        .map_err(|e| bad(&e))?;
+        if let Some(jis) = jis {
+            // lettre writes words in UTF-8 only: From and Subject are replaced in place,
+            // before signing.
+            let raw = |name, value: &str, encoded| {
+                HeaderValue::dangerous_new_pre_encoded(
+                    HeaderName::new_from_ascii_str(name),
+                    value.to_string(),
+                    encoded,
+                )
+            };
+            let headers = message.headers_mut();
+            headers.insert_raw(raw("From", &from_name, format!("{} <{from}>", jis.name)));
+            headers.insert_raw(raw("Subject", subject, jis.subject));
+        }
         if let Some(dkim) = &self.dkim {
             message.sign(dkim.config(threading.in_reply_to.is_some()));
         }
         Ok(message)
     }
+}
+
+/// A mail's display name, subject and body in ISO-2022-JP, if all can be written so.
+struct JisParts {
+    name: String,
+    subject: String,
+    body: Vec<u8>,
+}
+
+fn jis_parts(name: &str, subject: &str, body: &str) -> Option<JisParts> {
+    Some(JisParts {
+        name: charset::header_words(name)?,
+        subject: charset::header_words(subject)?,
+        body: charset::encode_body(body)?,
+    })
 }
 
 /// What the database keeps of a login key: salted with its attempt, so one table of

@@ -49,6 +49,14 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "mail/test.txt",
 ];
 
+/// The names of the mail templates (`mail/…`).
+pub fn mail_templates() -> impl Iterator<Item = &'static str> {
+    TEMPLATES
+        .iter()
+        .map(|(name, _)| *name)
+        .filter(|name| name.starts_with("mail/"))
+}
+
 const STYLESHEET: &str = include_str!("../templates/style.css");
 
 /// The templates in use: compiled in, each replaceable by a file of the same name in

@@ -4,7 +4,7 @@ the DKIM signature against the given TXT record (standing in for DNS), Python's 
 package parses with its strict policy and lists every defect, and the headers carriers
 and parsers expect are looked for. One tab-separated line per mail:
 
-    file  subject  dkim(pass|fail)  defects  missing-headers  signed-headers
+    file  subject  dkim(pass|fail)  defects  missing-headers  signed-headers  charset  body
 
     python3 tests/mail_audit.py SELECTOR DOMAIN 'v=DKIM1; k=rsa; p=…' FILE.eml …
 """
@@ -44,6 +44,10 @@ for path in files:
         defects.append(f"{type(e).__name__}: {e}")
         subject = "?"
     lenient = email.message_from_bytes(raw, policy=email.policy.default)
+    charset = lenient.get_content_charset() or "-"
+    text = lenient.get_content() if not lenient.is_multipart() else ""
+    # The society's name closes every mail: the body reads back as Japanese.
+    body = "japanese" if "健康保険組合" in text else " ".join(text.split())[:40] or "-"
     missing = [h for h in EXPECTED if lenient[h] is None]
     signature = " ".join(str(lenient["DKIM-Signature"] or "").split())
     tags = dict(t.strip().split("=", 1) for t in signature.split(";") if "=" in t)
@@ -51,4 +55,4 @@ for path in files:
     if lenient["In-Reply-To"] is not None:
         signed += ",(reply)"
     print("\t".join([path, subject, "pass" if verified else "fail",
-                     ",".join(defects) or "-", ",".join(missing) or "-", signed]))
+                     ",".join(defects) or "-", ",".join(missing) or "-", signed, charset, body]))

@@ -101,6 +101,16 @@ pub enum Transport {
     Smtp,
 }
 
+/// How mail text is written: UTF-8, or ISO-2022-JP (7-bit JIS) for members whose
+/// feature phones show nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Charset {
+    #[serde(rename = "utf-8")]
+    Utf8,
+    #[serde(rename = "iso-2022-jp")]
+    Iso2022Jp,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MailConfig {
@@ -117,6 +127,8 @@ pub struct MailConfig {
     /// How many mails go to the relay at once, each on its own connection, so that one
     /// slow recipient does not hold up the queue.
     pub relay_connections: usize,
+    /// "utf-8" (the default) or "iso-2022-jp".
+    pub charset: Charset,
     /// DKIM: an RSA private key (PKCS#1 PEM, from `karamail dkim keygen`); unset: unsigned.
     pub dkim_key: Option<PathBuf>,
     pub dkim_selector: String,

@@ -407,3 +407,42 @@ fn completions_man_page_and_examples_in_every_help() {
         );
     }
 }
+
+/// With `charset = "iso-2022-jp"`, a society's template that JIS cannot write is
+/// refused by name, by check-config and at start, rather than sent garbled.
+#[test]
+fn a_template_iso_2022_jp_cannot_write_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("t/mail")).unwrap();
+    std::fs::write(
+        dir.path().join("t/mail/signup_link.txt"),
+        "Subject: ご案内🙂\n{{ url }}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("jis.toml"),
+        "[mail]\ncharset = \"iso-2022-jp\"\n[site]\ntemplates_dir = \"t\"\n[http]\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"\"\n[smtp]\nlisten = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    for command in [
+        &["--config", "jis.toml", "check-config"][..],
+        &["--config", "jis.toml", "serve"],
+    ] {
+        let out = karamail(dir.path(), command);
+        assert!(!out.status.success(), "{command:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("mail/signup_link.txt") && stderr.contains("U+1F642"),
+            "{command:?}: {stderr}"
+        );
+    }
+    std::fs::remove_dir_all(dir.path().join("t")).unwrap();
+    std::fs::write(
+        dir.path().join("jis.toml"),
+        "[mail]\ncharset = \"iso-2022-jp\"\n",
+    )
+    .unwrap();
+    assert!(
+        karamail_ok(dir.path(), &["--config", "jis.toml", "check-config"]).starts_with("config OK")
+    );
+}

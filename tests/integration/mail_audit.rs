@@ -2,6 +2,8 @@
 //! verifies the signature against the record `dkim keygen` printed, Python's strict
 //! parser finds no defect, and the headers carriers expect are all there.
 
+use karamail::config::Charset;
+
 use crate::dkim::keygen;
 use crate::util::member::{log_in, register, wait_for_nth};
 use crate::util::{TestDaemon, empty_mail, send_mail};
@@ -18,11 +20,28 @@ const SUBJECTS: [&str; 7] = [
 
 #[test]
 fn every_kind_of_mail_passes_an_independent_verifier_and_a_strict_parser() {
+    for line in audit(Charset::Utf8) {
+        assert_eq!(line[6], "utf-8", "{}", line.join("  "));
+    }
+}
+
+/// For feature phones: the same mails in 7-bit ISO-2022-JP, read back as Japanese.
+#[test]
+fn every_kind_of_mail_can_go_in_iso_2022_jp() {
+    for line in audit(Charset::Iso2022Jp) {
+        assert_eq!(line[6], "iso-2022-jp", "{}", line.join("  "));
+    }
+}
+
+/// Sends every kind of mail with this charset and checks each; returns the report's
+/// lines (file, subject, dkim, defects, missing, signed, charset, body).
+fn audit(charset: Charset) -> Vec<Vec<String>> {
     let keys = tempfile::tempdir().unwrap();
     let (key, record) = keygen(keys.path());
     let daemon = TestDaemon::start_with(|c| {
         c.mail.dkim_key = Some(key.clone());
         c.mail.dkim_selector = "km1".into();
+        c.mail.charset = charset;
     });
     // The sign-up reply to an empty mail (and a carrier address, quoted in the envelope).
     for (sender, to) in [
@@ -73,6 +92,13 @@ fn every_kind_of_mail_passes_an_independent_verifier_and_a_strict_parser() {
         .env("KARAMAIL_MAIL_DKIM_SELECTOR", "km1")
         .env("KARAMAIL_MAIL_FROM", "noreply@example.jp")
         .env("KARAMAIL_DATABASE_PATH", &daemon.config.database.path)
+        .env(
+            "KARAMAIL_MAIL_CHARSET",
+            match charset {
+                Charset::Utf8 => "utf-8",
+                Charset::Iso2022Jp => "iso-2022-jp",
+            },
+        )
         .output()
         .unwrap();
     assert!(
@@ -100,11 +126,20 @@ fn every_kind_of_mail_passes_an_independent_verifier_and_a_strict_parser() {
         String::from_utf8_lossy(&out.stderr)
     );
     eprintln!("file\tsubject\tdkim\tdefects\tmissing\n{report}");
-    let lines: Vec<Vec<&str>> = report.lines().map(|l| l.split('\t').collect()).collect();
+    let lines: Vec<Vec<String>> = report
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect();
     assert_eq!(lines.len(), files.len());
     for line in &lines {
-        assert_eq!(&line[2..5], ["pass", "-", "-"], "{}", line.join("  "));
+        assert_eq!(line[2..5], ["pass", "-", "-"], "{}", line.join("  "));
         let signed: Vec<&str> = line[5].split(',').collect();
+        assert_eq!(
+            line[7],
+            "japanese",
+            "the body reads back: {}",
+            line.join("  ")
+        );
         for header in [
             "from",
             "to",
@@ -139,4 +174,5 @@ fn every_kind_of_mail_passes_an_independent_verifier_and_a_strict_parser() {
             "no mail 「{subject}」 checked"
         );
     }
+    lines
 }
