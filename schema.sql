@@ -156,6 +156,9 @@ CREATE TABLE outbox (
                     CHECK (status IN ('queued', 'sent', 'failed', 'expired', 'cancelled')),
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,
+    -- 1: its last try failed for the transport's sake (sent as soon as it is back);
+    -- 0: for its own (its recipient's 450 keeps its own backoff).
+    transport_fault INTEGER NOT NULL DEFAULT 0,
     last_error      TEXT,
     sent_at         INTEGER
 );

@@ -84,14 +84,38 @@ impl Address {
             domain: domain.to_ascii_lowercase(),
         };
         // The sender's yes is ours: what lettre refuses would stop in the outbox.
-        address.to_lettre().map_err(|_| AddressError::Domain)?;
+        if address.to_lettre().is_err() {
+            // lettre counts the quotes a carrier local part needs toward its 64.
+            let local_fails = address.to_lettre_at("example.jp").is_err();
+            return Err(match local_fails {
+                true => AddressError::LocalTooLong,
+                false => AddressError::Domain,
+            });
+        }
         Ok(address)
     }
 
-    /// Like [`Address::parse`], first turning full-width input (ｋｃ＠ｅｘａｍｐｌｅ．ｊｐ),
-    /// which Japanese phone keyboards produce, into half-width.
+    /// An address a member gives (a form, an envelope sender): besides `parse`, its
+    /// domain must be a public mail domain — two labels or more, the last alphabetic —
+    /// so that no one has karamail mail `root@localhost`, `a@10.0.0.5` or `a@[10.0.0.5]`
+    /// inside the society's network.
+    pub fn parse_member(text: &str) -> Result<Address, AddressError> {
+        let address = Address::parse(text)?;
+        let labels: Vec<&str> = address.domain.split('.').collect();
+        let tld_alphabetic = labels
+            .last()
+            .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
+        let punycode_tld = labels.last().is_some_and(|tld| tld.starts_with("xn--"));
+        if labels.len() < 2 || !(tld_alphabetic || punycode_tld) {
+            return Err(AddressError::Domain);
+        }
+        Ok(address)
+    }
+
+    /// Like [`Address::parse_member`], first turning full-width input
+    /// (ｋｃ＠ｅｘａｍｐｌｅ．ｊｐ), which Japanese phone keyboards produce, into half-width.
     pub fn parse_typed(text: &str) -> Result<Address, AddressError> {
-        Address::parse(&to_half_width(text))
+        Address::parse_member(&to_half_width(text))
     }
 
     pub fn local(&self) -> &str {
@@ -109,9 +133,13 @@ impl Address {
 
     /// The address for lettre, quoting a local part that is not a dot-atom.
     pub fn to_lettre(&self) -> Result<lettre::Address, lettre::address::AddressError> {
-        match lettre::Address::new(&self.local, &self.domain) {
+        self.to_lettre_at(&self.domain)
+    }
+
+    fn to_lettre_at(&self, domain: &str) -> Result<lettre::Address, lettre::address::AddressError> {
+        match lettre::Address::new(&self.local, domain) {
             Ok(address) => Ok(address),
-            Err(_) => lettre::Address::new(format!("\"{}\"", self.local), &self.domain),
+            Err(_) => lettre::Address::new(format!("\"{}\"", self.local), domain),
         }
     }
 }
@@ -221,6 +249,29 @@ mod tests {
         }
         let label = format!("a@{}.jp", "x".repeat(64));
         assert!(Address::parse(&label).is_err());
+    }
+
+    #[test]
+    fn members_give_public_mail_domains_only() {
+        for internal in [
+            "root@localhost",
+            "a@10.0.0.5",
+            "a@[10.0.0.5]",
+            "a@127.0.0.1",
+            "a@intranet",
+        ] {
+            assert!(Address::parse_member(internal).is_err(), "{internal}");
+        }
+        for public in [
+            "taro@example.jp",
+            "hanako.@ezweb.ne.jp",
+            "a@xn--eckwd4c7c.xn--zckzah",
+        ] {
+            assert!(Address::parse_member(public).is_ok(), "{public}");
+        }
+        // A carrier local part that needs quotes: too long is said so, not "domain".
+        let long = format!("{}.@docomo.ne.jp", "a".repeat(62));
+        assert_eq!(Address::parse(&long), Err(AddressError::LocalTooLong));
     }
 
     #[test]

@@ -30,19 +30,29 @@ pub fn first_unwritable(text: &str) -> Option<char> {
 }
 
 /// A header value as RFC 2047 encoded words in ISO-2022-JP, each a whole escape sequence
-/// (it ends back in ASCII) and short enough for a 78-column line, folded between words.
+/// (it ends back in ASCII) within RFC 2047's 75 characters, folded between words.
 pub fn header_words(text: &str) -> Option<String> {
-    const CHARS_PER_WORD: usize = 12;
-    let chars: Vec<char> = text.chars().collect();
-    let words = chars
-        .chunks(CHARS_PER_WORD)
-        .map(|chunk| {
-            let bytes = encode(&chunk.iter().collect::<String>())?;
-            let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
-            Some(format!("=?ISO-2022-JP?B?{b64}?="))
-        })
-        .collect::<Option<Vec<_>>>()?;
+    // 75 less `=?ISO-2022-JP?B?` and `?=` leaves 57 base64 characters: 42 bytes.
+    const MAX_BYTES: usize = 42;
+    let (mut words, mut chunk) = (Vec::new(), String::new());
+    for c in text.chars() {
+        let longer = format!("{chunk}{c}");
+        if encode(&longer)?.len() > MAX_BYTES && !chunk.is_empty() {
+            words.push(word(&chunk)?);
+            chunk = c.to_string();
+        } else {
+            chunk = longer;
+        }
+    }
+    if !chunk.is_empty() || words.is_empty() {
+        words.push(word(&chunk)?);
+    }
     Some(words.join("\r\n "))
+}
+
+fn word(text: &str) -> Option<String> {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(encode(text)?);
+    Some(format!("=?ISO-2022-JP?B?{b64}?="))
 }
 
 /// Refuses, naming it, a mail template that cannot be written in ISO-2022-JP.
@@ -96,7 +106,19 @@ mod tests {
 
     #[test]
     fn subjects_become_whole_encoded_words() {
-        let words = header_words("利用登録手続きのご案内と暗証キーのご案内です").unwrap();
+        // Alternating scripts cost an escape each time: words are cut by their size.
+        let mixed = "a漢b字c混d在e文f字g列h".repeat(3);
+        for text in [
+            "利用登録手続きのご案内と暗証キーのご案内です",
+            mixed.as_str(),
+        ] {
+            check_words(text);
+        }
+    }
+
+    fn check_words(text: &str) {
+        let words = header_words(text).unwrap();
+        let mut back = String::new();
         for word in words.split("\r\n ") {
             assert!(
                 word.starts_with("=?ISO-2022-JP?B?") && word.ends_with("?=") && word.len() <= 75
@@ -105,7 +127,11 @@ mod tests {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(b64)
                 .unwrap();
-            assert!(bytes.ends_with(b"\x1b(B"), "each word ends in ASCII");
+            let last_escape = bytes.iter().rposition(|b| *b == 0x1b);
+            let ends_in_ascii = last_escape.is_none_or(|at| bytes[at..].starts_with(b"\x1b(B"));
+            assert!(ends_in_ascii, "each word ends in ASCII");
+            back.push_str(&ISO_2022_JP.decode(&bytes).0);
         }
+        assert_eq!(back, text);
     }
 }

@@ -231,7 +231,12 @@ def relay_outage(daemon):
     relay.start()
     wait_until(lambda: len(relay.received) >= len(senders), 60, "the backlog to drain through the relay")
     recipients = [to for to, _ in relay.received]
-    check(recipients == senders, "the backlog arrived complete, once each, in the order it was queued")
+    check(sorted(recipients) == sorted(senders) and len(set(recipients)) == len(senders),
+          "the backlog arrived complete, once each")
+    # Four lanes (relay_connections) send at once: each mail arrives within a few places
+    # of its place in the queue.
+    displacement = max(abs(recipients.index(s) - i) for i, s in enumerate(senders))
+    check(displacement < 8, f"in the order it was queued, give or take the lanes (at most {displacement} places)")
     return daemon, relay
 
 

@@ -62,6 +62,7 @@ impl Default for MailConfig {
             retry_max: HumanDuration::secs(3600),
             relay_ca: None,
             relay_connections: 4,
+            relay_timeout: HumanDuration::secs(300),
             charset: super::Charset::Utf8,
             dkim_key: None,
             dkim_selector: "karamail".into(),

@@ -127,6 +127,10 @@ pub struct MailConfig {
     /// How many mails go to the relay at once, each on its own connection, so that one
     /// slow recipient does not hold up the queue.
     pub relay_connections: usize,
+    /// How long the relay may take to answer one step (connect, TLS, a command); the
+    /// final dot may take twice as long. A relay that stops answering is then a
+    /// transport failure, not a lane stuck for good.
+    pub relay_timeout: HumanDuration,
     /// "utf-8" (the default) or "iso-2022-jp".
     pub charset: Charset,
     /// DKIM: an RSA private key (PKCS#1 PEM, from `karamail dkim keygen`); unset: unsigned.

@@ -1,6 +1,6 @@
 //! Queries on `outbox`: mails waiting to go out, and what happened to those that did.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use crate::error::Result;
 
@@ -51,22 +51,29 @@ pub fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<QueuedMail>>
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// When the next queued mail falls due, if any is queued.
-pub fn next_due_at(conn: &Connection) -> Result<Option<i64>> {
-    Ok(conn
-        .query_row(
-            "SELECT min(next_attempt_at) FROM outbox WHERE status = 'queued'",
-            [],
-            |row| row.get(0),
-        )
-        .optional()?
-        .flatten())
+/// When the next queued mail that is not `busy` (being sent) falls due, if any.
+pub fn next_due_at(conn: &Connection, busy: &[i64]) -> Result<Option<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, next_attempt_at FROM outbox WHERE status = 'queued' ORDER BY next_attempt_at LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([busy.len() as i64 + 1], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get(1)?))
+    })?;
+    for row in rows {
+        let (id, at) = row?;
+        if !busy.contains(&id) {
+            return Ok(Some(at));
+        }
+    }
+    Ok(None)
 }
 
-/// Makes every queued mail due now (the transport is back after failing).
+/// Makes the mails that waited for the transport due now (it is back); a mail waiting
+/// for its own recipient keeps its own time.
 pub fn retry_all_now(conn: &Connection, now: i64) -> Result<usize> {
     Ok(conn.execute(
-        "UPDATE outbox SET next_attempt_at = ?1 WHERE status = 'queued' AND next_attempt_at > ?1",
+        "UPDATE outbox SET next_attempt_at = ?1
+         WHERE status = 'queued' AND transport_fault = 1 AND next_attempt_at > ?1",
         [now],
     )?)
 }
@@ -79,10 +86,18 @@ pub fn mark_sent(conn: &Connection, id: i64, now: i64) -> Result<()> {
     Ok(())
 }
 
-pub fn mark_retry(conn: &Connection, id: i64, next_attempt_at: i64, error: &str) -> Result<()> {
+/// A try that failed for now; `transport`: for the transport's sake, not the mail's.
+pub fn mark_retry(
+    conn: &Connection,
+    id: i64,
+    next_attempt_at: i64,
+    error: &str,
+    transport: bool,
+) -> Result<()> {
     conn.execute(
-        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
-        params![id, next_attempt_at, error],
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3,
+                transport_fault = ?4 WHERE id = ?1",
+        params![id, next_attempt_at, error, transport],
     )?;
     Ok(())
 }

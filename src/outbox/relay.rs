@@ -17,7 +17,8 @@ use lettre::transport::smtp::extension::ClientId;
 use super::SendError;
 use crate::error::{Error, Result};
 
-const TIMEOUT: Duration = Duration::from_secs(60);
+/// QUIT is a courtesy: a relay that does not answer it is left.
+const QUIT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where and how to reach the relay, read from `[mail] relay` as lettre reads such URLs:
 /// `smtp://host[:25]`, `smtp://user:pass@host[:587]?tls=required` (STARTTLS, or
@@ -28,12 +29,13 @@ pub struct Relay {
     tls: Option<Tls>,
     credentials: Option<Credentials>,
     hello: ClientId,
+    timeout: Duration,
 }
 
 impl Relay {
     /// `hostname` is what we say in EHLO (`[smtp] hostname`); `ca` a certificate to
     /// trust besides the system's roots.
-    pub fn parse(url: &str, hostname: &str, ca: Option<&Path>) -> Result<Relay> {
+    pub fn parse(url: &str, hostname: &str, ca: Option<&Path>, timeout: Duration) -> Result<Relay> {
         let bad = |why: &str| Error::Mail(format!("[mail] relay {url:?}: {why}"));
         let parsed = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
         let host = parsed.host_str().ok_or_else(|| bad("no host"))?.to_string();
@@ -53,12 +55,13 @@ impl Relay {
             percent_decode(part)
                 .ok_or_else(|| bad("credentials are not valid percent-encoded UTF-8"))
         };
-        let credentials = match (parsed.username(), parsed.password()) {
-            ("", None) => None,
-            (user, password) => Some(Credentials::new(
-                decode(user)?,
-                decode(password.unwrap_or(""))?,
+        // As lettre: credentials only with a password.
+        let credentials = match parsed.password() {
+            Some(password) => Some(Credentials::new(
+                decode(parsed.username())?,
+                decode(password)?,
             )),
+            None => None,
         };
         Ok(Relay {
             port: parsed.port().unwrap_or(port),
@@ -66,6 +69,7 @@ impl Relay {
             tls,
             credentials,
             hello: ClientId::Domain(hostname.to_string()),
+            timeout,
         })
     }
 
@@ -76,28 +80,46 @@ impl Relay {
             _ => None,
         };
         let address = (self.host.as_str(), self.port);
-        let mut connection =
-            AsyncSmtpConnection::connect_tokio1(address, Some(TIMEOUT), &self.hello, wrapper, None)
-                .await
-                .map_err(|e| transport_fault("connecting", &e))?;
+        let (t, hello) = (self.timeout, &self.hello);
+        let connect = AsyncSmtpConnection::connect_tokio1(address, Some(t), hello, wrapper, None);
+        let mut connection = within(t, "connecting", connect).await?;
         let starttls = match &self.tls {
             Some(Tls::Required(parameters)) => Some(parameters),
             Some(Tls::Opportunistic(parameters)) if connection.can_starttls() => Some(parameters),
             _ => None,
         };
         if let Some(parameters) = starttls {
-            connection
-                .starttls(parameters.clone(), &self.hello)
-                .await
-                .map_err(|e| transport_fault("STARTTLS", &e))?;
+            let starttls = connection.starttls(parameters.clone(), hello);
+            within(t, "STARTTLS", starttls).await?;
         }
         if let Some(credentials) = &self.credentials {
-            connection
-                .auth(DEFAULT_MECHANISMS, credentials)
-                .await
-                .map_err(|e| transport_fault("AUTH", &e))?;
+            within(t, "AUTH", connection.auth(DEFAULT_MECHANISMS, credentials)).await?;
         }
         Ok(connection)
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+}
+
+/// A step of the transport's that must end within `limit`; a failure or a timeout is
+/// the transport's fault.
+async fn within<T>(
+    limit: Duration,
+    step: &str,
+    future: impl std::future::Future<Output = std::result::Result<T, lettre::transport::smtp::Error>>,
+) -> Result<T, SendError> {
+    match tokio::time::timeout(limit, future).await {
+        Ok(result) => result.map_err(|e| transport_fault(step, &e)),
+        Err(_) => Err(SendError {
+            permanent: false,
+            transport: true,
+            message: format!(
+                "{step}: the relay did not answer within {} s",
+                limit.as_secs()
+            ),
+        }),
     }
 }
 
@@ -106,32 +128,26 @@ impl Relay {
 /// the caller drops it.
 pub async fn deliver(
     connection: &mut AsyncSmtpConnection,
+    timeout: Duration,
     from: &Address,
     to: &Address,
     message: &[u8],
 ) -> Result<(), SendError> {
-    connection
-        .command(Mail::new(Some(from.clone()), vec![]))
-        .await
-        .map_err(|e| transport_fault("MAIL FROM", &e))?;
+    let mail = connection.command(Mail::new(Some(from.clone()), vec![]));
+    within(timeout, "MAIL FROM", mail).await?;
     let result = async {
-        connection
-            .command(Rcpt::new(to.clone(), vec![]))
-            .await
-            .map_err(|e| mail_fault("RCPT TO", &e))?;
-        connection
-            .command(Data)
-            .await
-            .map_err(|e| mail_fault("DATA", &e))?;
-        connection
-            .message(message)
-            .await
-            .map_err(|e| mail_fault("the message", &e))
+        let rcpt = connection.command(Rcpt::new(to.clone(), vec![]));
+        answer(timeout, "RCPT TO", rcpt).await?;
+        answer(timeout, "DATA", connection.command(Data)).await?;
+        // RFC 5321 §4.5.3.2 gives the end of data twice a command's time.
+        answer(timeout * 2, "the message", connection.message(message)).await
     }
     .await;
     if let Err(error) = &result
         && !error.transport
-        && connection.command(Rset).await.is_err()
+        && within(timeout, "RSET", connection.command(Rset))
+            .await
+            .is_err()
     {
         return Err(SendError {
             transport: true,
@@ -142,7 +158,20 @@ pub async fn deliver(
 }
 
 pub async fn quit(mut connection: AsyncSmtpConnection) {
-    let _ = connection.command(Quit).await;
+    let _ = tokio::time::timeout(QUIT_TIMEOUT, connection.command(Quit)).await;
+}
+
+/// A step whose refusal may be this mail's alone (see `mail_fault`); a timeout is the
+/// transport's.
+async fn answer<T>(
+    limit: Duration,
+    step: &str,
+    future: impl std::future::Future<Output = std::result::Result<T, lettre::transport::smtp::Error>>,
+) -> Result<T, SendError> {
+    match tokio::time::timeout(limit, future).await {
+        Ok(result) => result.map_err(|e| mail_fault(step, &e)),
+        Err(_) => within(limit, step, std::future::pending()).await,
+    }
 }
 
 /// A refusal of the relay itself, whatever the mail.
@@ -204,15 +233,18 @@ fn percent_decode(text: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    const T: Duration = Duration::from_secs(300);
+
     #[test]
     fn relay_urls_are_read_as_lettre_reads_them() {
-        let plain = Relay::parse("smtp://127.0.0.1", "kc.example.jp", None).unwrap();
+        let plain = Relay::parse("smtp://127.0.0.1", "kc.example.jp", None, T).unwrap();
         assert_eq!((plain.host.as_str(), plain.port), ("127.0.0.1", 25));
         assert!(plain.tls.is_none() && plain.credentials.is_none());
         let submission = Relay::parse(
             "smtp://u%40x:p%3Bw@relay.example.jp?tls=required",
             "h",
             None,
+            T,
         )
         .unwrap();
         assert_eq!(submission.port, 587);
@@ -221,7 +253,7 @@ mod tests {
             submission.credentials,
             Some(Credentials::new("u@x".into(), "p;w".into()))
         );
-        let wrapped = Relay::parse("smtps://relay.example.jp:2465", "h", None).unwrap();
+        let wrapped = Relay::parse("smtps://relay.example.jp:2465", "h", None, T).unwrap();
         assert_eq!(wrapped.port, 2465);
         assert!(matches!(wrapped.tls, Some(Tls::Wrapper(_))));
         for bad in [
@@ -231,7 +263,12 @@ mod tests {
             "smtp://h?tls=maybe",
             "smtp://u:%zz@h",
         ] {
-            assert!(Relay::parse(bad, "h", None).is_err(), "{bad}");
+            assert!(Relay::parse(bad, "h", None, T).is_err(), "{bad}");
         }
+        let no_password = Relay::parse("smtp://user@relay.example.jp", "h", None, T).unwrap();
+        assert!(
+            no_password.credentials.is_none(),
+            "as lettre: no AUTH without a password"
+        );
     }
 }

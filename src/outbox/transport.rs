@@ -40,22 +40,14 @@ impl Sender {
                 std::fs::create_dir_all(&config.mail.outbox_dir)?;
                 Ok(Sender::Files(config.mail.outbox_dir.clone()))
             }
-            Transport::Smtp => Ok(Sender::Relay(Relay::parse(
-                &config.mail.relay,
-                &config.smtp.hostname,
-                config.mail.relay_ca.as_deref(),
-            )?)),
+            Transport::Smtp => Ok(Sender::Relay(relay_of(config)?)),
         }
     }
 
     /// What `from_config` would refuse, without creating anything.
     pub fn check(config: &Config) -> Result<()> {
         if config.mail.transport == Transport::Smtp {
-            Relay::parse(
-                &config.mail.relay,
-                &config.smtp.hostname,
-                config.mail.relay_ca.as_deref(),
-            )?;
+            relay_of(config)?;
         }
         Ok(())
     }
@@ -99,7 +91,8 @@ impl Sender {
             Some(connection) if !connection.has_broken() => connection,
             _ => relay.connect().await?,
         };
-        let sent = relay::deliver(&mut connection, &from, &to, &message.formatted()).await;
+        let bytes = message.formatted();
+        let sent = relay::deliver(&mut connection, relay.timeout(), &from, &to, &bytes).await;
         match &sent {
             Err(error) if error.transport => {} // dropped: the next mail reconnects
             _ => lane.connection = Some(connection),
@@ -113,6 +106,12 @@ impl Sender {
             relay::quit(connection).await;
         }
     }
+}
+
+fn relay_of(config: &Config) -> Result<Relay> {
+    let mail = &config.mail;
+    let ca = mail.relay_ca.as_deref();
+    Relay::parse(&mail.relay, &config.smtp.hostname, ca, mail.relay_timeout.0)
 }
 
 /// The one sender and one recipient of a message we built.

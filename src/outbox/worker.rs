@@ -76,17 +76,27 @@ impl Shared {
         let mut lane = Lane::default();
         while !*shutdown.borrow() {
             let wait = match self.paused_for() {
-                Some(wait) => wait,
+                Some(wait) => {
+                    // Connections go stale over a pause: the next mail opens a new one.
+                    self.worker.sender.close(std::mem::take(&mut lane)).await;
+                    wait
+                }
                 None => match self.claim().await {
                     Ok(Some(mail)) => {
                         let id = mail.id;
-                        let sent = self.worker.send_one(&mut lane, mail).await;
-                        self.in_flight.lock().await.remove(&id);
-                        match sent {
-                            Ok(sent) => self.after(sent).await,
-                            Err(e) => tracing::error!(error = %e, "outbox: cannot record a mail"),
+                        match self.worker.send_one(&mut lane, mail).await {
+                            Ok(sent) => {
+                                self.in_flight.lock().await.remove(&id);
+                                self.after(sent).await;
+                                continue;
+                            }
+                            // Sent or not, its outcome could not be written down: it stays
+                            // held, so no lane sends it again before a restart.
+                            Err(e) => {
+                                tracing::error!(outbox_id = id, error = %e, "outbox: cannot record a mail; holding it");
+                                Duration::from_secs(1)
+                            }
                         }
-                        continue;
                     }
                     Ok(None) => {
                         // Nothing due: an idle connection is not kept.
@@ -138,11 +148,13 @@ impl Shared {
         until.checked_duration_since(Instant::now())
     }
 
+    /// Until the next mail no lane holds falls due (at most a minute).
     async fn until_next_due(&self) -> Duration {
+        let busy: Vec<i64> = self.in_flight.lock().await.iter().copied().collect();
         let next = self
             .worker
             .db
-            .call(|c| queue::next_due_at(c))
+            .call(move |c| queue::next_due_at(c, &busy))
             .await
             .ok()
             .flatten();
@@ -151,16 +163,20 @@ impl Shared {
         })
     }
 
-    /// A transport failure pauses every lane (longer each time); the first success
-    /// after it sends everything waiting at once, in order.
+    /// A transport failure pauses every lane, longer with each pause (the lanes that
+    /// fail together count once); the first success after it sends every mail that
+    /// waited for the transport at once, in order.
     async fn after(&self, sent: Sent) {
         let worker = &self.worker;
         match sent {
             Sent::Later => {
+                let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+                if paused.is_some_and(|until| until > Instant::now()) {
+                    return;
+                }
                 let failures = self.failing.fetch_add(1, Ordering::SeqCst) + 1;
                 let wait = backoff(failures - 1, worker.retry_initial, worker.retry_max);
-                *self.paused_until.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some(Instant::now() + wait);
+                *paused = Some(Instant::now() + wait);
             }
             Sent::Yes if self.failing.swap(0, Ordering::SeqCst) > 0 => {
                 *self.paused_until.lock().unwrap_or_else(|e| e.into_inner()) = None;
@@ -242,7 +258,7 @@ impl Worker {
                 let next = now + delay.as_secs() as i64;
                 let transport = error.transport;
                 self.db
-                    .call(move |c| queue::mark_retry(c, id, next, &error.message))
+                    .call(move |c| queue::mark_retry(c, id, next, &error.message, transport))
                     .await?;
                 Ok(if transport {
                     Sent::Later

@@ -25,7 +25,7 @@ pub fn check_sender(
     if envelope_from.is_empty() {
         return Err("null_sender");
     }
-    let address = Address::parse(envelope_from).map_err(|e| match e {
+    let address = Address::parse_member(envelope_from).map_err(|e| match e {
         // Well-formed, but no mail could be sent to it (`a@-x.jp`, a 65-octet local part).
         AddressError::LocalTooLong | AddressError::Domain => "unsendable_sender",
         _ => "invalid_sender",
@@ -118,22 +118,29 @@ pub fn relayed_client(raw: &[u8]) -> Option<(String, IpAddr)> {
     topmost_received(raw, message.headers()).and_then(relay_record)
 }
 
-/// The HELO name and client address in a relay's own `Received: from HELO (RDNS [ADDR])
-/// by …` line (Postfix's form). The address is the bracket just before the relay's own
-/// `]) by `, the last one: the HELO is the client's to choose, brackets and all
-/// (`HELO [192.0.2.1]`), and must not pick the address counted or checked.
+/// The HELO name and client address in a relay's own `Received:` header, as Postfix
+/// writes it: the first physical line is `from HELO (RDNS [ADDR])`, and everything after
+/// it (`by …`, `(using TLS …)`, `for <…>`) is on lines of their own. Only that first
+/// line is read, and the address is its last bracket: the HELO is the client's to
+/// choose, brackets, parentheses and `by` included (`EHLO x ([192.0.2.1]) by y`), but
+/// it always comes before the relay's own `(RDNS [ADDR])`, which ends the line.
 fn relay_record(received: &str) -> Option<(String, IpAddr)> {
-    let line = received.split_whitespace().collect::<Vec<_>>().join(" ");
-    let end = line.rfind("]) by ")?;
-    let start = line[..end].rfind('[')? + 1;
-    let inside = &line[start..end];
+    let first = received.trim_start().lines().next()?.trim_end();
+    let rest = first.strip_prefix("from ")?.strip_suffix("])")?;
+    let open = rest.rfind(" (")?;
+    let (helo, relay_part) = (&rest[..open], &rest[open + 2..]);
+    let bracket = relay_part.rfind('[')?;
+    // RDNS is a host name or "unknown": nothing else may stand before the bracket.
+    if relay_part[..bracket].contains(['(', ')', '[', ']']) {
+        return None;
+    }
+    let inside = &relay_part[bracket + 1..];
     let ip = inside
         .strip_prefix("IPv6:")
         .unwrap_or(inside)
         .parse()
         .ok()?;
-    let helo = line.strip_prefix("from ")?.split(' ').next()?.to_string();
-    Some((helo, ip))
+    Some((helo.to_string(), ip))
 }
 
 #[cfg(test)]
@@ -216,7 +223,7 @@ mod tests {
             inspect(raw).relayed_from,
             Some("192.0.2.7".parse().unwrap())
         );
-        let v6 = b"Received: from h (h [IPv6:2001:db8::1]) by mx\r\n\r\n";
+        let v6 = b"Received: from h (h [IPv6:2001:db8::1])\r\n\tby mx (Postfix)\r\n\r\n";
         assert_eq!(
             inspect(v6).relayed_from,
             Some("2001:db8::1".parse().unwrap())
@@ -230,6 +237,16 @@ mod tests {
         assert_eq!(inspect(spoofed).relayed_from, "192.0.2.9".parse().ok());
         let tricky = b"Received: from a[6.6.6.6]) by x (unknown [192.0.2.10])\r\n\tby mx.example.jp (Postfix)\r\n\r\n";
         assert_eq!(inspect(tricky).relayed_from, "192.0.2.10".parse().ok());
+        // A HELO that imitates Postfix, with Postfix's TLS line after the first line.
+        let tls = b"Received: from x ([198.51.100.7]) by y (unknown [203.0.113.5])\r\n\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits))\r\n\t(No client certificate requested)\r\n\tby mx.example.jp (Postfix) with ESMTPS id 5\r\n\tfor <kc@example.jp>; Sun, 22 Nov 2026 10:00:00 +0900 (JST)\r\n\r\n";
+        assert_eq!(inspect(tls).relayed_from, "203.0.113.5".parse().ok());
+        assert_eq!(
+            relayed_client(tls).map(|(helo, _)| helo),
+            Some("x ([198.51.100.7]) by y".to_string())
+        );
+        // A first line that is not Postfix's own shape is not believed.
+        let odd = b"Received: from h (h [192.0.2.1]) by mx (Postfix) with ESMTP id 6\r\n\r\n";
+        assert_eq!(inspect(odd).relayed_from, None);
         assert_eq!(
             relayed_client(spoofed),
             Some(("[1.2.3.4]".to_string(), "192.0.2.9".parse().unwrap()))

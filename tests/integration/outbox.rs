@@ -126,6 +126,9 @@ fn no_address_can_stop_the_outbox() {
     for (address, message) in [
         ("a@-x.jp", "＠より後（ドメイン）が正しくありません"),
         (long.as_str(), "＠より前は64文字以内"),
+        // Hosts inside the society's network are no member's mailbox.
+        ("root@localhost", "＠より後（ドメイン）が正しくありません"),
+        ("a@[10.0.0.5]", "＠より後（ドメイン）が正しくありません"),
     ] {
         for form in ["/signup", "/reset"] {
             browser.open(form);
@@ -140,6 +143,7 @@ fn no_address_can_stop_the_outbox() {
     }
     assert_eq!(daemon.outcomes_for("a@-x.jp"), ["unsendable_sender"]);
     assert_eq!(daemon.outcomes_for(&long), ["unsendable_sender"]);
+    assert_eq!(daemon.outcomes_for("root@localhost"), ["unsendable_sender"]);
     // One queued before this release, first in line.
     daemon
         .db()
@@ -351,4 +355,46 @@ fn a_relay_wide_refusal_fails_no_mail() {
             .unwrap();
         assert_eq!(failed, 0, "no mail blamed for the relay's refusal");
     }
+}
+
+/// A relay that stops answering (here after a mail's final dot) is a transport failure
+/// after `relay_timeout`, not a lane stuck for good: the mail waits for its retry and
+/// the others go on.
+#[test]
+fn a_relay_that_stops_answering_times_out() {
+    let relay = Relay::start_with(Behaviour {
+        hang_at_dot: Some("hang@example.net".into()),
+        ..Behaviour::default()
+    });
+    let daemon = TestDaemon::start_with(|c| {
+        c.mail.transport = Transport::Smtp;
+        c.mail.relay = relay.url();
+        c.mail.relay_timeout = "1s".parse().unwrap();
+        c.mail.retry_initial = "1s".parse().unwrap();
+    });
+    assert_eq!(
+        send_mail(&daemon, "hang@example.net", &empty_mail("hang@example.net")),
+        250
+    );
+    assert_eq!(
+        send_mail(&daemon, "next@example.net", &empty_mail("next@example.net")),
+        250
+    );
+    assert!(relay.wait_for(1)[0].contains("next@example.net"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let error = loop {
+        let error: Option<String> = daemon
+            .db()
+            .query_row(
+                "SELECT last_error FROM outbox WHERE recipient = 'hang@example.net'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if error.is_some() || std::time::Instant::now() > deadline {
+            break error.unwrap_or_default();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(error.contains("did not answer within 2 s"), "{error}");
 }

@@ -28,6 +28,8 @@ pub struct Behaviour {
     pub refuse_mail_from: Option<(usize, &'static str)>,
     /// The first this many RCPTs get this reply.
     pub rcpt_reply: Option<(usize, &'static str)>,
+    /// A mail to this mailbox gets no answer after its final dot (a hung relay).
+    pub hang_at_dot: Option<String>,
 }
 
 /// What the sessions share.
@@ -112,7 +114,7 @@ fn session(stream: TcpStream, shared: &Shared, behaviour: &Behaviour) -> std::io
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
     writer.write_all(b"220 relay.test ESMTP\r\n")?;
-    let mut line = String::new();
+    let (mut line, mut recipients) = (String::new(), String::new());
     loop {
         line.clear();
         if reader.read_line(&mut line)? == 0 {
@@ -149,7 +151,10 @@ fn session(stream: TcpStream, shared: &Shared, behaviour: &Behaviour) -> std::io
                 shared.refused.fetch_add(1, Ordering::SeqCst);
                 "451 4.3.0 try again later\r\n".into()
             }
-            "RCPT" => "250 ok\r\n".into(),
+            "RCPT" => {
+                recipients.push_str(&line);
+                "250 ok\r\n".into()
+            }
             "DATA" => {
                 writer.write_all(b"354 go ahead\r\n")?;
                 let mut message = String::new();
@@ -160,6 +165,16 @@ fn session(stream: TcpStream, shared: &Shared, behaviour: &Behaviour) -> std::io
                     }
                     message.push_str(&data_line);
                 }
+                if mentions(&behaviour.hang_at_dot)
+                    || behaviour
+                        .hang_at_dot
+                        .as_ref()
+                        .is_some_and(|h| recipients.contains(h))
+                {
+                    std::thread::sleep(Duration::from_secs(30));
+                    return Ok(());
+                }
+                recipients.clear();
                 shared.kept.lock().unwrap().push(message);
                 "250 queued\r\n".into()
             }
