@@ -102,6 +102,20 @@ pub fn mark_retry(
     Ok(())
 }
 
+/// Mails marked failed that were the relay's refusal after all: queued again, to go
+/// when the transport is back.
+pub fn requeue_for_transport(conn: &Connection, ids: &[i64], now: i64) -> Result<()> {
+    for id in ids {
+        conn.execute(
+            "UPDATE outbox SET status = 'queued', transport_fault = 1, next_attempt_at = ?2,
+                    last_error = 'the relay refused mail to several domains alike: ' || coalesce(last_error, '')
+             WHERE id = ?1 AND status = 'failed'",
+            params![id, now],
+        )?;
+    }
+    Ok(())
+}
+
 /// A permanent refusal: kept, with the reason, for the sysadmin; never retried.
 pub fn mark_failed(conn: &Connection, id: i64, error: &str) -> Result<()> {
     conn.execute(

@@ -119,6 +119,7 @@ async fn within<T>(
                 "{step}: the relay did not answer within {} s",
                 limit.as_secs()
             ),
+            ..Default::default()
         }),
     }
 }
@@ -180,6 +181,7 @@ fn transport_fault(step: &str, error: &lettre::transport::smtp::Error) -> SendEr
         permanent: false,
         transport: true,
         message: format!("{step}: {error}"),
+        policy: None,
     }
 }
 
@@ -190,11 +192,33 @@ fn mail_fault(step: &str, error: &lettre::transport::smtp::Error) -> SendError {
         code.as_deref(),
         None | Some("421" | "454" | "530" | "534" | "535" | "538")
     );
+    let message = format!("{step}: {error}");
+    let permanent = !relay_wide && error.is_permanent();
+    // Relays refuse for their own policy at RCPT (Postfix delays its client, HELO and
+    // sender checks there): "Relay access denied", "Sender address rejected".
+    let policy = enhanced_status(&message)
+        .filter(|_| step == "RCPT TO" && permanent)
+        .filter(|s| s.starts_with("5.7.") || s == "5.1.7" || s == "5.1.8");
     SendError {
-        permanent: !relay_wide && error.is_permanent(),
+        permanent,
         transport: relay_wide,
-        message: format!("{step}: {error}"),
+        message,
+        policy,
     }
+}
+
+/// The RFC 3463 enhanced status code (`5.7.1`) in a relay's reply text, if any.
+fn enhanced_status(text: &str) -> Option<String> {
+    text.split(|c: char| c.is_whitespace() || c == ':' || c == '(' || c == ')')
+        .find(|word| {
+            let parts: Vec<&str> = word.split('.').collect();
+            parts.len() == 3
+                && matches!(parts[0], "2" | "4" | "5")
+                && parts[1..]
+                    .iter()
+                    .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(str::to_string)
 }
 
 /// TLS parameters for the relay's host, trusting `ca` too when given.
@@ -234,6 +258,14 @@ mod tests {
     use super::*;
 
     const T: Duration = Duration::from_secs(300);
+
+    #[test]
+    fn enhanced_codes_are_read_from_a_reply() {
+        let text = "RCPT TO: permanent error (554): 5.7.1 <a@b.jp>: Relay access denied";
+        assert_eq!(enhanced_status(text).as_deref(), Some("5.7.1"));
+        assert_eq!(enhanced_status("permanent error (550): no such user"), None);
+        assert_eq!(enhanced_status("v1.2.3 is not one"), None);
+    }
 
     #[test]
     fn relay_urls_are_read_as_lettre_reads_them() {

@@ -18,12 +18,15 @@ pub enum Sender {
 
 /// Why a send failed, whether trying again could help, and whether the fault is the
 /// mail's own or the transport's (then every mail would fail alike).
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, Default, thiserror::Error)]
 #[error("{message}")]
 pub struct SendError {
     pub permanent: bool,
     pub transport: bool,
     pub message: String,
+    /// A refusal at RCPT on policy grounds (enhanced status 5.7.x, 5.1.7, 5.1.8):
+    /// this mail's, or — when mails to other domains meet it too — the relay's.
+    pub policy: Option<String>,
 }
 
 /// One lane of sending: for the relay, a connection opened at its first mail and kept
@@ -82,6 +85,7 @@ impl Sender {
                         permanent: false,
                         transport: true,
                         message: format!("writing .eml: {e}"),
+                        ..Default::default()
                     });
             }
             Sender::Relay(relay) => relay,
@@ -124,6 +128,7 @@ fn envelope(message: &Message) -> Result<(lettre::Address, lettre::Address), Sen
             permanent: true,
             transport: false,
             message: "a mail without sender or recipient".into(),
+            ..Default::default()
         }),
     }
 }

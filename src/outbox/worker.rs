@@ -35,7 +35,22 @@ struct Shared {
     /// Transport failures in a row, and until when every lane waits.
     failing: AtomicU32,
     paused_until: Mutex<Option<Instant>>,
+    /// Recent policy refusals at RCPT, to tell a relay refusing everyone (several
+    /// domains alike) from one domain refusing us.
+    refusals: Mutex<Vec<Refusal>>,
 }
+
+/// A mail refused at RCPT on policy grounds (see `SendError::policy`).
+#[derive(Debug, PartialEq, Eq)]
+struct Refusal {
+    id: i64,
+    domain: String,
+    code: String,
+    at: Instant,
+}
+
+/// How long a policy refusal is remembered for comparison.
+const REFUSALS_KEPT: Duration = Duration::from_secs(600);
 
 /// What became of one attempt.
 #[derive(Debug, PartialEq, Eq)]
@@ -47,6 +62,8 @@ enum Sent {
     Later,
     /// Not now for this mail alone (its recipient's 450); the others go on.
     MailLater,
+    /// Refused for good on policy grounds (kept as failed, for now).
+    Refused(Refusal),
 }
 
 impl Worker {
@@ -58,6 +75,7 @@ impl Worker {
             in_flight: Default::default(),
             failing: AtomicU32::new(0),
             paused_until: Mutex::new(None),
+            refusals: Mutex::new(Vec::new()),
         });
         let handles: Vec<_> = (0..lanes)
             .map(|_| tokio::spawn(shared.clone().lane(shutdown.clone())))
@@ -142,6 +160,14 @@ impl Shared {
         Ok(mail)
     }
 
+    /// The mails to requeue if this refusal, with one of the same code for another
+    /// domain lately, shows the relay refusing everyone; None while it may be one
+    /// domain's policy (the refusal is remembered).
+    fn relay_wide(&self, refusal: Refusal) -> Option<Vec<i64>> {
+        let mut refusals = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
+        relay_wide(&mut refusals, refusal)
+    }
+
     /// How long every lane still waits for a failing transport, if it does.
     fn paused_for(&self) -> Option<Duration> {
         let until = (*self.paused_until.lock().unwrap_or_else(|e| e.into_inner()))?;
@@ -169,6 +195,23 @@ impl Shared {
     async fn after(&self, sent: Sent) {
         let worker = &self.worker;
         match sent {
+            Sent::Refused(refusal) => {
+                let Some(ids) = self.relay_wide(refusal) else {
+                    return;
+                };
+                tracing::warn!(
+                    mails = ids.len(),
+                    "the relay refuses mail to several domains alike: its fault, not the mails'; they wait for it"
+                );
+                let requeued = worker
+                    .db
+                    .call(move |c| queue::requeue_for_transport(c, &ids, db::now()))
+                    .await;
+                if let Err(e) = requeued {
+                    tracing::error!(error = %e, "outbox: cannot requeue refused mails");
+                }
+                Box::pin(self.after(Sent::Later)).await;
+            }
             Sent::Later => {
                 let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
                 if paused.is_some_and(|until| until > Instant::now()) {
@@ -215,6 +258,7 @@ impl Worker {
                 permanent: true,
                 transport: false,
                 message: format!("not sent: {reason}"),
+                ..Default::default()
             }),
             // A mail that cannot be built (an address no sender takes) never will be;
             // it fails alone and the queue goes on.
@@ -222,11 +266,13 @@ impl Worker {
                 permanent: true,
                 transport: false,
                 message: format!("composing: {e}"),
+                ..Default::default()
             }),
             Err(e) => Err(SendError {
                 permanent: false,
                 transport: false,
                 message: format!("composing: {e}"),
+                ..Default::default()
             }),
         };
         self.record(&queued, result).await
@@ -247,10 +293,23 @@ impl Worker {
             }
             Err(error) if error.permanent => {
                 tracing::warn!(outbox_id = id, error = %error.message, "mail refused for good; kept as failed");
+                let policy = error.policy.clone();
                 self.db
                     .call(move |c| queue::mark_failed(c, id, &error.message))
                     .await?;
-                Ok(Sent::Never)
+                Ok(match policy {
+                    Some(code) => Sent::Refused(Refusal {
+                        id,
+                        domain: queued
+                            .recipient
+                            .rsplit_once('@')
+                            .map_or("", |(_, d)| d)
+                            .to_ascii_lowercase(),
+                        code,
+                        at: Instant::now(),
+                    }),
+                    None => Sent::Never,
+                })
             }
             Err(error) => {
                 let delay = backoff(queued.attempts, self.retry_initial, self.retry_max);
@@ -270,6 +329,24 @@ impl Worker {
     }
 }
 
+/// See `Shared::relay_wide`.
+fn relay_wide(refusals: &mut Vec<Refusal>, refusal: Refusal) -> Option<Vec<i64>> {
+    refusals.retain(|r| r.at.elapsed() < REFUSALS_KEPT);
+    let alike = |r: &Refusal| r.code == refusal.code && r.domain != refusal.domain;
+    if !refusals.iter().any(alike) {
+        refusals.push(refusal);
+        return None;
+    }
+    let mut ids: Vec<i64> = refusals
+        .iter()
+        .filter(|r| r.code == refusal.code)
+        .map(|r| r.id)
+        .collect();
+    refusals.retain(|r| r.code != refusal.code);
+    ids.push(refusal.id);
+    Some(ids)
+}
+
 /// initial, 2×, 4×, … up to `max`.
 fn backoff(attempts: u32, initial: Duration, max: Duration) -> Duration {
     initial
@@ -280,6 +357,27 @@ fn backoff(attempts: u32, initial: Duration, max: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn refusal(id: i64, domain: &str) -> Refusal {
+        Refusal {
+            id,
+            domain: domain.into(),
+            code: "5.7.1".into(),
+            at: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn one_domains_policy_is_its_own_and_several_domains_alike_are_the_relays() {
+        let mut seen = Vec::new();
+        assert_eq!(relay_wide(&mut seen, refusal(1, "strict.example")), None);
+        assert_eq!(relay_wide(&mut seen, refusal(2, "strict.example")), None);
+        assert_eq!(
+            relay_wide(&mut seen, refusal(3, "other.example")),
+            Some(vec![1, 2, 3])
+        );
+        assert!(seen.is_empty());
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {

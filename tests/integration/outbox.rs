@@ -398,3 +398,33 @@ fn a_relay_that_stops_answering_times_out() {
     };
     assert!(error.contains("did not answer within 2 s"), "{error}");
 }
+
+/// A relay refusing by its own policy at RCPT ("554 5.7.1 Relay access denied") refuses
+/// mails to every domain alike: when two domains meet the same refusal, the mails are
+/// the relay's victims, not failures, and go once it accepts again.
+#[test]
+fn a_relay_refusing_every_domain_at_rcpt_fails_no_mail() {
+    let relay = Relay::start_with(Behaviour {
+        rcpt_reply: Some((2, "554 5.7.1 <x>: Relay access denied\r\n")),
+        ..Behaviour::default()
+    });
+    let daemon = TestDaemon::start_with(|c| {
+        c.mail.transport = Transport::Smtp;
+        c.mail.relay = relay.url();
+        c.mail.retry_initial = "1s".parse().unwrap();
+        c.mail.relay_connections = 1;
+    });
+    for sender in ["taro@example.net", "hanako@example.org"] {
+        assert_eq!(send_mail(&daemon, sender, &empty_mail(sender)), 250);
+    }
+    assert_eq!(relay.wait_for(2).len(), 2);
+    let failed: i64 = daemon
+        .db()
+        .query_row(
+            "SELECT count(*) FROM outbox WHERE status = 'failed'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(failed, 0, "no mail blamed for the relay's policy");
+}
