@@ -5,6 +5,7 @@
 
 pub mod autoreply;
 mod handler;
+mod relayed;
 pub mod sender_auth;
 mod server;
 

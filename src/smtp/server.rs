@@ -22,6 +22,7 @@ use tokio_rustls::TlsAcceptor;
 use super::Intake;
 use super::autoreply;
 use super::handler::{Connection, Flags, NULL_SENDER_MARK};
+use super::relayed::Relayed;
 use super::sender_auth::Verdict;
 use crate::shutdown::stopping;
 
@@ -300,37 +301,6 @@ struct Conversation {
     errors: u32,
     shutdown: watch::Receiver<bool>,
     relayed: Relayed,
-}
-
-/// A sender whose SPF check waits for the message: from a trusted relay, MAIL FROM
-/// comes with the relay's address, and SPF must be checked for the client the relay
-/// recorded in its `Received:` line.
-#[derive(Default)]
-struct Relayed {
-    sender: Option<String>,
-    /// The message's header as it arrives (up to `MAX_HEADER`), for that line.
-    header: Vec<u8>,
-    header_done: bool,
-}
-
-/// Enough for the few `Received:` lines at the top of a header.
-const MAX_HEADER: usize = 32 * 1024;
-
-impl Relayed {
-    fn start_data(&mut self) {
-        self.header.clear();
-        self.header_done = false;
-    }
-
-    fn data_line(&mut self, line: &[u8]) {
-        if self.header_done || self.sender.is_none() {
-            return;
-        }
-        if line == b"\r\n" || line == b"\n" || self.header.len() + line.len() > MAX_HEADER {
-            self.header_done = true;
-        }
-        self.header.extend_from_slice(line);
-    }
 }
 
 impl Conversation {

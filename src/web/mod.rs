@@ -1,6 +1,7 @@
-//! The web site: pages by flow (`login`, `signup`), every route in `route`, and the one
-//! place (`error_page`) where an error becomes a status and a Japanese page.
+//! The web site: pages by flow (`login`, `signup`, …), every route in `route`, the
+//! Post/Redirect/Get of every form (`answer`, `views`), and error pages (`errors`).
 
+mod errors;
 mod favicon;
 mod home;
 mod http;
@@ -34,6 +35,8 @@ use crate::error::{Error, Result};
 use crate::ratelimit::RateLimiter;
 use crate::shutdown::stopping;
 use crate::templates::Templates;
+pub use errors::{ErrorPage, Trouble, error_response};
+use errors::{error_page, too_many};
 pub use http::{Req, Resp};
 use tokio_rustls::TlsAcceptor;
 
@@ -279,16 +282,6 @@ fn over_limit(state: &AppState, req: &Req) -> bool {
     !state.limits.requests.allow(&ip) || (secret && !state.limits.secret_entries.allow(&ip))
 }
 
-fn too_many(state: &AppState, path: &str) -> Resp {
-    let page = ErrorPage {
-        trouble: Trouble::of(path),
-        title: "アクセスが集中しています",
-        message: "短時間に多くの操作が行われたため、しばらくの間ご利用いただけません。時間をおいて、もう一度お試しください。",
-        next: Some(("/", "ログイン画面へ")),
-    };
-    error_response(state, StatusCode::TOO_MANY_REQUESTS, &page)
-}
-
 /// The page or redirect for a request. A page answering a POST is kept and shown by a
 /// GET after a 303 (see `views`), so that reload and Back never post again. A kept page
 /// is shown only while its page would still be shown (see `show_unless_moved_on`).
@@ -397,88 +390,4 @@ fn stylesheet(state: &AppState) -> Resp {
         hyper::header::HeaderValue::from_static("text/css; charset=utf-8"),
     );
     response
-}
-
-/// An error page: what happened, what to do, and whom to ask.
-#[derive(Serialize)]
-pub struct ErrorPage<'a> {
-    pub title: &'a str,
-    pub message: &'a str,
-    /// Where to go next: `(href, label)`.
-    pub next: Option<(&'a str, &'a str)>,
-    /// What the member could not do, for the note on whom to ask (`Trouble`).
-    pub trouble: &'a str,
-}
-
-/// The situation a member is in when an error page says whom to ask:
-/// 「エラーメッセージが表示され、{trouble}場合は…」.
-pub struct Trouble;
-
-impl Trouble {
-    pub const SIGNUP: &str = "利用登録することができない";
-    pub const LOGIN: &str = "ログインすることができない";
-    pub const RESET: &str = "パスワードを再発行することができない";
-    pub const PROFILE: &str = "登録情報を変更することができない";
-
-    /// The situation of a page, by its path.
-    pub fn of(path: &str) -> &'static str {
-        match path {
-            p if p.starts_with("/signup") => Trouble::SIGNUP,
-            p if p.starts_with("/reset") => Trouble::RESET,
-            p if p.starts_with("/profile") => Trouble::PROFILE,
-            _ => Trouble::LOGIN,
-        }
-    }
-}
-
-pub fn error_response(state: &AppState, status: StatusCode, page: &ErrorPage) -> Resp {
-    match state.render("error.html", page) {
-        Ok(body) => http::html(status, body),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot render the error page");
-            http::html(status, "エラーが発生しました。".to_string())
-        }
-    }
-}
-
-fn error_page(state: &AppState, error: Error, path: &str) -> Resp {
-    let (status, title, message, next) = match &error {
-        Error::NotFound => (
-            StatusCode::NOT_FOUND,
-            "ページが見つかりません",
-            "お探しのページは見つかりませんでした。URLをご確認ください。",
-            Some(("/", "ログイン画面へ")),
-        ),
-        Error::Csrf => (
-            StatusCode::FORBIDDEN,
-            "画面の有効期限が切れました",
-            "お手数ですが、前の画面に戻って、もう一度やり直してください。",
-            Some(("/", "ログイン画面へ")),
-        ),
-        Error::BadRequest(_) => (
-            StatusCode::BAD_REQUEST,
-            "入力内容を受け付けられませんでした",
-            "送信された内容を読み取れませんでした。お手数ですが、もう一度入力してください。",
-            Some(("/", "ログイン画面へ")),
-        ),
-        _ => {
-            tracing::error!(error = %error, "request failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "ただいま処理できません",
-                "システムで問題が発生しました。しばらくしてから、もう一度お試しください。",
-                Some(("/", "ログイン画面へ")),
-            )
-        }
-    };
-    error_response(
-        state,
-        status,
-        &ErrorPage {
-            title,
-            message,
-            next,
-            trouble: Trouble::of(path),
-        },
-    )
 }
