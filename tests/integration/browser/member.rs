@@ -35,6 +35,7 @@ async fn profile(daemon: &TestDaemon, engine: Engine, viewport: Viewport) {
     let mut web = Web::start(daemon, engine, viewport, "profile").await;
     log_in(&web, "jirojiroabc", PASSWORD, 1).await;
     web.press_labelled("プロフィール設定").await;
+    web.expect_text("半角英数字、6〜32文字").await;
     web.check("プロフィール設定").await;
 
     web.fill("nickname", "じろう").await;
@@ -70,6 +71,9 @@ async fn profile(daemon: &TestDaemon, engine: Engine, viewport: Viewport) {
         web.check(&format!("メールアドレスの登録-{}", n + 2)).await;
         web.press_labelled("登録する").await;
         web.expect_text("メールアドレスを登録しました").await;
+        if n == 0 {
+            web.check("メールアドレスの登録完了").await;
+        }
         assert_eq!(
             web.path().await,
             "/profile/email/added",
