@@ -8,13 +8,26 @@ use crate::config::Config;
 use crate::db::{self, Db, login, members, notices, records, sessions};
 use crate::{jst, members as import, records as record_import};
 
+/// The database a command works on, named on stderr. A missing one is created only
+/// when asked (`--create-database`): a typo or a wrong folder must not start a second,
+/// empty database that the daemon never sees.
 fn open(config: &Config) -> anyhow::Result<Db> {
-    Db::open(&config.database.path).with_context(|| {
-        format!(
-            "cannot open the database {}",
-            config.database.path.display()
-        )
-    })
+    let path = &config.database.path;
+    if !path.exists() && !config.database.create_if_missing {
+        bail!(
+            "no database at {}: check [database] path (relative paths are beside the config file), or pass --create-database to start a new one",
+            path.display()
+        );
+    }
+    let db =
+        Db::open(path).with_context(|| format!("cannot open the database {}", path.display()))?;
+    eprintln!(
+        "database: {}",
+        std::path::absolute(path)
+            .unwrap_or_else(|_| path.clone())
+            .display()
+    );
+    Ok(db)
 }
 
 fn read_csv(file: &Path) -> anyhow::Result<String> {
@@ -316,7 +329,15 @@ pub fn check_config(path: Option<&Path>) -> anyhow::Result<()> {
         config.http.listen,
         config.public_url(config.http.listen)
     );
-    println!("  database {}", config.database.path.display());
+    for (name, path) in config.paths() {
+        let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let state = if path.exists() {
+            ""
+        } else {
+            " (not there yet)"
+        };
+        println!("  {name:<22} {}{state}", shown.display());
+    }
     println!(
         "  mail out {:?}{}",
         config.mail.transport,

@@ -20,6 +20,10 @@ struct Cli {
     /// TOML config file (every key optional; see README). Without it, built-in defaults.
     #[arg(long, global = true, env = CONFIG_ENV, value_name = "PATH")]
     config: Option<PathBuf>,
+    /// Create the database if it does not exist (`serve` always may). Without it, a
+    /// command refuses to start a new, empty database beside the daemon's.
+    #[arg(long, global = true)]
+    create_database: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -247,7 +251,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         _ => {}
     }
-    let config = Config::load(cli.config.as_deref())?;
+    let mut config = Config::load(cli.config.as_deref())?;
+    config.database.create_if_missing =
+        cli.create_database || matches!(cli.command, Command::Serve);
     match cli.command {
         Command::CheckConfig | Command::Completions { .. } | Command::Man => {
             unreachable!("handled above")

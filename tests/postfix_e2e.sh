@@ -91,7 +91,7 @@ retry_initial = "1s"
 retry_max = "2s"
 CONF
 printf 'member_no,name\n1001,山田 太郎\n1002,山田 花子\n1003,安倍 一郎\n1004,鈴木 花子\n' > "$work/members.csv"
-(cd "$work" && "$BINARY" --config karamail.toml members import members.csv --postcards postcards.csv >/dev/null)
+(cd "$work" && "$BINARY" --config karamail.toml --create-database members import members.csv --postcards postcards.csv >/dev/null 2>&1)
 (cd "$work" && exec "$BINARY" --config karamail.toml serve 2>"$work/karamail.log") &
 echo $! > "$work/karamail.pid"
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$KM_SMTP") 2>/dev/null && break; sleep 0.1; done

@@ -92,6 +92,11 @@ pub struct HttpConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
     pub path: PathBuf,
+    /// Not in the file: whether this run may create a missing database (`serve`, or a
+    /// command given `--create-database`); others refuse, so that a wrong folder or a
+    /// typo cannot split the data.
+    #[serde(skip)]
+    pub create_if_missing: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -212,6 +217,12 @@ pub enum ConfigError {
     Invalid(Vec<String>),
 }
 
+/// The absolute folder a config file lies in.
+fn config_folder(file: &Path) -> PathBuf {
+    let folder = file.parent().unwrap_or(Path::new(""));
+    std::path::absolute(folder).unwrap_or_else(|_| folder.to_path_buf())
+}
+
 impl MailConfig {
     /// The domain of `from`: the one members allow in docomo/au/SoftBank spam settings.
     pub fn from_domain(&self) -> String {
@@ -237,10 +248,62 @@ impl Config {
             None => (String::new(), "(defaults)".to_string()),
         };
         let vars = std::env::vars().filter(|(name, _)| name.starts_with("KARAMAIL_"));
-        Config::from_parts(&text, &origin, vars)
+        let mut config = Config::from_parts(&text, &origin, vars)?;
+        if let Some(path) = path {
+            config.resolve_paths(&config_folder(path));
+        }
+        Ok(config)
+    }
+
+    /// Relative paths in a config file mean paths beside it, whatever folder the
+    /// command runs in: the daemon and a sysadmin's command see one database.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |path: &mut PathBuf| {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        };
+        resolve(&mut self.database.path);
+        resolve(&mut self.mail.outbox_dir);
+        let optional = [
+            &mut self.mail.relay_ca,
+            &mut self.mail.dkim_key,
+            &mut self.site.templates_dir,
+            &mut self.smtp.tls_cert,
+            &mut self.smtp.tls_key,
+            &mut self.http.tls_cert,
+            &mut self.http.tls_key,
+        ];
+        for path in optional.into_iter().flatten() {
+            resolve(path);
+        }
+    }
+
+    /// Every file and folder the configuration names, for `check-config`.
+    pub fn paths(&self) -> Vec<(&'static str, &Path)> {
+        let mut paths = vec![
+            ("[database] path", self.database.path.as_path()),
+            ("[mail] outbox_dir", self.mail.outbox_dir.as_path()),
+        ];
+        let optional = [
+            ("[mail] relay_ca", &self.mail.relay_ca),
+            ("[mail] dkim_key", &self.mail.dkim_key),
+            ("[site] templates_dir", &self.site.templates_dir),
+            ("[smtp] tls_cert", &self.smtp.tls_cert),
+            ("[smtp] tls_key", &self.smtp.tls_key),
+            ("[http] tls_cert", &self.http.tls_cert),
+            ("[http] tls_key", &self.http.tls_key),
+        ];
+        for (name, path) in optional {
+            if let Some(path) = path {
+                paths.push((name, path.as_path()));
+            }
+        }
+        paths
     }
 
     /// Parses TOML text with the given environment overrides, then validates.
+    /// Paths stay as written (see `resolve_paths`).
     pub fn from_parts(
         text: &str,
         origin: &str,
@@ -474,8 +537,20 @@ mod tests {
 
     #[test]
     fn the_shipped_example_config_states_the_defaults() {
-        let example = load(include_str!("../../systemd/karamail.toml"), &[]).unwrap();
-        assert_eq!(format!("{example:?}"), format!("{:?}", Config::default()));
+        let mut example = load(include_str!("../../systemd/karamail.toml"), &[]).unwrap();
+        // Installed, its state is the service's, wherever a command runs.
+        assert_eq!(
+            example.database.path,
+            Path::new("/var/lib/karamail/karamail.db")
+        );
+        assert_eq!(
+            example.mail.outbox_dir,
+            Path::new("/var/lib/karamail/outbox")
+        );
+        let defaults = Config::default();
+        example.database.path = defaults.database.path.clone();
+        example.mail.outbox_dir = defaults.mail.outbox_dir.clone();
+        assert_eq!(format!("{example:?}"), format!("{defaults:?}"));
     }
 
     #[test]

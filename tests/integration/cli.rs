@@ -11,9 +11,20 @@ fn karamail(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// The sysadmin's first step in a new folder: a database made on purpose.
+fn create_database(dir: &std::path::Path) {
+    let out = karamail(dir, &["--create-database", "outbox", "list"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn members_import_reads_excel_shift_jis_and_writes_postcards() {
     let dir = tempfile::tempdir().unwrap();
+    create_database(dir.path());
     let (sjis, _, _) = encoding_rs::SHIFT_JIS
         .encode("member_no,name,部署\r\n1001,髙橋 一郎,総務\r\n1002,渡辺 花子,営業\r\n");
     std::fs::write(dir.path().join("members.csv"), &sjis).unwrap();
@@ -136,6 +147,7 @@ fn karamail_ok(dir: &std::path::Path, args: &[&str]) -> String {
 #[test]
 fn notices_are_added_listed_and_removed() {
     let dir = tempfile::tempdir().unwrap();
+    create_database(dir.path());
     let added = karamail_ok(
         dir.path(),
         &[
@@ -175,6 +187,7 @@ fn notices_are_added_listed_and_removed() {
 #[test]
 fn records_import_takes_shift_jis_and_refuses_a_bad_row_whole() {
     let dir = tempfile::tempdir().unwrap();
+    create_database(dir.path());
     std::fs::write(
         dir.path().join("members.csv"),
         "member_no,name\n1001,A\n1002,B\n",
@@ -236,6 +249,7 @@ fn records_import_takes_shift_jis_and_refuses_a_bad_row_whole() {
 #[test]
 fn members_are_listed_shown_disabled_enabled_and_reissued() {
     let dir = tempfile::tempdir().unwrap();
+    create_database(dir.path());
     std::fs::write(
         dir.path().join("members.csv"),
         "member_no,name\n1001,山田 太郎\n",
@@ -310,6 +324,7 @@ fn check_config_lists_every_problem_and_says_ok_otherwise() {
 #[test]
 fn a_test_mail_goes_out_now_and_the_outbox_can_be_inspected_and_retried() {
     let dir = tempfile::tempdir().unwrap();
+    create_database(dir.path());
     let sent = karamail_ok(dir.path(), &["send-test-mail", "admin@example.jp"]);
     assert!(
         sent.contains("test mail to admin@example.jp sent"),
@@ -444,5 +459,69 @@ fn a_template_iso_2022_jp_cannot_write_is_refused_at_start() {
     .unwrap();
     assert!(
         karamail_ok(dir.path(), &["--config", "jis.toml", "check-config"]).starts_with("config OK")
+    );
+}
+
+/// One database wherever a command runs: relative paths in a config file are beside
+/// it; a command that would start a new, empty database refuses unless told to; every
+/// command names the database it used, and check-config every path.
+#[test]
+fn one_database_wherever_a_command_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let etc = dir.path().join("etc");
+    let elsewhere = dir.path().join("home/admin");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(
+        etc.join("karamail.toml"),
+        "[database]\npath = \"state/karamail.db\"\n",
+    )
+    .unwrap();
+    std::fs::write(elsewhere.join("m.csv"), "member_no,name\n9001,山田 太郎\n").unwrap();
+    let config = etc.join("karamail.toml").display().to_string();
+    let import = [
+        "--config",
+        config.as_str(),
+        "members",
+        "import",
+        "m.csv",
+        "--postcards",
+        "p.csv",
+    ];
+
+    let refused = karamail(&elsewhere, &import);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("no database at") && said.contains("--create-database"),
+        "{said}"
+    );
+    assert!(!etc.join("state/karamail.db").exists() && !elsewhere.join("state").exists());
+
+    let mut created = vec!["--create-database"];
+    created.extend_from_slice(&import);
+    let out = karamail(&elsewhere, &created);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let db = etc.join("state/karamail.db");
+    assert!(
+        db.exists(),
+        "the database is beside the config, not in the admin's folder"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("database: {}", db.display())));
+    // From yet another folder, the same database.
+    let listed = karamail(
+        dir.path(),
+        &["--config", config.as_str(), "members", "list"],
+    );
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("9001"));
+    let checked = karamail_ok(dir.path(), &["--config", config.as_str(), "check-config"]);
+    assert!(checked.contains(&db.display().to_string()), "{checked}");
+    assert!(
+        checked.contains(&etc.join("karamail-data/outbox").display().to_string()),
+        "{checked}"
     );
 }
