@@ -47,7 +47,10 @@ fn minutes(secs: i64) -> i64 {
     (secs + 59) / 60
 }
 
-/// Checks a login ID and password, counting failures and locking as configured.
+/// Checks a login ID and password, counting failures and locking as configured. The
+/// attempt is counted (and a lock it reaches is set) *before* the password is checked,
+/// in the same statement-group that reads the count: N parallel guesses cost N
+/// attempts, and those past the lock are never checked. A right password undoes it.
 pub async fn check_password(
     db: &Db,
     policy: &PolicyConfig,
@@ -57,30 +60,38 @@ pub async fn check_password(
 ) -> Result<PasswordCheck> {
     let key = login_key(typed_id);
     let lookup = key.clone();
-    let (failures, account) = db
+    let now = db::now();
+    let policy_now = policy.clone();
+    let (counted, account) = db
         .call(move |c| {
-            Ok((
-                login::failures(c, &lookup)?,
-                members::account_by_login_id(c, &lookup)?,
-            ))
+            let tx = c.transaction()?;
+            let failures = login::failures(&tx, &lookup)?;
+            if let Some(until) = failures.locked_until.filter(|until| *until > now) {
+                return Ok((Err(until), None));
+            }
+            let count = failures.failures + 1;
+            let lock = lock_secs(count, &policy_now);
+            login::record_failure(&tx, &lookup, count, lock.map(|secs| now + secs), now)?;
+            let account = members::account_by_login_id(&tx, &lookup)?;
+            tx.commit()?;
+            Ok((Ok((count, lock)), account))
         })
         .await?;
-    let now = db::now();
-    if let Some(until) = failures.locked_until.filter(|until| *until > now) {
-        return Ok(PasswordCheck::Locked {
-            minutes: minutes(until - now),
-        });
-    }
+    let (count, lock) = match counted {
+        Err(until) => {
+            return Ok(PasswordCheck::Locked {
+                minutes: minutes(until - now),
+            });
+        }
+        Ok(counted) => counted,
+    };
     let stored = account.as_ref().and_then(|a| a.password_hash.clone());
     let typed = typed_password.to_string();
     let right =
         tokio::task::spawn_blocking(move || password::verify(&typed, stored.as_deref())).await?;
     let member_id = account.as_ref().map(|a| a.id);
     if !right {
-        let count = failures.failures + 1;
-        let lock = lock_secs(count, policy);
         db.call(move |c| {
-            login::record_failure(c, &key, count, lock.map(|secs| now + secs), now)?;
             db::audit(
                 c,
                 "login_failed",

@@ -137,10 +137,15 @@ pub fn mark_used(conn: &Connection, id: i64, member_id: Option<i64>, now: i64) -
 }
 
 /// Counts a wrong postcard entry; returns the new count.
-pub fn add_failed_attempt(conn: &Connection, id: i64) -> Result<u32> {
-    Ok(conn.query_row(
-        "UPDATE links SET failed_attempts = failed_attempts + 1 WHERE id = ?1 RETURNING failed_attempts",
-        [id],
-        |row| row.get(0),
-    )?)
+/// Counts an answer before it is checked: the attempts so far with this one, or None
+/// when the link is spent or has had `max` already.
+pub fn count_attempt(conn: &Connection, id: i64, max: u32) -> Result<Option<u32>> {
+    Ok(conn
+        .query_row(
+            "UPDATE links SET failed_attempts = failed_attempts + 1
+             WHERE id = ?1 AND used_at IS NULL AND failed_attempts < ?2 RETURNING failed_attempts",
+            params![id, max],
+            |row| row.get(0),
+        )
+        .optional()?)
 }

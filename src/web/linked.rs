@@ -101,7 +101,18 @@ impl LinkFlow {
         }))
     }
 
-    /// Counts a wrong answer; at `[policy] signup_max_attempts` the link and its sessions die.
+    /// Counts an answer *before* its secret is checked, so that parallel guesses each
+    /// cost one (`[policy] signup_max_attempts` in all); None when none is left.
+    pub async fn count_attempt(&self, state: &AppState, link_id: i64) -> Result<Option<u32>> {
+        let max = state.config.policy.signup_max_attempts;
+        state
+            .db
+            .call(move |c| links::count_attempt(c, link_id, max))
+            .await
+    }
+
+    /// A wrong answer (already counted: `attempts`); at `[policy] signup_max_attempts`
+    /// the link and its sessions die.
     pub async fn wrong_answer(
         &self,
         state: &AppState,
@@ -109,12 +120,12 @@ impl LinkFlow {
         link_id: i64,
         member_id: Option<i64>,
         event: &'static str,
+        attempts: u32,
     ) -> Result<Wrong> {
         let (max, client_ip) = (state.config.policy.signup_max_attempts, req.client_ip());
         state
             .db
             .call(move |c| {
-                let attempts = links::add_failed_attempt(c, link_id)?;
                 let voided = attempts >= max;
                 if voided {
                     links::mark_used(c, link_id, None, db::now())?;

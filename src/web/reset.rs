@@ -200,6 +200,9 @@ pub async fn temp_login(state: &AppState, req: &Req) -> Result<Resp> {
         Ok(found) => found,
         Err(response) => return Ok(response),
     };
+    let Some(attempts) = FLOW.count_attempt(state, link_id).await? else {
+        return Ok(link_problem(state));
+    };
     let account = state
         .db
         .call(move |c| members::account(c, member_id))
@@ -220,6 +223,7 @@ pub async fn temp_login(state: &AppState, req: &Req) -> Result<Resp> {
                 link_id,
                 Some(member_id),
                 "reset_temp_login_failed",
+                attempts,
             )
             .await?;
         if wrong.voided {

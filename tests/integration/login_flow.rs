@@ -301,3 +301,32 @@ fn an_idle_session_ends() {
             .contains("ログインの有効期限が切れました")
     );
 }
+
+/// Forty guesses at once for one ID: each is counted before its password is checked, so
+/// the lock fires and the right password, guessed among them or after, is refused.
+#[test]
+fn forty_parallel_guesses_cost_forty_attempts() {
+    let daemon = TestDaemon::start();
+    register(&daemon, "8001", "racer@example.net", "racermember");
+    std::thread::scope(|scope| {
+        for _ in 0..40 {
+            scope.spawn(|| enter_password(&mut daemon.browser(), "racermember", "wrongpass1"));
+        }
+    });
+    let counted: u32 = daemon
+        .db()
+        .query_row(
+            "SELECT failures FROM login_failures WHERE login_key = 'racermember'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(counted >= 5, "the lock's threshold was reached: {counted}");
+    let page = enter_password(
+        &mut daemon.browser(),
+        "racermember",
+        crate::util::member::PASSWORD,
+    );
+    assert_eq!(page.status, 401);
+    assert!(page.body.contains("一時的に制限"), "{}", page.body);
+}

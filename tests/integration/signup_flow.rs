@@ -395,3 +395,42 @@ fn the_favicon_is_an_icon_not_a_404() {
     assert_eq!(page.status, 200);
     assert_eq!(page.headers["content-type"], "image/x-icon");
 }
+
+/// Thirty postcard guesses at once on one link: each is counted before its password is
+/// checked, so five are checked at most and the link is void after them.
+#[test]
+fn parallel_postcard_guesses_are_each_counted() {
+    let daemon = TestDaemon::start();
+    let temp = daemon
+        .import_members("member_no,name\n8101,並列 花子\n")
+        .remove(0);
+    let address = "parallel@example.net";
+    assert_eq!(send_mail(&daemon, address, &empty_mail(address)), 250);
+    let link = daemon.wait_for_mail(address).signup_link();
+    let mut guessers: Vec<Browser> = (0..30).map(|_| daemon.browser()).collect();
+    for browser in &mut guessers {
+        browser.open(&link);
+    }
+    std::thread::scope(|scope| {
+        for browser in &mut guessers {
+            let temp_id = temp.0.clone();
+            scope.spawn(move || {
+                browser.submit(
+                    "/signup/verify",
+                    &[("temp_login_id", &temp_id), ("temp_password", "guessing12")],
+                )
+            });
+        }
+    });
+    let attempts: u32 = daemon
+        .db()
+        .query_row("SELECT failed_attempts FROM links", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        attempts, 5,
+        "no more than the limit were counted, and so checked"
+    );
+    let mut late = daemon.browser();
+    let page = late.open(&link);
+    assert_ne!(page.status, 200, "the link is void: {}", page.body);
+}

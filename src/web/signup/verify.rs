@@ -55,13 +55,23 @@ pub async fn verify_submit(state: &AppState, req: &Req) -> Result<Resp> {
         Ok(found) => found,
         Err(response) => return Ok(response),
     };
+    let Some(attempts) = FLOW.count_attempt(state, link.id).await? else {
+        return Ok(link_problem(state, Some(LinkState::Used)));
+    };
     let holder = postcard_holder(state, &form).await?;
     if let Postcard::Used = holder {
         return Ok(postcard_used(state));
     }
     let Postcard::Unused(member_id) = holder else {
         let wrong = FLOW
-            .wrong_answer(state, req, link.id, None, "signup_postcard_failed")
+            .wrong_answer(
+                state,
+                req,
+                link.id,
+                None,
+                "signup_postcard_failed",
+                attempts,
+            )
             .await?;
         if wrong.voided {
             let page = ErrorPage {
