@@ -265,7 +265,8 @@ pub fn records_import(config: &Config, kind: records::Kind, file: &Path) -> anyh
 pub fn check_config(path: Option<&Path>) -> anyhow::Result<()> {
     let config = Config::load(path)?;
     let mut problems = Vec::new();
-    if let Err(e) = crate::templates::Templates::new(config.site.templates_dir.as_deref()) {
+    let templates = crate::templates::Templates::new(config.site.templates_dir.as_deref());
+    if let Err(e) = &templates {
         problems.push(e.to_string());
     }
     if let Err(e) = crate::outbox::Sender::check(&config) {
@@ -275,7 +276,7 @@ pub fn check_config(path: Option<&Path>) -> anyhow::Result<()> {
         problems.push(e.to_string());
     }
     problems.extend(crate::dkim::problems(&config.mail));
-    if let Ok(templates) = crate::templates::Templates::new(config.site.templates_dir.as_deref()) {
+    if let Ok(templates) = templates {
         let mailer = crate::mail::Mailer {
             templates: std::sync::Arc::new(templates),
             config: std::sync::Arc::new(config.clone()),

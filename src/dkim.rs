@@ -100,7 +100,9 @@ pub fn load(mail: &MailConfig) -> Result<Option<Signer>> {
     let Some(path) = mail.dkim_key.as_ref() else {
         return Ok(None);
     };
-    let config = |headers: Vec<&'static str>| signing_config(mail, path, headers);
+    let pem = std::fs::read_to_string(path)
+        .map_err(|e| Error::Config(format!("[mail] dkim_key {}: {e}", path.display())))?;
+    let config = |headers: Vec<&'static str>| signing_config(mail, path, &pem, headers);
     let reply = SIGNED.iter().chain(&SIGNED_IN_REPLIES).copied().collect();
     Ok(Some(Signer {
         new: config(SIGNED.to_vec())?,
@@ -111,11 +113,10 @@ pub fn load(mail: &MailConfig) -> Result<Option<Signer>> {
 fn signing_config(
     mail: &MailConfig,
     path: &Path,
+    pem: &str,
     headers: Vec<&'static str>,
 ) -> Result<DkimConfig> {
-    let pem = std::fs::read_to_string(path)
-        .map_err(|e| Error::Config(format!("[mail] dkim_key {}: {e}", path.display())))?;
-    let key = DkimSigningKey::new(&pem, DkimSigningAlgorithm::Rsa).map_err(|e| {
+    let key = DkimSigningKey::new(pem, DkimSigningAlgorithm::Rsa).map_err(|e| {
         Error::Config(format!(
             "[mail] dkim_key {}: not an RSA private key in PKCS#1 PEM: {e}",
             path.display()

@@ -25,19 +25,21 @@ fn the_outbox_retries_while_the_relay_refuses() {
     assert_eq!(relay.refused.load(std::sync::atomic::Ordering::SeqCst), 2);
     assert!(received[0].contains("Auto-Submitted: auto-replied"));
     // The relay has the mail a moment before the outbox records its 250.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let row = loop {
-        let row: (String, i64, Option<String>) = daemon
-            .db()
-            .query_row("SELECT status, attempts, last_error FROM outbox", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .unwrap();
-        if row.0 != "queued" || std::time::Instant::now() > deadline {
-            break row;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let row = poll(
+        || {
+            daemon
+                .db()
+                .query_row("SELECT status, attempts, last_error FROM outbox", [], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                })
+                .unwrap()
+        },
+        |row| row.0 != "queued",
+    );
     assert_eq!((row.0.as_str(), row.1, row.2), ("sent", 3, None));
 }
 
@@ -204,21 +206,19 @@ fn a_mail_past_its_useful_life_expires_unsent() {
         250
     );
     daemon.wait_for_mail("wake@example.net");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let status = loop {
-        let status: String = daemon
-            .db()
-            .query_row(
-                "SELECT status FROM outbox WHERE recipient = 'late@example.net'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        if status != "queued" || std::time::Instant::now() > deadline {
-            break status;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let status: String = poll(
+        || {
+            daemon
+                .db()
+                .query_row(
+                    "SELECT status FROM outbox WHERE recipient = 'late@example.net'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        },
+        |status| status != "queued",
+    );
     assert_eq!(status, "expired");
     assert!(
         daemon
@@ -381,21 +381,20 @@ fn a_relay_that_stops_answering_times_out() {
         250
     );
     assert!(relay.wait_for(1)[0].contains("next@example.net"));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let error = loop {
-        let error: Option<String> = daemon
-            .db()
-            .query_row(
-                "SELECT last_error FROM outbox WHERE recipient = 'hang@example.net'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        if error.is_some() || std::time::Instant::now() > deadline {
-            break error.unwrap_or_default();
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let error: Option<String> = poll(
+        || {
+            daemon
+                .db()
+                .query_row(
+                    "SELECT last_error FROM outbox WHERE recipient = 'hang@example.net'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        },
+        Option::is_some,
+    );
+    let error = error.unwrap_or_default();
     assert!(error.contains("did not answer within 2 s"), "{error}");
 }
 
@@ -427,4 +426,16 @@ fn a_relay_refusing_every_domain_at_rcpt_fails_no_mail() {
         )
         .unwrap();
     assert_eq!(failed, 0, "no mail blamed for the relay's policy");
+}
+
+/// Reads `read` until `done` says so, or 10 seconds pass; the last reading either way.
+fn poll<T>(read: impl Fn() -> T, done: impl Fn(&T) -> bool) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let value = read();
+        if done(&value) || std::time::Instant::now() > deadline {
+            return value;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
