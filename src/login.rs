@@ -7,22 +7,6 @@ use crate::db::{self, Db, login, members};
 use crate::error::Result;
 use crate::password;
 
-/// What a login ID and password amount to.
-#[derive(Debug)]
-pub enum PasswordCheck {
-    /// Too many failures: wait this many minutes (rounded up).
-    Locked {
-        minutes: i64,
-    },
-    /// Wrong ID or password; `locked_minutes` if this failure started a lock.
-    Wrong {
-        locked_minutes: Option<i64>,
-    },
-    /// Right, but `karamail members disable` turned the account off.
-    Disabled,
-    Right(members::Account),
-}
-
 /// How long the `failures`th failure locks the ID: none below the threshold, then
 /// `initial`, doubling with every further failure, up to `max`.
 pub fn lock_secs(failures: u32, policy: &PolicyConfig) -> Option<i64> {
@@ -47,80 +31,162 @@ fn minutes(secs: i64) -> i64 {
     (secs + 59) / 60
 }
 
-/// Checks a login ID and password, counting failures and locking as configured. The
-/// attempt is counted (and a lock it reaches is set) *before* the password is checked,
-/// in the same statement-group that reads the count: N parallel guesses cost N
-/// attempts, and those past the lock are never checked. A right password undoes it.
+/// An attempt counted (and a lock it reached set) before its secret is checked.
+struct Counted {
+    key: String,
+    count: u32,
+    lock_secs: Option<i64>,
+}
+
+/// Counts one attempt for the login ID `key`, in the transaction that reads the count:
+/// N parallel guesses cost N attempts, and those past the lock are never checked.
+/// `Err(minutes)` when the ID is locked already (that try is not counted).
+async fn count_attempt(
+    db: &Db,
+    policy: &PolicyConfig,
+    key: String,
+) -> Result<Result<Counted, i64>> {
+    let now = db::now();
+    let policy = policy.clone();
+    db.call(move |c| {
+        let tx = c.transaction()?;
+        let failures = login::failures(&tx, &key)?;
+        if let Some(until) = failures.locked_until.filter(|until| *until > now) {
+            return Ok(Err(minutes(until - now)));
+        }
+        let count = failures.failures + 1;
+        let lock_secs = lock_secs(count, &policy);
+        login::record_failure(&tx, &key, count, lock_secs.map(|secs| now + secs), now)?;
+        tx.commit()?;
+        Ok(Ok(Counted {
+            key,
+            count,
+            lock_secs,
+        }))
+    })
+    .await
+}
+
+/// Settles a counted attempt: a right secret undoes the count, a wrong one is audited
+/// as `event` (and the lock it started as `login_locked`).
+async fn settle(
+    db: &Db,
+    counted: Counted,
+    right: bool,
+    event: &'static str,
+    member_id: Option<i64>,
+    client_ip: Option<String>,
+) -> Result<PasswordCheck> {
+    if right {
+        db.call(move |c| login::clear_failures(c, &counted.key))
+            .await?;
+        return Ok(PasswordCheck::Right);
+    }
+    let Counted {
+        count, lock_secs, ..
+    } = counted;
+    db.call(move |c| {
+        db::audit(
+            c,
+            event,
+            member_id,
+            client_ip.as_deref(),
+            &format!("failure {count}"),
+        )?;
+        if let Some(secs) = lock_secs {
+            db::audit(
+                c,
+                "login_locked",
+                member_id,
+                client_ip.as_deref(),
+                &format!("{secs} s"),
+            )?;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(PasswordCheck::Wrong {
+        locked_minutes: lock_secs.map(minutes),
+    })
+}
+
+/// What a password check amounts to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PasswordCheck {
+    /// Too many failures: wait this many minutes (rounded up).
+    Locked {
+        minutes: i64,
+    },
+    /// Wrong ID or password; `locked_minutes` if this failure started a lock.
+    Wrong {
+        locked_minutes: Option<i64>,
+    },
+    Right,
+}
+
+/// What logging in with an ID and password amounts to.
+#[derive(Debug)]
+pub enum LoginCheck {
+    Refused(PasswordCheck),
+    /// Right, but `karamail members disable` turned the account off.
+    Disabled,
+    Right(members::Account),
+}
+
+/// Checks a login ID and password, counting failures and locking as configured (see
+/// `count_attempt`). A right password undoes the count.
 pub async fn check_password(
     db: &Db,
     policy: &PolicyConfig,
     typed_id: &str,
     typed_password: &str,
     client_ip: Option<String>,
-) -> Result<PasswordCheck> {
+) -> Result<LoginCheck> {
     let key = login_key(typed_id);
-    let lookup = key.clone();
-    let now = db::now();
-    let policy_now = policy.clone();
-    let (counted, account) = db
-        .call(move |c| {
-            let tx = c.transaction()?;
-            let failures = login::failures(&tx, &lookup)?;
-            if let Some(until) = failures.locked_until.filter(|until| *until > now) {
-                return Ok((Err(until), None));
-            }
-            let count = failures.failures + 1;
-            let lock = lock_secs(count, &policy_now);
-            login::record_failure(&tx, &lookup, count, lock.map(|secs| now + secs), now)?;
-            let account = members::account_by_login_id(&tx, &lookup)?;
-            tx.commit()?;
-            Ok((Ok((count, lock)), account))
-        })
-        .await?;
-    let (count, lock) = match counted {
-        Err(until) => {
-            return Ok(PasswordCheck::Locked {
-                minutes: minutes(until - now),
-            });
-        }
+    let counted = match count_attempt(db, policy, key.clone()).await? {
+        Err(minutes) => return Ok(LoginCheck::Refused(PasswordCheck::Locked { minutes })),
         Ok(counted) => counted,
     };
-    let stored = account.as_ref().and_then(|a| a.password_hash.clone());
-    let typed = typed_password.to_string();
-    let right =
-        tokio::task::spawn_blocking(move || password::verify(&typed, stored.as_deref())).await?;
-    let member_id = account.as_ref().map(|a| a.id);
-    if !right {
-        db.call(move |c| {
-            db::audit(
-                c,
-                "login_failed",
-                member_id,
-                client_ip.as_deref(),
-                &format!("failure {count}"),
-            )?;
-            if let Some(secs) = lock {
-                db::audit(
-                    c,
-                    "login_locked",
-                    member_id,
-                    client_ip.as_deref(),
-                    &format!("{secs} s"),
-                )?;
-            }
-            Ok(())
-        })
+    let account = db
+        .call(move |c| members::account_by_login_id(c, &key))
         .await?;
-        return Ok(PasswordCheck::Wrong {
-            locked_minutes: lock.map(minutes),
-        });
+    let stored = account.as_ref().and_then(|a| a.password_hash.clone());
+    let right = verify(typed_password, stored).await?;
+    let member_id = account.as_ref().map(|a| a.id);
+    match settle(db, counted, right, "login_failed", member_id, client_ip).await? {
+        PasswordCheck::Right => {}
+        refused => return Ok(LoginCheck::Refused(refused)),
     }
     let account = account.expect("a right password belongs to an account");
-    db.call(move |c| login::clear_failures(c, &key)).await?;
     if account.disabled_at.is_some() {
-        return Ok(PasswordCheck::Disabled);
+        return Ok(LoginCheck::Disabled);
     }
-    Ok(PasswordCheck::Right(account))
+    Ok(LoginCheck::Right(account))
+}
+
+/// Checks a logged-in member's current password (プロフィール設定's password change).
+/// It spends the same budget as logging in with their ID, so a stolen session cannot
+/// guess the password faster here than at the login page.
+pub async fn check_current_password(
+    db: &Db,
+    policy: &PolicyConfig,
+    account: &members::Account,
+    typed_password: &str,
+    client_ip: Option<String>,
+) -> Result<PasswordCheck> {
+    let key = login_key(account.login_id.as_deref().unwrap_or_default());
+    let counted = match count_attempt(db, policy, key).await? {
+        Err(minutes) => return Ok(PasswordCheck::Locked { minutes }),
+        Ok(counted) => counted,
+    };
+    let right = verify(typed_password, account.password_hash.clone()).await?;
+    let event = "password_change_failed";
+    settle(db, counted, right, event, Some(account.id), client_ip).await
+}
+
+async fn verify(typed: &str, stored: Option<String>) -> Result<bool> {
+    let typed = typed.to_string();
+    Ok(tokio::task::spawn_blocking(move || password::verify(&typed, stored.as_deref())).await?)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use super::http::{self, clear_cookie, redirect, set_session_cookie, with_cookie}
 use super::{AppState, ErrorPage, Req, Resp, Trouble, error_response, member};
 use crate::db::{self, login as attempts, members};
 use crate::error::Result;
-use crate::login::{self, PasswordCheck};
+use crate::login::{self, LoginCheck, PasswordCheck};
 use crate::mail::login_key_hash;
 use crate::outbox::{self, OutgoingMail};
 use crate::token;
@@ -78,15 +78,15 @@ pub async fn submit(state: &AppState, req: &Req) -> Result<Resp> {
     )
     .await?;
     let error = match check {
-        PasswordCheck::Right(account) => return start_attempt(state, req, account).await,
-        PasswordCheck::Locked { minutes }
-        | PasswordCheck::Wrong {
-            locked_minutes: Some(minutes),
-        } => locked_message(minutes),
-        PasswordCheck::Wrong {
-            locked_minutes: None,
-        } => WRONG.to_string(),
-        PasswordCheck::Disabled => format!(
+        LoginCheck::Right(account) => return start_attempt(state, req, account).await,
+        LoginCheck::Refused(
+            PasswordCheck::Locked { minutes }
+            | PasswordCheck::Wrong {
+                locked_minutes: Some(minutes),
+            },
+        ) => locked_message(minutes),
+        LoginCheck::Refused(_) => WRONG.to_string(),
+        LoginCheck::Disabled => format!(
             "このアカウントは現在ご利用いただけません。{}までお問い合わせください。",
             state.config.site.society
         ),
@@ -229,35 +229,48 @@ pub async fn key_submit(state: &AppState, req: &Req) -> Result<Resp> {
         state.config.policy.login_key_max_attempts,
         req.client_ip(),
     );
+    // The attempt is looked at again in the transaction that compares and counts:
+    // parallel guesses that all found it open before the last allowed failure ended it
+    // are refused here, unchecked.
     let outcome = state
         .db
         .call(move |c| {
+            let tx = c.transaction()?;
             let now = db::now();
-            let right = attempts::live_key_hashes(c, attempt_id, now)?
+            if !attempts::is_open(&tx, attempt_id, now)? {
+                return Ok(KeyAnswer::Ended);
+            }
+            let right = attempts::live_key_hashes(&tx, attempt_id, now)?
                 .iter()
                 .fold(false, |found, hash| {
                     found | token::constant_time_eq(hash, &typed_hash)
                 });
             if right {
-                attempts::end_attempt(c, attempt_id, now)?;
-                return Ok(None);
+                attempts::end_attempt(&tx, attempt_id, now)?;
+                tx.commit()?;
+                return Ok(KeyAnswer::Right);
             }
-            let failed = attempts::add_failed_key(c, attempt_id)?;
+            let failed = attempts::add_failed_key(&tx, attempt_id)?;
             if failed >= max {
-                attempts::end_attempt(c, attempt_id, now)?;
+                attempts::end_attempt(&tx, attempt_id, now)?;
             }
             db::audit(
-                c,
+                &tx,
                 "login_key_failed",
                 Some(attempt.member_id),
                 client_ip.as_deref(),
                 &format!("failure {failed}"),
             )?;
-            Ok(Some(failed))
+            tx.commit()?;
+            Ok(if failed >= max {
+                KeyAnswer::Over
+            } else {
+                KeyAnswer::Wrong { left: max - failed }
+            })
         })
         .await?;
     match outcome {
-        None => {
+        KeyAnswer::Right => {
             let session = member::start(state, attempt.member_id, req.client_ip()).await?;
             let response = with_cookie(redirect("/home"), &session);
             Ok(with_cookie(
@@ -265,18 +278,31 @@ pub async fn key_submit(state: &AppState, req: &Req) -> Result<Resp> {
                 &clear_cookie(PENDING_COOKIE, PENDING_PATH, state.https()),
             ))
         }
-        Some(failed) if failed >= max => Ok(attempt_over(
+        KeyAnswer::Ended => Ok(attempt_over(state, NO_ATTEMPT)),
+        KeyAnswer::Over => Ok(attempt_over(
             state,
             "暗証キーの誤りが続いたため、発行された暗証キーは無効になりました。お手数ですが、再度ログイン画面から手続きを行ってください。",
         )),
-        Some(failed) => {
+        KeyAnswer::Wrong { left } => {
             let error = format!(
-                "暗証キーが正しくないか、有効期限が切れています（あと{}回入力できます）。有効期限が切れた場合は、暗証キーの再請求をクリックしてください。",
-                max - failed
+                "暗証キーが正しくないか、有効期限が切れています（あと{left}回入力できます）。有効期限が切れた場合は、暗証キーの再請求をクリックしてください。"
             );
             state.key_page(req, StatusCode::UNAUTHORIZED, Some(error), None)
         }
     }
+}
+
+/// What a typed 暗証キー amounts to.
+enum KeyAnswer {
+    Right,
+    Wrong {
+        left: u32,
+    },
+    /// This wrong key was the last one allowed: the attempt is over.
+    Over,
+    /// The attempt had ended before this key was looked at (by a parallel guess, a
+    /// newer login or time).
+    Ended,
 }
 
 /// 暗証キーの再請求: new keys to every address, the old ones void; not too often.

@@ -330,3 +330,38 @@ fn forty_parallel_guesses_cost_forty_attempts() {
     assert_eq!(page.status, 401);
     assert!(page.body.contains("一時的に制限"), "{}", page.body);
 }
+
+/// Thirty 暗証キー guesses at once on one login: the attempt is looked at again where the
+/// guess is compared and counted, so no more than the allowed five are checked, and the
+/// right key after them is refused.
+#[test]
+fn parallel_key_guesses_are_each_counted() {
+    let daemon = TestDaemon::start();
+    register(&daemon, "8002", "keyracer@example.net", "keyracerid");
+    let mut browser = daemon.browser();
+    assert_eq!(
+        enter_password(&mut browser, "keyracerid", PASSWORD).status,
+        303
+    );
+    browser.open("/login/key");
+    let key = key_in(&wait_for_nth(&daemon, "keyracer@example.net", KEY_MAIL, 1));
+    let wrong = if key == "000000" { "000001" } else { "000000" };
+    let mut tabs: Vec<_> = (0..30).map(|_| browser.tab()).collect();
+    std::thread::scope(|scope| {
+        for tab in &mut tabs {
+            scope.spawn(move || tab.submit("/login/key", &[("key", wrong)]));
+        }
+    });
+    let checked: u32 = daemon
+        .db()
+        .query_row(
+            "SELECT count(*) FROM audit WHERE event = 'login_key_failed'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(checked, 5, "only the allowed guesses were checked");
+    let late = browser.submit("/login/key", &[("key", &key)]);
+    assert_eq!(late.status, 403, "the attempt is over: {}", late.body);
+    assert_eq!(browser.get("/home").status, 303, "not logged in");
+}

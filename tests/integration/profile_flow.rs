@@ -196,3 +196,57 @@ fn profile_pages_need_a_login() {
     assert_eq!(page.status, 303);
     assert_eq!(page.location(), "/?expired=1");
 }
+
+/// A stolen session guessing the current password in parallel: every guess counts
+/// against the same lock as the login page, so the right password is refused after.
+#[test]
+fn wrong_current_passwords_are_counted_and_lock() {
+    let daemon = TestDaemon::start();
+    register(&daemon, "3101", "guess@example.net", "guessedid");
+    let mut browser = daemon.browser();
+    log_in(&daemon, &mut browser, "guessedid", "guess@example.net", 1);
+    browser.open("/profile");
+    let mut tabs: Vec<_> = (0..30).map(|_| browser.tab()).collect();
+    std::thread::scope(|scope| {
+        for tab in &mut tabs {
+            scope.spawn(move || {
+                tab.submit(
+                    "/profile/password",
+                    &[
+                        ("current_password", "guessing1"),
+                        ("password", "newpass99"),
+                        ("password_confirm", "newpass99"),
+                    ],
+                )
+            });
+        }
+    });
+    let checked: u32 = daemon
+        .db()
+        .query_row(
+            "SELECT count(*) FROM audit WHERE event = 'password_change_failed'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        checked <= 5,
+        "no more guesses checked than the lock allows: {checked}"
+    );
+    browser.open("/profile");
+    let right = browser.submit(
+        "/profile/password",
+        &[
+            ("current_password", PASSWORD),
+            ("password", "newpass99"),
+            ("password_confirm", "newpass99"),
+        ],
+    );
+    assert_eq!(right.status, 422, "locked: {}", right.body);
+    assert!(right.body.contains("一時的に制限"), "{}", right.body);
+    assert_eq!(
+        enter_password(&mut daemon.browser(), "guessedid", PASSWORD).status,
+        401,
+        "the login page shares the lock"
+    );
+}

@@ -16,6 +16,7 @@ use super::http::{self, redirect};
 use super::{AppState, Req, Resp, member};
 use crate::db::{self, members, sessions};
 use crate::error::Result;
+use crate::login::{self, PasswordCheck};
 use crate::outbox::{self, OutgoingMail};
 use crate::password;
 
@@ -347,12 +348,28 @@ pub async fn change_password(state: &AppState, req: &Req) -> Result<Resp> {
     let login_id = member.account.login_id.clone().unwrap_or_default();
     let (password_error, confirm_error) =
         check_new_password(&form.password, &form.password_confirm, &login_id, state);
-    let stored = member.account.password_hash.clone();
-    let current = form.current_password.clone();
-    let current_ok =
-        tokio::task::spawn_blocking(move || password::verify(&current, stored.as_deref())).await?;
+    let check = login::check_current_password(
+        &state.db,
+        &state.config.policy,
+        &member.account,
+        &form.current_password,
+        req.client_ip(),
+    )
+    .await?;
+    let current_error = match check {
+        PasswordCheck::Right => None,
+        PasswordCheck::Locked { minutes }
+        | PasswordCheck::Wrong {
+            locked_minutes: Some(minutes),
+        } => Some(format!(
+            "現在のパスワードの誤りが続いたため、パスワードの変更とログインを一時的に制限しています。{minutes}分ほどたってから、もう一度お試しください。"
+        )),
+        PasswordCheck::Wrong {
+            locked_minutes: None,
+        } => Some("現在のパスワードが正しくありません。".to_string()),
+    };
     let errors = Errors {
-        current_password: (!current_ok).then(|| "現在のパスワードが正しくありません。".to_string()),
+        current_password: current_error,
         password: password_error,
         password_confirm: confirm_error,
         ..Default::default()

@@ -33,7 +33,16 @@ pub struct Browser<'a> {
     pub(super) last_body: String,
 }
 
-impl Browser<'_> {
+impl<'a> Browser<'a> {
+    /// Another tab of the same browser: the cookies and the last page as they are now.
+    pub fn tab(&self) -> Browser<'a> {
+        Browser {
+            daemon: self.daemon,
+            cookies: self.cookies.clone(),
+            last_body: self.last_body.clone(),
+        }
+    }
+
     pub fn get(&mut self, path_or_url: &str) -> Page {
         self.request("GET", path_or_url, None)
     }
