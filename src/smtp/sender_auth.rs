@@ -172,32 +172,154 @@ fn judge(spf: Option<&str>, dmarc: Option<&str>) -> Verdict {
     }
 }
 
-/// `spf=` and `dmarc=` from the first `Authentication-Results` header whose
-/// authserv-id is ours to trust.
+/// `spf=` and `dmarc=` from the topmost `Authentication-Results` header, if the trusted
+/// MTA wrote it (its authserv-id is `authserv_id`). Only that header counts: one below
+/// it with our authserv-id was written before the MTA's (by the sender), and results
+/// the topmost does not give are not looked for elsewhere. `None` ("no result") when
+/// the topmost is someone else's, cannot be parsed per RFC 8601, or gives no `spf`.
 fn upstream_results(raw: &[u8], authserv_id: &str) -> Option<(Option<String>, Option<String>)> {
     let message = mail_parser::MessageParser::default().parse_headers(raw)?;
-    message
+    let topmost = message
         .headers()
         .iter()
-        .filter(|h| h.name().eq_ignore_ascii_case("Authentication-Results"))
-        .find_map(|h| {
-            let value =
-                std::str::from_utf8(raw.get(h.offset_start as usize..h.offset_end as usize)?)
-                    .ok()?;
-            let unfolded = value.replace(['\r', '\n', '\t'], " ");
-            let (id, results) = unfolded.split_once(';').unwrap_or((&unfolded, ""));
-            if !id.trim().eq_ignore_ascii_case(authserv_id) {
+        .find(|h| h.name().eq_ignore_ascii_case("Authentication-Results"))?;
+    let value = raw.get(topmost.offset_start as usize..topmost.offset_end as usize)?;
+    let results = AuthResults::parse(std::str::from_utf8(value).ok()?)?;
+    if !results.authserv_id.eq_ignore_ascii_case(authserv_id) {
+        return None;
+    }
+    let spf = results.result_of("spf")??;
+    let dmarc = match results.result_of("dmarc") {
+        None => None,
+        Some(given) => Some(given?),
+    };
+    Some((Some(spf), dmarc))
+}
+
+/// An `Authentication-Results` header value (RFC 8601 §2.2), as far as we read it.
+#[derive(Debug, PartialEq, Eq)]
+struct AuthResults {
+    authserv_id: String,
+    /// `(method, result)`, both lower-cased, in order.
+    results: Vec<(String, String)>,
+}
+
+impl AuthResults {
+    /// `authserv-id [version] ; method[/version] = result [reason] [props] ; …`, with
+    /// comments and folding anywhere; `None` when it is not that shape.
+    fn parse(value: &str) -> Option<AuthResults> {
+        let text = without_comments(value)?;
+        let mut parts = split_outside_quotes(&text, ';').into_iter();
+        let mut head = parts.next()?.split_whitespace();
+        let authserv_id = head.next()?.to_string();
+        if let Some(version) = head.next()
+            && !version.bytes().all(|b| b.is_ascii_digit())
+        {
+            return None;
+        }
+        if head.next().is_some() {
+            return None;
+        }
+        let mut results = Vec::new();
+        for part in parts {
+            let part = part.trim();
+            if part.is_empty() || part.eq_ignore_ascii_case("none") {
+                continue;
+            }
+            let (method, rest) = part.split_once('=')?;
+            let method = method.trim().split('/').next()?.trim().to_ascii_lowercase();
+            let result = rest.split_whitespace().next()?.to_ascii_lowercase();
+            let well_formed = |s: &str| {
+                !s.is_empty()
+                    && s.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            };
+            if !well_formed(&method) || !well_formed(&result) {
                 return None;
             }
-            let method = |name: &str| {
-                results.split(';').find_map(|part| {
-                    let part = part.trim().to_ascii_lowercase();
-                    let rest = part.strip_prefix(name)?.strip_prefix('=')?;
-                    Some(rest.split_whitespace().next().unwrap_or("").to_string())
-                })
-            };
-            Some((method("spf"), method("dmarc")))
+            results.push((method, result));
+        }
+        Some(AuthResults {
+            authserv_id,
+            results,
         })
+    }
+
+    /// The result given for `method`: `None` when not given, `Some(None)` when given
+    /// more than once with different results (which to believe is not ours to pick).
+    fn result_of(&self, method: &str) -> Option<Option<String>> {
+        let mut given = self
+            .results
+            .iter()
+            .filter(|(m, _)| m == method)
+            .map(|(_, r)| r);
+        let first = given.next()?;
+        Some(given.all(|r| r == first).then(|| first.clone()))
+    }
+}
+
+/// The text with RFC 5322 comments (nested parentheses, outside quoted strings) and
+/// folding replaced by spaces; `None` if a comment or quote is left open.
+fn without_comments(value: &str) -> Option<String> {
+    let mut out = String::with_capacity(value.len());
+    let (mut depth, mut quoted, mut escaped) = (0usize, false, false);
+    for c in value.chars() {
+        let c = if matches!(c, '\r' | '\n' | '\t') {
+            ' '
+        } else {
+            c
+        };
+        if escaped {
+            escaped = false;
+            if depth == 0 {
+                out.push(c);
+            }
+            continue;
+        }
+        match c {
+            '\\' if quoted || depth > 0 => {
+                escaped = true;
+                if depth == 0 {
+                    out.push(c);
+                }
+            }
+            '"' if depth == 0 => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '(' if !quoted => depth += 1,
+            ')' if !quoted && depth > 0 => {
+                depth -= 1;
+                if depth == 0 {
+                    out.push(' ');
+                }
+            }
+            ')' if !quoted => return None,
+            _ if depth > 0 => {}
+            _ => out.push(c),
+        }
+    }
+    (depth == 0 && !quoted).then_some(out)
+}
+
+/// `text` split at `separator` where it is not inside a quoted string.
+fn split_outside_quotes(text: &str, separator: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            c if c == separator && !quoted => {
+                parts.push(&text[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    parts
 }
 
 #[cfg(test)]
@@ -218,28 +340,102 @@ mod tests {
     }
 
     #[test]
-    fn only_the_trusted_upstreams_results_count() {
+    fn only_the_trusted_upstreams_topmost_header_counts() {
         let upstream = SenderAuth::Upstream {
             hosts: vec!["127.0.0.1".parse().unwrap()],
             authserv_id: "mx.example.jp".into(),
         };
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        let forged =
-            b"Authentication-Results: mx.example.jp; spf=fail smtp.mailfrom=a@b.jp\r\n\r\n";
-        assert_eq!(
-            upstream.check_message(ip, forged),
-            Verdict::Forged("spf_fail")
-        );
-        let good = b"Authentication-Results: evil.example; spf=pass\r\nAuthentication-Results: mx.example.jp;\r\n spf=pass smtp.mailfrom=a@b.jp; dmarc=pass\r\n\r\n";
-        assert_eq!(upstream.check_message(ip, good), Verdict::Authentic);
-        let only_foreign = b"Authentication-Results: evil.example; spf=pass\r\n\r\n";
-        assert_eq!(
-            upstream.check_message(ip, only_foreign),
-            Verdict::Forged("no_upstream_results")
-        );
+        let verdict = |header: &str| {
+            upstream.check_message(ip, format!("{header}From: a@b.jp\r\n\r\n").as_bytes())
+        };
+        let cases = [
+            (
+                "Authentication-Results: mx.example.jp; spf=pass smtp.mailfrom=a@b.jp\r\n",
+                Verdict::Authentic,
+            ),
+            (
+                "Authentication-Results: mx.example.jp; spf=fail smtp.mailfrom=a@b.jp\r\n",
+                Verdict::Forged("spf_fail"),
+            ),
+            // RFC 8601's version after the authserv-id, folding, comments, spaces at `=`.
+            (
+                "Authentication-Results: mx.example.jp 1;\r\n\tspf = fail (not permitted) smtp.mailfrom=a@b.jp\r\nAuthentication-Results: mx.example.jp; spf=pass\r\n",
+                Verdict::Forged("spf_fail"),
+            ),
+            (
+                "Authentication-Results: mx.example.jp (our MX) 1; spf/2=pass\r\n",
+                Verdict::Authentic,
+            ),
+            (
+                "Authentication-Results: MX.example.jp; SPF=Pass\r\n",
+                Verdict::Authentic,
+            ),
+            (
+                "Authentication-Results: mx.example.jp; spf=softfail; dmarc=fail (p=reject)\r\n",
+                Verdict::Forged("dmarc"),
+            ),
+            // The topmost says nothing of SPF: what a header below says is not believed.
+            (
+                "Authentication-Results: mx.example.jp; dkim=pass header.d=b.jp\r\nAuthentication-Results: mx.example.jp; spf=pass\r\n",
+                Verdict::Forged("no_upstream_results"),
+            ),
+            (
+                "Authentication-Results: mx.example.jp; none\r\nAuthentication-Results: mx.example.jp; spf=pass\r\n",
+                Verdict::Forged("no_upstream_results"),
+            ),
+            // Someone else's header on top, ours below it: no result.
+            (
+                "Authentication-Results: evil.example; spf=pass\r\nAuthentication-Results: mx.example.jp; spf=pass\r\n",
+                Verdict::Forged("no_upstream_results"),
+            ),
+            // A look-alike id, a second word where the version goes, an open comment,
+            // the same method twice with different results.
+            (
+                "Authentication-Results: mx.example.jp.evil; spf=pass\r\n",
+                Verdict::Forged("no_upstream_results"),
+            ),
+            (
+                "Authentication-Results: mx.example.jp evil; spf=pass\r\n",
+                Verdict::Forged("no_upstream_results"),
+            ),
+            (
+                "Authentication-Results: mx.example.jp; spf=pass (unclosed\r\n",
+                Verdict::Forged("no_upstream_results"),
+            ),
+            (
+                "Authentication-Results: mx.example.jp; spf=pass; spf=fail\r\n",
+                Verdict::Forged("no_upstream_results"),
+            ),
+            (
+                "Authentication-Results: mx.example.jp; spf=pass; dmarc=pass; dmarc=fail\r\n",
+                Verdict::Forged("no_upstream_results"),
+            ),
+            ("X-Other: 1\r\n", Verdict::Forged("no_upstream_results")),
+        ];
+        for (header, expected) in cases {
+            assert_eq!(verdict(header), expected, "{header}");
+        }
+        let good = b"Authentication-Results: mx.example.jp; spf=pass\r\n\r\n";
         assert_eq!(
             upstream.check_message("192.0.2.1".parse().unwrap(), good),
             Verdict::Forged("not_from_upstream")
+        );
+    }
+
+    #[test]
+    fn quoted_values_and_comments_do_not_split_results() {
+        let parsed = AuthResults::parse(
+            " mx.example.jp; spf=pass smtp.mailfrom=\"a;b\"@x.jp (a; comment (nested)); dmarc=none",
+        )
+        .unwrap();
+        assert_eq!(parsed.authserv_id, "mx.example.jp");
+        assert_eq!(
+            parsed.results,
+            [
+                ("spf".into(), "pass".into()),
+                ("dmarc".into(), "none".into())
+            ]
         );
     }
 }

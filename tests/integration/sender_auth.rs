@@ -105,6 +105,23 @@ fn upstream_results_are_trusted_only_with_the_right_authserv_id() {
             "attacker.example; spf=pass",
             "no_upstream_results",
         ),
+        // The attacks that once passed: a topmost header without `spf=` hiding a
+        // fail below; an RFC 8601 version after the authserv-id; spaces around `=`.
+        (
+            "hidden@example.net",
+            "mx.example.jp; dkim=pass\r\nAuthentication-Results: mx.example.jp; spf=fail",
+            "no_upstream_results",
+        ),
+        (
+            "versioned@example.net",
+            "mx.example.jp 1; spf=fail\r\nAuthentication-Results: mx.example.jp; spf=pass",
+            "spf_fail",
+        ),
+        (
+            "spaced@example.net",
+            "mx.example.jp; spf = fail smtp.mailfrom=spaced@example.net",
+            "spf_fail",
+        ),
     ];
     for (sender, results, _) in cases {
         assert_eq!(
