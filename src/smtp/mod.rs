@@ -5,6 +5,7 @@
 
 pub mod autoreply;
 mod handler;
+mod header;
 mod relayed;
 pub mod sender_auth;
 mod server;

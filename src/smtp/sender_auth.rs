@@ -14,6 +14,7 @@ use mail_auth::dmarc::{Dmarc, Policy};
 use mail_auth::spf::verify::SpfParameters;
 use mail_auth::{DnsError, MessageAuthenticator, Parameters, SpfResult, Txt};
 
+use super::header::{split_outside_quotes, without_comments};
 use crate::config::{SenderAuthMode, SmtpConfig};
 use crate::error::{Error, Result};
 
@@ -256,70 +257,6 @@ impl AuthResults {
         let first = given.next()?;
         Some(given.all(|r| r == first).then(|| first.clone()))
     }
-}
-
-/// The text with RFC 5322 comments (nested parentheses, outside quoted strings) and
-/// folding replaced by spaces; `None` if a comment or quote is left open.
-fn without_comments(value: &str) -> Option<String> {
-    let mut out = String::with_capacity(value.len());
-    let (mut depth, mut quoted, mut escaped) = (0usize, false, false);
-    for c in value.chars() {
-        let c = if matches!(c, '\r' | '\n' | '\t') {
-            ' '
-        } else {
-            c
-        };
-        if escaped {
-            escaped = false;
-            if depth == 0 {
-                out.push(c);
-            }
-            continue;
-        }
-        match c {
-            '\\' if quoted || depth > 0 => {
-                escaped = true;
-                if depth == 0 {
-                    out.push(c);
-                }
-            }
-            '"' if depth == 0 => {
-                quoted = !quoted;
-                out.push(c);
-            }
-            '(' if !quoted => depth += 1,
-            ')' if !quoted && depth > 0 => {
-                depth -= 1;
-                if depth == 0 {
-                    out.push(' ');
-                }
-            }
-            ')' if !quoted => return None,
-            _ if depth > 0 => {}
-            _ => out.push(c),
-        }
-    }
-    (depth == 0 && !quoted).then_some(out)
-}
-
-/// `text` split at `separator` where it is not inside a quoted string.
-fn split_outside_quotes(text: &str, separator: char) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let (mut start, mut quoted, mut escaped) = (0, false, false);
-    for (i, c) in text.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            c if c == separator && !quoted => {
-                parts.push(&text[start..i]);
-                start = i + c.len_utf8();
-            }
-            _ => {}
-        }
-    }
-    parts.push(&text[start..]);
-    parts
 }
 
 #[cfg(test)]

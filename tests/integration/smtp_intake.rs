@@ -43,6 +43,43 @@ fn rfc_3834_cases_get_no_reply_and_the_reason_is_recorded() {
             "list_header",
         ),
         ("junk@example.net", "Precedence: junk\r\n", "precedence"),
+        // The loopholes an attacker found: a second field saying otherwise, comments
+        // and quotes, report types at the top level, vendor fields.
+        (
+            "second@example.net",
+            "Auto-Submitted: auto-replied\r\nAuto-Submitted: no\r\n",
+            "auto_submitted",
+        ),
+        (
+            "comment@example.net",
+            "Precedence: bulk (mass mailing)\r\n",
+            "precedence",
+        ),
+        (
+            "quoted@example.net",
+            "Precedence: \"bulk\"\r\n",
+            "precedence",
+        ),
+        (
+            "dsn@example.net",
+            "Content-Type: message/delivery-status\r\n",
+            "delivery_report",
+        ),
+        (
+            "report@example.net",
+            "Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n",
+            "delivery_report",
+        ),
+        (
+            "vacation@example.net",
+            "X-Autoreply: yes\r\n",
+            "vendor_auto_header",
+        ),
+        (
+            "respond@example.net",
+            "X-Autorespond: out of office\r\n",
+            "vendor_auto_header",
+        ),
         ("MAILER-DAEMON@example.net", "", "robot_sender"),
         ("owner-news@example.net", "", "robot_sender"),
         ("noreply@example.jp", "", "own_address"),
