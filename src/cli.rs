@@ -282,6 +282,8 @@ pub fn check_config(path: Option<&Path>) -> anyhow::Result<()> {
             config: std::sync::Arc::new(config.clone()),
             public_url: config.public_url(config.http.listen),
             dkim: None,
+            // Nothing is hashed here: the real key is not needed (nor made).
+            key: std::sync::Arc::new(crate::secrets::ServerKey::ephemeral()),
         };
         if let Err(e) = mailer.check_charset() {
             problems.push(e.to_string());
@@ -339,6 +341,11 @@ pub fn check_config(path: Option<&Path>) -> anyhow::Result<()> {
         };
         println!("  {name:<22} {}{state}", shown.display());
     }
+    if config.database.key_file.is_none() {
+        let key = config.key_file();
+        let state = if key.exists() { "" } else { " (not there yet)" };
+        println!("  {:<22} {}{state}", "server key", key.display());
+    }
     println!(
         "  mail out {:?}{}",
         config.mail.transport,
@@ -377,6 +384,8 @@ pub fn send_test_mail(config: Config, address: &str) -> anyhow::Result<()> {
         config: config.clone(),
         public_url,
         dkim,
+        // A test mail carries no token or key.
+        key: std::sync::Arc::new(crate::secrets::ServerKey::ephemeral()),
     };
     let message = mailer.test_mail(&address)?;
     let sender = crate::outbox::Sender::from_config(&config)?;

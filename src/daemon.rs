@@ -13,6 +13,7 @@ use crate::db::{Db, sessions};
 use crate::error::Result;
 use crate::mail::Mailer;
 use crate::outbox::{Sender, Worker};
+use crate::secrets::ServerKey;
 use crate::smtp::{self, Intake};
 use crate::templates::Templates;
 use crate::tls::Certificate;
@@ -35,8 +36,10 @@ pub struct Daemon {
 /// Binds the listeners, opens the database and starts serving. Must be called
 /// inside a tokio runtime.
 pub async fn start(config: Config) -> Result<Daemon> {
+    crate::files::private_umask();
     let config = Arc::new(config);
     let db = Db::open(&config.database.path)?;
+    let key = Arc::new(ServerKey::load_or_create(&config.key_file())?);
     let templates = Arc::new(Templates::new(config.site.templates_dir.as_deref())?);
     let smtp_listener = tokio::net::TcpListener::bind(config.smtp.listen).await?;
     let http_listener = tokio::net::TcpListener::bind(config.http.listen).await?;
@@ -79,6 +82,7 @@ pub async fn start(config: Config) -> Result<Daemon> {
         config: config.clone(),
         public_url: public_url.clone(),
         dkim: crate::dkim::load(&config.mail)?,
+        key: key.clone(),
     };
     mailer.check_charset()?;
     let worker = Worker {
@@ -98,6 +102,7 @@ pub async fn start(config: Config) -> Result<Daemon> {
         public_url: public_url.clone(),
         limits: web::WebLimits::new(&config),
         views: Default::default(),
+        key,
     });
     let intake = Arc::new(Intake {
         config,

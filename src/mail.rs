@@ -20,10 +20,13 @@ use crate::config::{Charset, Config};
 use crate::db::{self, Db, links, login, members, outbox::QueuedMail};
 use crate::error::{Error, Result};
 use crate::outbox::OutgoingMail;
-use crate::{jst, password, token};
+use crate::secrets::{self, SecretKind};
+use crate::{jst, password};
 
 /// Renders and builds mails; shared by the outbox worker.
 pub struct Mailer {
+    /// What link tokens and 暗証キー are hashed under.
+    pub key: Arc<crate::secrets::ServerKey>,
     pub templates: Arc<Templates>,
     pub config: Arc<Config>,
     pub public_url: String,
@@ -141,8 +144,8 @@ impl Mailer {
         let token = mint_link(
             db,
             links::Purpose::Signup,
+            self.new_link_token(),
             &queued.recipient,
-            None,
             None,
             ttl.as_secs(),
         )
@@ -170,8 +173,8 @@ impl Mailer {
 
     async fn login_key(&self, db: &Db, queued: &QueuedMail, attempt_id: i64) -> Result<Composed> {
         let ttl = self.config.policy.login_key_ttl;
-        let (key, outbox_id) = (token::new_login_key(), queued.id);
-        let key_hash = login_key_hash(attempt_id, &key);
+        let (key, outbox_id) = (secrets::new_login_key(), queued.id);
+        let key_hash = self.key.hash(SecretKind::LoginKey(attempt_id), &key);
         let live = db
             .call(move |c| {
                 let now = db::now();
@@ -202,27 +205,28 @@ impl Mailer {
                 "the member is not registered or is disabled",
             ));
         };
-        let temp_password = token::new_temp_password();
+        let temp_password = secrets::new_temp_password();
         let plain = temp_password.clone();
         let secret_hash = tokio::task::spawn_blocking(move || password::hash(&plain)).await??;
         let ttl = self.config.policy.reset_ttl;
         let recipient = queued.recipient.clone();
-        let token = db
-            .call(move |c| {
-                let tx = c.transaction()?;
-                links::void_open(&tx, links::Purpose::Reset, member_id, db::now())?;
-                let token = insert_link(
-                    &tx,
-                    links::Purpose::Reset,
-                    &recipient,
-                    Some(member_id),
-                    Some(&secret_hash),
-                    ttl.as_secs(),
-                )?;
-                tx.commit()?;
-                Ok(token)
-            })
-            .await?;
+        let NewToken { token, hash } = self.new_link_token();
+        db.call(move |c| {
+            let tx = c.transaction()?;
+            links::void_open(&tx, links::Purpose::Reset, member_id, db::now())?;
+            insert_link(
+                &tx,
+                links::Purpose::Reset,
+                &hash,
+                &recipient,
+                Some(member_id),
+                Some(&secret_hash),
+                ttl.as_secs(),
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
         let context = tera::Context::from_serialize(serde_json::json!({
             "url": format!("{}/reset/link/{token}", self.public_url),
             "login_id": login_id,
@@ -237,9 +241,9 @@ impl Mailer {
         let token = mint_link(
             db,
             links::Purpose::EmailVerify,
+            self.new_link_token(),
             &queued.recipient,
             Some(member_id),
-            None,
             ttl.as_secs(),
         )
         .await?;
@@ -385,45 +389,54 @@ fn jis_parts(name: &str, subject: &str, body: &str) -> Option<JisParts> {
     })
 }
 
-/// What the database keeps of a login key: salted with its attempt, so one table of
-/// the million 6-digit hashes does not fit every attempt.
-pub fn login_key_hash(attempt_id: i64, key: &str) -> Vec<u8> {
-    token::hash(&format!("login-key:{attempt_id}:{key}"))
+/// A new link's token, which only the mail will carry, and what the database keeps.
+struct NewToken {
+    token: String,
+    hash: Vec<u8>,
+}
+
+impl Mailer {
+    fn new_link_token(&self) -> NewToken {
+        let token = secrets::new_token();
+        let hash = self.key.hash(SecretKind::Link, &token);
+        NewToken { token, hash }
+    }
 }
 
 async fn mint_link(
     db: &Db,
     purpose: links::Purpose,
+    token: NewToken,
     address: &str,
     member_id: Option<i64>,
-    secret_hash: Option<String>,
     ttl: i64,
 ) -> Result<String> {
     let address = address.to_string();
-    db.call(move |c| insert_link(c, purpose, &address, member_id, secret_hash.as_deref(), ttl))
-        .await
+    db.call(move |c| insert_link(c, purpose, &token.hash, &address, member_id, None, ttl))
+        .await?;
+    Ok(token.token)
 }
 
-/// Stores a new link and returns its token, which only the mail will carry.
+/// Stores a new link under its token's hash.
 fn insert_link(
     c: &rusqlite::Connection,
     purpose: links::Purpose,
+    token_hash: &[u8],
     address: &str,
     member_id: Option<i64>,
     secret_hash: Option<&str>,
     ttl: i64,
-) -> Result<String> {
-    let token = token::new_token();
+) -> Result<()> {
     let link = links::NewLink {
         purpose,
-        token_hash: &token::hash(&token),
+        token_hash,
         address,
         member_id,
         secret_hash,
         ttl,
     };
     links::insert(c, &link, db::now())?;
-    Ok(token)
+    Ok(())
 }
 
 /// A rendered mail template's first line is `Subject: …`; the body follows a blank line.

@@ -218,6 +218,7 @@ enum RecordsCommand {
 }
 
 fn main() -> ExitCode {
+    karamail::files::private_umask();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::db::{self, Db, members};
 use crate::error::Error;
 use crate::password;
-use crate::token;
+use crate::secrets;
 
 const MEMBER_NO_MAX: usize = 32;
 const NAME_MAX: usize = 100;
@@ -275,13 +275,13 @@ fn issue_credentials(db: &Db, rows: Vec<MemberRow>) -> Result<Vec<Issued>, Impor
     let mut drafts = Vec::with_capacity(rows.len());
     for row in rows {
         let temp_login_id = loop {
-            let candidate = token::new_temp_login_id();
+            let candidate = secrets::new_temp_login_id();
             let taken = db.call_blocking(|c| members::exists_temp_login_id(c, &candidate))?;
             if !taken && ids.insert(candidate.clone()) {
                 break candidate;
             }
         };
-        drafts.push((row, temp_login_id, token::new_temp_password()));
+        drafts.push((row, temp_login_id, secrets::new_temp_password()));
     }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = drafts.len().div_ceil(threads).max(1);

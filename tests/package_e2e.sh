@@ -51,6 +51,8 @@ daemon=$!
 trap 'kill $daemon 2>/dev/null || true' EXIT
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/2525) 2>/dev/null && break; sleep 0.1; done
 check "the daemon listens as karamail" grep -q "karamail listening" /tmp/karamail-package.log
+check "it made the server key 0600 karamail beside the database" test "$(stat -c '%a %U' /var/lib/karamail/karamail.key)" = "600 karamail"
+check "and the database 0600" test "$(stat -c '%a %U' /var/lib/karamail/karamail.db)" = "600 karamail"
 
 # The README's sysadmin commands, from the admin's own folder.
 admin=$(mktemp -d)

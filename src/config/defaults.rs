@@ -47,6 +47,7 @@ impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
             path: "karamail-data/karamail.db".into(),
+            key_file: None,
             create_if_missing: false,
         }
     }

@@ -92,6 +92,9 @@ pub struct HttpConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
     pub path: PathBuf,
+    /// The server key the database's secrets are hashed under; `None`: `karamail.key`
+    /// beside the database (a systemd credential `karamail.key` comes first).
+    pub key_file: Option<PathBuf>,
     /// Not in the file: whether this run may create a missing database (`serve`, or a
     /// command given `--create-database`); others refuse, so that a wrong folder or a
     /// typo cannot split the data.
@@ -266,6 +269,7 @@ impl Config {
         resolve(&mut self.database.path);
         resolve(&mut self.mail.outbox_dir);
         let optional = [
+            &mut self.database.key_file,
             &mut self.mail.relay_ca,
             &mut self.mail.dkim_key,
             &mut self.site.templates_dir,
@@ -279,6 +283,14 @@ impl Config {
         }
     }
 
+    /// Where the server key is kept (see `secrets::ServerKey`).
+    pub fn key_file(&self) -> PathBuf {
+        self.database
+            .key_file
+            .clone()
+            .unwrap_or_else(|| self.database.path.with_file_name("karamail.key"))
+    }
+
     /// Every file and folder the configuration names, for `check-config`.
     pub fn paths(&self) -> Vec<(&'static str, &Path)> {
         let mut paths = vec![
@@ -286,6 +298,7 @@ impl Config {
             ("[mail] outbox_dir", self.mail.outbox_dir.as_path()),
         ];
         let optional = [
+            ("[database] key_file", &self.database.key_file),
             ("[mail] relay_ca", &self.mail.relay_ca),
             ("[mail] dkim_key", &self.mail.dkim_key),
             ("[site] templates_dir", &self.site.templates_dir),

@@ -39,9 +39,16 @@ impl Db {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Db> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
+            crate::files::create_private_dir(dir)?;
         }
-        Db::from_connection(Connection::open(path)?)
+        let db = Db::from_connection(Connection::open(path)?)?;
+        // Made 0600 under karamail's umask; one made before (or by hand) is made so.
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            crate::files::make_private(Path::new(&file));
+        }
+        Ok(db)
     }
 
     pub fn open_in_memory() -> Result<Db> {

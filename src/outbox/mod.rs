@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::outbox as queue;
 use crate::error::{Error, Result};
-use crate::token;
+use crate::secrets;
 
 /// What a queued mail is; stored as JSON in `outbox.params` (never with a secret).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,7 +67,7 @@ pub fn enqueue(
 /// A fresh `<time.random@domain-of-from>`.
 pub fn new_message_id(from: &str, now: i64) -> String {
     let domain = from.rsplit_once('@').map_or("localhost", |(_, d)| d);
-    format!("<{}.{}@{}>", now, &token::new_token()[..24], domain)
+    format!("<{}.{}@{}>", now, &secrets::new_token()[..24], domain)
 }
 
 #[cfg(test)]

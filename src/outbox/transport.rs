@@ -40,7 +40,8 @@ impl Sender {
     pub fn from_config(config: &Config) -> Result<Sender> {
         match config.mail.transport {
             Transport::File => {
-                std::fs::create_dir_all(&config.mail.outbox_dir)?;
+                crate::files::create_private_dir(&config.mail.outbox_dir)?;
+                crate::files::make_private(&config.mail.outbox_dir);
                 Ok(Sender::Files(config.mail.outbox_dir.clone()))
             }
             Transport::Smtp => Ok(Sender::Relay(relay_of(config)?)),
@@ -141,7 +142,14 @@ async fn write_eml(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> 
     let bytes = bytes.to_vec();
     tokio::task::spawn_blocking(move || {
         use std::io::Write;
-        let mut file = std::fs::File::create(&temp_path)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        // Live tokens, keys and temporary passwords: for karamail's user only.
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temp_path)?;
         file.write_all(&bytes)?;
         file.sync_all()?;
         std::fs::rename(&temp_path, &final_path)

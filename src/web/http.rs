@@ -10,13 +10,26 @@ use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Response, StatusCode};
 use serde::de::DeserializeOwned;
 
+use super::member::SESSION_COOKIE;
 use crate::error::{Error, Result};
-use crate::token;
+use crate::secrets::{self, ServerKey};
 
 pub type Resp = Response<Full<Bytes>>;
 
-pub const CSRF_COOKIE: &str = "km_csrf";
+/// The CSRF cookie; over HTTPS with the `__Host-` prefix, which browsers accept only
+/// from this host itself (Secure, Path=/, no Domain): a sibling host cannot set it.
+pub fn csrf_cookie(https: bool) -> &'static str {
+    if https { "__Host-km_csrf" } else { "km_csrf" }
+}
 pub const CSRF_FIELD: &str = "csrf";
+
+/// What reading a request needs of the site: whom to believe about the client address,
+/// and what the CSRF token is made with.
+pub struct SiteKeys<'a> {
+    pub trusted_proxies: &'a [IpAddr],
+    pub key: &'a ServerKey,
+    pub https: bool,
+}
 
 /// A request, read whole (bodies are small forms), as the page handlers see it.
 pub struct Req {
@@ -28,8 +41,11 @@ pub struct Req {
     /// trusted proxy named none).
     pub client_ip: Option<IpAddr>,
     pub body: Bytes,
-    /// This browser's CSRF token (from its cookie, or new: then `respond` sets it).
+    /// The token this browser's forms carry: the server key's hash of its CSRF cookie
+    /// and its login session (`ServerKey::csrf_token`).
     pub csrf: String,
+    /// The CSRF cookie's value (new when the browser sent none: `respond` sets it).
+    pub csrf_cookie: String,
     pub csrf_is_new: bool,
 }
 
@@ -40,13 +56,15 @@ impl Req {
         query: String,
         headers: HeaderMap,
         peer: IpAddr,
-        trusted_proxies: &[IpAddr],
+        site: &SiteKeys,
         body: Bytes,
     ) -> Req {
-        let client_ip = client_ip(peer, &headers, trusted_proxies);
-        let existing = cookie_in(&headers, CSRF_COOKIE).filter(|v| v.len() == 64);
+        let client_ip = client_ip(peer, &headers, site.trusted_proxies);
+        let existing = cookie_in(&headers, csrf_cookie(site.https)).filter(|v| v.len() == 64);
         let csrf_is_new = existing.is_none();
-        let csrf = existing.unwrap_or_else(token::new_token);
+        let csrf_cookie = existing.unwrap_or_else(secrets::new_token);
+        let session = cookie_in(&headers, SESSION_COOKIE).unwrap_or_default();
+        let csrf = site.key.csrf_token(&csrf_cookie, &session);
         Req {
             method,
             path,
@@ -55,6 +73,7 @@ impl Req {
             client_ip,
             body,
             csrf,
+            csrf_cookie,
             csrf_is_new,
         }
     }
@@ -77,7 +96,8 @@ impl Req {
     }
 
     /// The form in the body, after checking that it was sent from one of our own pages
-    /// (`same_origin`) and that its CSRF token matches the browser's cookie.
+    /// (`same_origin`) and that its CSRF token is the one made for the browser's cookie
+    /// and login session.
     pub fn form<T: DeserializeOwned>(&self, own_origin: &str) -> Result<T> {
         if !self.same_origin(own_origin) {
             return Err(Error::Csrf);
@@ -89,7 +109,7 @@ impl Req {
             .find(|(k, _)| k == CSRF_FIELD)
             .map(|(_, v)| v.as_str())
             .unwrap_or("");
-        if self.csrf_is_new || !token::constant_time_eq(sent.as_bytes(), self.csrf.as_bytes()) {
+        if self.csrf_is_new || !secrets::constant_time_eq(sent.as_bytes(), self.csrf.as_bytes()) {
             return Err(Error::Csrf);
         }
         serde_urlencoded::from_bytes(&self.body).map_err(|_| Error::BadRequest("form fields"))
@@ -117,9 +137,14 @@ impl Req {
         match header(header::ORIGIN.as_str()) {
             None => true,
             Some("null") => fetch_site == Some("same-origin"),
+            // Our scheme and host: `http://` posting to an HTTPS site is another origin.
             Some(origin) => {
                 let host = header(header::HOST.as_str()).unwrap_or("");
-                origin == own_origin || origin.split_once("://").is_some_and(|(_, h)| h == host)
+                let own_scheme = own_origin.split_once("://").map(|(scheme, _)| scheme);
+                origin == own_origin
+                    || origin
+                        .split_once("://")
+                        .is_some_and(|(scheme, h)| Some(scheme) == own_scheme && h == host)
             }
         }
     }
@@ -244,28 +269,44 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    static KEY: std::sync::LazyLock<ServerKey> = std::sync::LazyLock::new(ServerKey::ephemeral);
+
+    fn site(https: bool) -> SiteKeys<'static> {
+        SiteKeys {
+            trusted_proxies: &[],
+            key: &KEY,
+            https,
+        }
+    }
+
+    /// The form token a browser holding CSRF cookie `cookie` (and no login) is given.
+    fn token_for(cookie: &str) -> String {
+        KEY.csrf_token(cookie, "")
+    }
+
     proptest! {
         /// Whatever a browser (or anything else) posts, the form is read or refused.
         #[test]
         fn any_form_body_is_read_or_refused(body in proptest::collection::vec(any::<u8>(), 0..1024), with_token in any::<bool>()) {
             let mut headers = HeaderMap::new();
-            let token = "a".repeat(64);
-            headers.insert(header::COOKIE, HeaderValue::from_str(&format!("{CSRF_COOKIE}={token}")).unwrap());
-            let mut bytes = if with_token { format!("{CSRF_FIELD}={token}&").into_bytes() } else { Vec::new() };
+            let cookie = "a".repeat(64);
+            headers.insert(header::COOKIE, HeaderValue::from_str(&format!("km_csrf={cookie}")).unwrap());
+            let mut bytes = if with_token { format!("{CSRF_FIELD}={}&", token_for(&cookie)).into_bytes() } else { Vec::new() };
             bytes.extend_from_slice(&body);
-            let req = Req::new(Method::POST, "/signup".into(), String::new(), headers, "192.0.2.1".parse().unwrap(), &[], Bytes::from(bytes));
+            let req = Req::new(Method::POST, "/signup".into(), String::new(), headers, "192.0.2.1".parse().unwrap(), &site(false), Bytes::from(bytes));
             let _ = req.form::<std::collections::HashMap<String, String>>("http://localhost");
         }
     }
 
     /// A form post with these headers and a matching token: read, or refused as CSRF.
     fn post_with(headers: &[(&str, &str)]) -> bool {
-        let token = "a".repeat(64);
+        let cookie = "a".repeat(64);
+        let token = token_for(&cookie);
         let mut map = HeaderMap::new();
         map.insert(header::HOST, HeaderValue::from_static("portal.example.jp"));
         map.insert(
             header::COOKIE,
-            HeaderValue::from_str(&format!("{CSRF_COOKIE}={token}")).unwrap(),
+            HeaderValue::from_str(&format!("__Host-km_csrf={cookie}")).unwrap(),
         );
         for (name, value) in headers {
             map.insert(
@@ -280,11 +321,48 @@ mod tests {
             String::new(),
             map,
             "192.0.2.1".parse().unwrap(),
-            &[],
+            &site(true),
             body,
         );
         req.form::<Vec<(String, String)>>("https://portal.example.jp")
             .is_ok()
+    }
+
+    /// A CSRF cookie an attacker managed to plant, with the same value in the form (the
+    /// double-submit pair of old), is refused: the token is made with the server key.
+    /// So is a token made for another login session, and the plain cookie name over
+    /// HTTPS (a sibling host can set `km_csrf`, never `__Host-km_csrf`).
+    #[test]
+    fn the_token_is_the_servers_and_bound_to_the_session() {
+        let post = |cookie_header: &str, field: &str| {
+            let mut map = HeaderMap::new();
+            map.insert(
+                header::COOKIE,
+                HeaderValue::from_str(cookie_header).unwrap(),
+            );
+            let body = Bytes::from(format!("{CSRF_FIELD}={field}"));
+            let req = Req::new(
+                Method::POST,
+                "/profile/password".into(),
+                String::new(),
+                map,
+                "192.0.2.1".parse().unwrap(),
+                &site(true),
+                body,
+            );
+            req.form::<Vec<(String, String)>>("https://portal.example.jp")
+                .is_ok()
+        };
+        let planted = "b".repeat(64);
+        assert!(!post(&format!("__Host-km_csrf={planted}"), &planted));
+        let victim = format!("__Host-km_csrf={planted}; km_session=victims");
+        assert!(post(&victim, &KEY.csrf_token(&planted, "victims")));
+        assert!(!post(&victim, &KEY.csrf_token(&planted, "attackers")));
+        assert!(
+            !post(&victim, &token_for(&planted)),
+            "a token from before the login"
+        );
+        assert!(!post(&format!("km_csrf={planted}"), &token_for(&planted)));
     }
 
     #[test]
@@ -319,6 +397,8 @@ mod tests {
             ("origin", "null"),
             ("sec-fetch-site", "cross-site")
         ]));
+        // Our host under another scheme is another origin.
+        assert!(!post_with(&[("origin", "http://portal.example.jp")]));
         // A forged Origin cannot hide what the browser itself says.
         assert!(!post_with(&[
             ("origin", own),

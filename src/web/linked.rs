@@ -9,7 +9,7 @@ use crate::db::links::{self, Link, LinkState, Purpose};
 use crate::db::sessions::{self, Kind, NewSession, Session};
 use crate::db::{self};
 use crate::error::Result;
-use crate::token;
+use crate::secrets::{self, SecretKind};
 
 pub struct LinkFlow {
     pub purpose: Purpose,
@@ -42,10 +42,14 @@ impl LinkFlow {
         state: &AppState,
         token: &str,
     ) -> Result<Result<String, Option<LinkState>>> {
-        let (hash, purpose, kind) = (token::hash(token), self.purpose, self.kind);
+        let (hash, purpose, kind) = (
+            state.key.hash(SecretKind::Link, token),
+            self.purpose,
+            self.kind,
+        );
         let now = db::now();
-        let id = token::new_token();
-        let id_hash = token::hash(&id);
+        let id = secrets::new_token();
+        let id_hash = state.key.hash(SecretKind::Session, &id);
         let opened = state
             .db
             .call(move |c| {
@@ -76,7 +80,7 @@ impl LinkFlow {
         let Some(id) = req.cookie(self.cookie) else {
             return Ok(None);
         };
-        let (id_hash, kind) = (token::hash(&id), self.kind);
+        let (id_hash, kind) = (state.key.hash(SecretKind::Session, &id), self.kind);
         let lookup = id_hash.clone();
         let found = state
             .db
@@ -157,8 +161,8 @@ impl LinkFlow {
         member_id: i64,
         event: &'static str,
     ) -> Result<Option<String>> {
-        let new_id = token::new_token();
-        let new_hash = token::hash(&new_id);
+        let new_id = secrets::new_token();
+        let new_hash = state.key.hash(SecretKind::Session, &new_id);
         let (old_hash, kind, client_ip) = (current.id_hash.clone(), self.kind, req.client_ip());
         let link_ends = match self.lasts_as_link {
             true => current.link.as_ref().map_or(0, |l| l.expires_at),

@@ -10,9 +10,8 @@ use super::{AppState, ErrorPage, Req, Resp, Trouble, error_response, member};
 use crate::db::{self, login as attempts, members};
 use crate::error::Result;
 use crate::login::{self, LoginCheck, PasswordCheck};
-use crate::mail::login_key_hash;
 use crate::outbox::{self, OutgoingMail};
-use crate::token;
+use crate::secrets::{self, SecretKind};
 
 const PENDING_COOKIE: &str = "km_login";
 const PENDING_PATH: &str = "/login";
@@ -105,8 +104,8 @@ pub async fn submit(state: &AppState, req: &Req) -> Result<Resp> {
 
 /// The password was right: a new attempt (ending older ones) and a key to every address.
 async fn start_attempt(state: &AppState, req: &Req, account: members::Account) -> Result<Resp> {
-    let pending = token::new_token();
-    let pending_hash = token::hash(&pending);
+    let pending = secrets::new_token();
+    let pending_hash = state.key.hash(SecretKind::PendingLogin, &pending);
     let (member_id, from, client_ip) =
         (account.id, state.config.mail.from.clone(), req.client_ip());
     state
@@ -177,7 +176,7 @@ async fn pending_attempt(state: &AppState, req: &Req) -> Result<Option<attempts:
     let Some(pending) = req.cookie(PENDING_COOKIE) else {
         return Ok(None);
     };
-    let hash = token::hash(&pending);
+    let hash = state.key.hash(SecretKind::PendingLogin, &pending);
     state
         .db
         .call(move |c| attempts::find_open_attempt(c, &hash, db::now()))
@@ -223,7 +222,7 @@ pub async fn key_submit(state: &AppState, req: &Req) -> Result<Resp> {
         return Ok(attempt_over(state, NO_ATTEMPT));
     };
     let typed = crate::address::to_half_width(form.key.trim());
-    let typed_hash = login_key_hash(attempt.id, &typed);
+    let typed_hash = state.key.hash(SecretKind::LoginKey(attempt.id), &typed);
     let (attempt_id, max, client_ip) = (
         attempt.id,
         state.config.policy.login_key_max_attempts,
@@ -243,7 +242,7 @@ pub async fn key_submit(state: &AppState, req: &Req) -> Result<Resp> {
             let right = attempts::live_key_hashes(&tx, attempt_id, now)?
                 .iter()
                 .fold(false, |found, hash| {
-                    found | token::constant_time_eq(hash, &typed_hash)
+                    found | secrets::constant_time_eq(hash, &typed_hash)
                 });
             if right {
                 attempts::end_attempt(&tx, attempt_id, now)?;

@@ -5,7 +5,7 @@ use super::{AppState, Req, Resp};
 use crate::db::sessions::{self, Kind, NewSession};
 use crate::db::{self, members};
 use crate::error::Result;
-use crate::token;
+use crate::secrets::{self, SecretKind};
 
 pub const SESSION_COOKIE: &str = "km_session";
 
@@ -19,7 +19,7 @@ pub async fn current(state: &AppState, req: &Req) -> Result<Option<Member>> {
     let Some(id) = req.cookie(SESSION_COOKIE) else {
         return Ok(None);
     };
-    let session_hash = token::hash(&id);
+    let session_hash = state.key.hash(SecretKind::Session, &id);
     let idle = state.config.policy.session_idle.as_secs();
     let lookup = session_hash.clone();
     let account = state
@@ -52,8 +52,8 @@ pub fn login_first(state: &AppState) -> Resp {
 
 /// Logs a member in: a new session with a new id, in a cookie that dies with the browser.
 pub async fn start(state: &AppState, member_id: i64, client_ip: Option<String>) -> Result<String> {
-    let id = token::new_token();
-    let id_hash = token::hash(&id);
+    let id = secrets::new_token();
+    let id_hash = state.key.hash(SecretKind::Session, &id);
     let absolute = state.config.policy.session_absolute.as_secs();
     state
         .db

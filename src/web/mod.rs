@@ -33,6 +33,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::ratelimit::RateLimiter;
+use crate::secrets::ServerKey;
 use crate::shutdown::stopping;
 use crate::templates::Templates;
 pub use errors::{ErrorPage, Trouble, error_response};
@@ -57,6 +58,8 @@ pub struct AppState {
     pub limits: WebLimits,
     /// Pages that answered POSTs, shown by the GET after the redirect.
     pub views: views::Views,
+    /// What tokens, session ids and keys are hashed under.
+    pub key: Arc<ServerKey>,
 }
 
 /// Per-client-address limits on the web side.
@@ -247,11 +250,16 @@ async fn handle(state: Arc<AppState>, request: Request<Incoming>, remote: Socket
                 parts.uri.query().unwrap_or("").to_string(),
                 parts.headers,
                 remote.ip(),
-                &state.config.http.trusted_proxies,
+                &http::SiteKeys {
+                    trusted_proxies: &state.config.http.trusted_proxies,
+                    key: &state.key,
+                    https: state.https(),
+                },
                 collected.to_bytes(),
             );
             let csrf_cookie = req.csrf_is_new.then(|| {
-                http::set_cookie(http::CSRF_COOKIE, &req.csrf, "/", 12 * 3600, state.https())
+                let name = http::csrf_cookie(state.https());
+                http::set_cookie(name, &req.csrf_cookie, "/", 12 * 3600, state.https())
             });
             let response = match over_limit(&state, &req) {
                 // A flood is answered at once, not kept for a later GET.

@@ -20,8 +20,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use super::http::{Req, Resp, redirect};
-use super::member::SESSION_COOKIE;
-use crate::token;
+use crate::secrets;
 
 pub const VIEW_PARAM: &str = "view";
 const KEEP_FOR: Duration = Duration::from_secs(30 * 60);
@@ -39,9 +38,10 @@ pub struct Owner {
 
 impl Owner {
     pub fn of(req: &Req) -> Owner {
-        let session = req.cookie(SESSION_COOKIE).unwrap_or_default();
+        // The form token is the server key's hash of the browser's CSRF cookie and its
+        // login session: it names both, and nobody without the key can make it.
         Owner {
-            key: token::hash(&format!("{}\0{session}", req.csrf)),
+            key: req.csrf.as_bytes().to_vec(),
             client: req.client_ip().unwrap_or_default(),
         }
     }
@@ -86,7 +86,7 @@ impl Views {
             .await
             .map(|c| c.to_bytes())
             .unwrap_or_default();
-        let id = token::new_token();
+        let id = secrets::new_token();
         let kept = Kept {
             page: page.to_string(),
             owner: owner.key.clone(),
@@ -131,7 +131,7 @@ impl Views {
             .pages
             .get(id)
             .filter(|k| k.until > Instant::now() && k.page == page)
-            .filter(|k| token::constant_time_eq(&k.owner, &owner.key));
+            .filter(|k| secrets::constant_time_eq(&k.owner, &owner.key));
         match kept {
             Some(kept) => {
                 let mut response = Response::new(Full::new(kept.body.clone()));
@@ -225,7 +225,7 @@ mod tests {
 
     fn owner(browser: &str, client: &str) -> Owner {
         Owner {
-            key: token::hash(browser),
+            key: browser.as_bytes().to_vec(),
             client: client.into(),
         }
     }

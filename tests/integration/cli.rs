@@ -525,3 +525,110 @@ fn one_database_wherever_a_command_runs() {
         "{checked}"
     );
 }
+
+/// Started from a shell with umask 022 (no systemd to set 0077), the daemon and the
+/// commands still keep every file they make to karamail's user: the database and its
+/// WAL, the server key, the outbox folder and its `.eml` files (live links), the
+/// postcards CSV (temporary passwords).
+#[test]
+fn files_are_private_without_systemd() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("karamail.toml"),
+        "[smtp]\nlisten = \"127.0.0.1:0\"\nintake_addresses = [\"kc@example.jp\"]\n\
+         greeting_delay = \"10ms\"\n[http]\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"\"\n",
+    )
+    .unwrap();
+    let loose = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_karamail"));
+        command
+            .args(["--config", "karamail.toml"])
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("KARAMAIL_CONFIG");
+        // SAFETY: umask(2) in the child before exec; nothing else runs there.
+        unsafe {
+            command.pre_exec(|| {
+                libc::umask(0o022);
+                Ok(())
+            });
+        }
+        command
+    };
+    std::fs::write(
+        dir.path().join("members.csv"),
+        "member_no,name\n1001,山田 太郎\n",
+    )
+    .unwrap();
+    let out = loose(&[
+        "--create-database",
+        "members",
+        "import",
+        "members.csv",
+        "--postcards",
+        "postcards.csv",
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut daemon = loose(&["serve"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(daemon.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("karamail listening") {
+        line.clear();
+        assert_ne!(log.read_line(&mut line).unwrap(), 0, "the daemon stopped");
+    }
+    let smtp: std::net::SocketAddr = line
+        .split("smtp=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut client = crate::util::Smtp::connect(smtp);
+    let sender = "taro@example.net";
+    assert_eq!(
+        client.send(sender, &["kc@example.jp"], &crate::util::empty_mail(sender)),
+        250
+    );
+    let outbox = dir.path().join("karamail-data/outbox");
+    let eml = (0..100)
+        .find_map(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            std::fs::read_dir(&outbox)
+                .ok()?
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|e| e == "eml"))
+        })
+        .expect("the reply was written");
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let data = dir.path().join("karamail-data");
+    for (path, expected) in [
+        (data.clone(), 0o700),
+        (data.join("karamail.db"), 0o600),
+        (data.join("karamail.db-wal"), 0o600),
+        (data.join("karamail.key"), 0o600),
+        (outbox.clone(), 0o700),
+        (eml, 0o600),
+        (dir.path().join("postcards.csv"), 0o600),
+    ] {
+        assert_eq!(mode(&path), expected, "{}", path.display());
+    }
+}

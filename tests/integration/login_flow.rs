@@ -365,3 +365,72 @@ fn parallel_key_guesses_are_each_counted() {
     assert_eq!(late.status, 403, "the attempt is over: {}", late.body);
     assert_eq!(browser.get("/home").status, 303, "not logged in");
 }
+
+/// A copy of the database alone reveals no 暗証キー and no session: the hashes it holds
+/// are keyed with the server key, which lives in a file of its own (0600). The attack
+/// that once worked — all 10⁶ keys hashed as `BLAKE2b("login-key:{attempt}:{key}")` —
+/// finds nothing; with the key file, the mailed key is found.
+#[test]
+fn a_copied_database_reveals_no_key_or_session() {
+    use blake2::digest::consts::U32;
+    use blake2::{Blake2b, Digest};
+    use karamail::secrets::{SecretKind, ServerKey};
+    use std::os::unix::fs::PermissionsExt;
+
+    let daemon = TestDaemon::start();
+    register(&daemon, "8003", "copied@example.net", "copiedmember");
+    let mut browser = daemon.browser();
+    enter_password(&mut browser, "copiedmember", PASSWORD);
+    let key = key_in(&wait_for_nth(&daemon, "copied@example.net", KEY_MAIL, 1));
+    let (attempt, stored): (i64, Vec<u8>) = daemon
+        .db()
+        .query_row("SELECT attempt_id, key_hash FROM login_keys", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    let old_scheme = |text: &str| Blake2b::<U32>::digest(text.as_bytes()).to_vec();
+    let found = (0..1_000_000)
+        .map(|n| format!("{n:06}"))
+        .find(|guess| old_scheme(&format!("login-key:{attempt}:{guess}")) == stored);
+    assert_eq!(found, None, "the database alone gives the key away");
+
+    let key_file = daemon.config.key_file();
+    assert_eq!(key_file, daemon.dir.path().join("karamail.key"));
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let server_key = ServerKey::load_or_create(&key_file).unwrap();
+    assert_eq!(server_key.hash(SecretKind::LoginKey(attempt), &key), stored);
+
+    browser.submit("/login/key", &[("key", &key)]);
+    let session = browser.cookies["km_session"].clone();
+    let stored: Vec<u8> = daemon
+        .db()
+        .query_row(
+            "SELECT id_hash FROM sessions WHERE kind = 'member'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_ne!(old_scheme(&session), stored);
+    assert_eq!(server_key.hash(SecretKind::Session, &session), stored);
+}
+
+/// The server key survives a restart: a member logged in before it stays logged in.
+#[test]
+fn the_server_key_is_kept_across_restarts() {
+    let daemon = TestDaemon::start();
+    register(&daemon, "8004", "restart@example.net", "restartmember");
+    let mut browser = daemon.browser();
+    log_in(
+        &daemon,
+        &mut browser,
+        "restartmember",
+        "restart@example.net",
+        1,
+    );
+    let cookies = browser.cookies.clone();
+    let daemon = daemon.restart_with(|_| {});
+    let mut again = daemon.browser();
+    again.cookies = cookies;
+    assert_eq!(again.get("/home").status, 200);
+}

@@ -11,7 +11,7 @@ use crate::address::Address;
 use crate::db::{self, links, members};
 use crate::error::Result;
 use crate::outbox::{self, OutgoingMail};
-use crate::token;
+use crate::secrets::SecretKind;
 
 /// Confirmation mails one member may send in an hour (each goes to an address not yet
 /// proven to be theirs, so this is what keeps the form from mailing strangers).
@@ -303,7 +303,7 @@ fn verify_problem(state: &AppState) -> Resp {
 }
 
 async fn usable_verify_link(state: &AppState, token: &str) -> Result<Result<links::Link, Resp>> {
-    let hash = token::hash(token);
+    let hash = state.key.hash(SecretKind::Link, token);
     let link = state
         .db
         .call(move |c| links::find_by_token_hash(c, links::Purpose::EmailVerify, &hash))

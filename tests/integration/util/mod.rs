@@ -9,7 +9,7 @@ mod smtp_client;
 pub mod tls_relay;
 pub mod webdriver;
 
-pub use browser::{Browser, Page, input_value};
+pub use browser::{Browser, Page, hidden_field, input_value};
 pub use relay::Relay;
 pub use smtp_client::Smtp;
 
@@ -116,7 +116,7 @@ impl TestDaemon {
         let postcards = self
             .dir
             .path()
-            .join(format!("postcards-{}.csv", karamail::token::new_token()));
+            .join(format!("postcards-{}.csv", karamail::secrets::new_token()));
         karamail::members::import(&db, rows, &postcards).unwrap();
         read_postcards(&postcards)
     }
@@ -249,7 +249,7 @@ impl Mail {
 pub fn empty_mail(from: &str) -> String {
     format!(
         "From: {from}\r\nTo: kc@example.jp\r\nSubject: \r\nMessage-ID: <{}@phone.example>\r\n\r\n",
-        karamail::token::new_token()
+        karamail::secrets::new_token()
     )
 }
 
