@@ -322,6 +322,9 @@ pub fn check_config(path: Option<&Path>) -> anyhow::Result<()> {
     }
     let origin = path.map_or("built-in defaults".to_string(), |p| p.display().to_string());
     println!("config OK ({origin})");
+    for warning in config.warnings() {
+        println!("WARNING: {warning}");
+    }
     println!(
         "  smtp     {} for {}",
         config.smtp.listen,
@@ -420,8 +423,9 @@ pub fn outbox_list(config: &Config, status: Option<&str>, limit: usize) -> anyho
             row.kind,
             row.attempts,
             jst::datetime(when),
-            row.recipient,
-            error
+            crate::log::escape_controls(&row.recipient),
+            // The relay's own words: written out, whatever bytes it sent.
+            crate::log::escape_controls(error)
         );
     }
     println!("{} mail(s) shown", rows.len());

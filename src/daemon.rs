@@ -77,6 +77,9 @@ pub async fn start(config: Config) -> Result<Daemon> {
         metrics = %metrics_addr.map_or("off".to_string(), |a| format!("http://{a}/metrics")),
         "karamail listening"
     );
+    for warning in config.warnings() {
+        tracing::warn!("WARNING: {warning}");
+    }
     let mailer = Mailer {
         templates: templates.clone(),
         config: config.clone(),

@@ -13,6 +13,7 @@ pub mod dns;
 pub mod error;
 pub mod files;
 pub mod jst;
+pub mod log;
 pub mod login;
 pub mod mail;
 pub mod members;

@@ -330,8 +330,8 @@ fn write_postcards(path: &Path, issued: &[Issued]) -> std::io::Result<()> {
     writer.write_record(["member_no", "name", "temp_login_id", "temp_password"])?;
     for member in issued {
         writer.write_record([
-            &member.row.member_no,
-            &member.row.name,
+            as_text(&member.row.member_no).as_ref(),
+            as_text(&member.row.name).as_ref(),
             &member.temp_login_id,
             &member.temp_password,
         ])?;
@@ -339,6 +339,17 @@ fn write_postcards(path: &Path, issued: &[Issued]) -> std::io::Result<()> {
     writer.flush()?;
     drop(writer);
     out.into_inner().map_err(|e| e.into_error())?.sync_all()
+}
+
+/// A cell Excel and LibreOffice show as text, never run as a formula (OWASP's CSV
+/// injection rule): one that begins with `=`, `+`, `-`, `@`, a tab or a CR gets a `'`
+/// in front, which they show as a text marker, not as part of the cell.
+pub fn as_text(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
 }
 
 #[cfg(test)]

@@ -369,6 +369,19 @@ impl Config {
                 self.http.public_url
             ));
         }
+        // It goes into every mailed link and every page: nothing that could end a line,
+        // a header, an attribute or a URL may be in it.
+        if self
+            .http
+            .public_url
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || "\"<>\\^`{|}".contains(c))
+        {
+            problems.push(format!(
+                "[http] public_url: {:?} has a control character, a space or one of \"<>\\^`{{|}}; write the URL as a browser's address bar shows it",
+                self.http.public_url
+            ));
+        }
         if !self.http.metrics_listen.is_empty()
             && self.http.metrics_listen.parse::<SocketAddr>().is_err()
         {
@@ -436,6 +449,20 @@ impl Config {
     }
 
     /// The public base URL without a trailing slash, given where the web listener is.
+    /// What is allowed but most likely a mistake, for the log at start and
+    /// `check-config`.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if let Ok(addr) = self.http.metrics_listen.parse::<SocketAddr>()
+            && !addr.ip().is_loopback()
+        {
+            warnings.push(format!(
+                "[http] metrics_listen = \"{addr}\" is not a loopback address: /metrics (sign-up and login counts, outbox state) is open to whoever reaches it, without a password; keep it on 127.0.0.1 and let Prometheus come through a tunnel or a proxy that checks who asks"
+            ));
+        }
+        warnings
+    }
+
     pub fn public_url(&self, http_addr: SocketAddr) -> String {
         if self.http.public_url.is_empty() {
             let scheme = if self.http.tls_cert.is_some() {

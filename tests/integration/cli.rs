@@ -580,23 +580,7 @@ fn files_are_private_without_systemd() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let mut daemon = loose(&["serve"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut log = BufReader::new(daemon.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("karamail listening") {
-        line.clear();
-        assert_ne!(log.read_line(&mut line).unwrap(), 0, "the daemon stopped");
-    }
-    let smtp: std::net::SocketAddr = line
-        .split("smtp=")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap()
-        .parse()
-        .unwrap();
+    let (mut daemon, smtp, _log) = listening(loose(&["serve"]));
     let mut client = crate::util::Smtp::connect(smtp);
     let sender = "taro@example.net";
     assert_eq!(
@@ -631,4 +615,140 @@ fn files_are_private_without_systemd() {
     ] {
         assert_eq!(mode(&path), expected, "{}", path.display());
     }
+}
+
+/// Names an attacker (or a typo) made into formulas are written into the postcards CSV
+/// so that Excel shows them as text (OWASP's CSV-injection rule).
+#[test]
+fn postcards_never_carry_a_formula() {
+    let dir = tempfile::tempdir().unwrap();
+    create_database(dir.path());
+    std::fs::write(
+        dir.path().join("members.csv"),
+        "member_no,name\n1,\"=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\"\n2,+81 太郎\n3,-1+1\n4,@SUM(A1)\n5,山田 太郎\n",
+    )
+    .unwrap();
+    let out = karamail(
+        dir.path(),
+        &[
+            "members",
+            "import",
+            "members.csv",
+            "--postcards",
+            "postcards.csv",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(dir.path().join("postcards.csv")).unwrap();
+    let mut reader = csv::Reader::from_reader(text.trim_start_matches('\u{FEFF}').as_bytes());
+    let names: Vec<String> = reader
+        .records()
+        .map(|r| r.unwrap()[1].to_string())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "'=HYPERLINK(\"http://evil.example\",\"x\")",
+            "'+81 太郎",
+            "'-1+1",
+            "'@SUM(A1)",
+            "山田 太郎"
+        ]
+    );
+}
+
+/// Spawns `command` (a `serve`) and waits for its "karamail listening" line: the child,
+/// its SMTP address and the rest of its log.
+fn listening(
+    mut command: Command,
+) -> (
+    std::process::Child,
+    std::net::SocketAddr,
+    std::io::BufReader<std::process::ChildStderr>,
+) {
+    use std::io::BufRead;
+    let mut daemon = command
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = std::io::BufReader::new(daemon.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("karamail listening") {
+        line.clear();
+        assert_ne!(log.read_line(&mut line).unwrap(), 0, "the daemon stopped");
+    }
+    let smtp = line
+        .split("smtp=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    (daemon, smtp, log)
+}
+
+/// An address with ESC, NUL and VT in it (a terminal's escape sequences, a forged
+/// line) reaches the log only written out; a `public_url` with a control character is
+/// refused at start; a `/metrics` open beyond loopback is warned of.
+#[test]
+fn the_log_and_the_config_are_safe_from_odd_input() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("karamail.toml"),
+        "[smtp]\nlisten = \"127.0.0.1:0\"\nintake_addresses = [\"kc@example.jp\"]\n\
+         greeting_delay = \"10ms\"\n[http]\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"0.0.0.0:0\"\n",
+    )
+    .unwrap();
+    let command = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_karamail"));
+        command
+            .args(["--config", "karamail.toml", "--create-database"])
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("KARAMAIL_CONFIG");
+        command
+    };
+    let bad_url = command(&["check-config"])
+        .env(
+            "KARAMAIL_HTTP_PUBLIC_URL",
+            "https://portal.example.jp/\u{1b}[2J",
+        )
+        .output()
+        .unwrap();
+    assert!(!bad_url.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad_url.stderr).contains("[http] public_url"),
+        "{}",
+        String::from_utf8_lossy(&bad_url.stderr)
+    );
+    let checked = command(&["check-config"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&checked.stdout).contains("WARNING: [http] metrics_listen"));
+
+    let (mut daemon, smtp, mut log) = listening(command(&["serve"]));
+    let mut client = crate::util::Smtp::connect(smtp);
+    let odd = "\"a\u{1b}[31m\u{0}\u{b}b\"@example.net";
+    client.send(
+        odd,
+        &["kc@example.jp"],
+        &crate::util::empty_mail("x@example.net"),
+    );
+    drop(client);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    let mut rest = Vec::new();
+    log.read_to_end(&mut rest).unwrap();
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(rest.contains("WARNING: [http] metrics_listen"), "{rest}");
+    assert!(rest.contains("mail received"), "{rest}");
+    assert!(rest.contains("\\u{1b}[31m"), "written out: {rest}");
+    assert!(
+        !rest.contains(['\u{1b}', '\u{0}', '\u{b}']),
+        "no raw control character: {rest:?}"
+    );
 }
