@@ -532,7 +532,6 @@ fn one_database_wherever_a_command_runs() {
 /// postcards CSV (temporary passwords).
 #[test]
 fn files_are_private_without_systemd() {
-    use std::io::{BufRead, BufReader};
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
 
