@@ -19,9 +19,9 @@ use crate::charset;
 use crate::config::{Charset, Config};
 use crate::db::{self, Db, links, login, members, outbox::QueuedMail};
 use crate::error::{Error, Result};
+use crate::jst;
 use crate::outbox::OutgoingMail;
 use crate::secrets::{self, SecretKind};
-use crate::{jst, password};
 
 /// Renders and builds mails; shared by the outbox worker.
 pub struct Mailer {
@@ -207,7 +207,7 @@ impl Mailer {
         };
         let temp_password = secrets::new_temp_password();
         let plain = temp_password.clone();
-        let secret_hash = tokio::task::spawn_blocking(move || password::hash(&plain)).await??;
+        let secret_hash = self.key.temp_password_hash(&plain);
         let ttl = self.config.policy.reset_ttl;
         let recipient = queued.recipient.clone();
         let NewToken { token, hash } = self.new_link_token();

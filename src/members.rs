@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::db::{self, Db, members};
 use crate::error::Error;
-use crate::password;
-use crate::secrets;
+use crate::secrets::{self, ServerKey};
 
 const MEMBER_NO_MAX: usize = 32;
 const NAME_MAX: usize = 100;
@@ -115,6 +114,7 @@ pub fn parse(text: &str) -> Result<Vec<MemberRow>, ImportError> {
     let table = read_table(text, &["member_no", "name"])?;
     let (no_col, name_col) = (table.columns[0], table.columns[1]);
     let mut rows: Vec<MemberRow> = Vec::new();
+    let mut seen = std::collections::HashMap::new();
     for (line, record) in table.rows {
         let bad = |reason: String| ImportError::Row { line, reason };
         let member_no = record.get(no_col).unwrap_or("").trim().to_string();
@@ -135,10 +135,9 @@ pub fn parse(text: &str) -> Result<Vec<MemberRow>, ImportError> {
                 "name for member_no {member_no} is longer than {NAME_MAX} characters or has control characters"
             )));
         }
-        if let Some(first) = rows.iter().find(|r| r.member_no == member_no) {
+        if let Some(first) = seen.insert(member_no.clone(), line) {
             return Err(bad(format!(
-                "member_no {member_no} appears twice (first on line {})",
-                first.line
+                "member_no {member_no} appears twice (first on line {first})"
             )));
         }
         rows.push(MemberRow {
@@ -164,6 +163,7 @@ struct Issued {
 /// can be stored whose password was not written down.
 pub fn import(
     db: &Db,
+    key: &ServerKey,
     rows: Vec<MemberRow>,
     postcards: &Path,
 ) -> Result<ImportSummary, ImportError> {
@@ -182,13 +182,13 @@ pub fn import(
         }
         Ok((new_rows, skipped))
     })?;
-    if new_rows.is_empty() {
+    let issued = issue_credentials(db, key, new_rows)?;
+    if issued.is_empty() {
         return Ok(ImportSummary {
             imported: 0,
             skipped,
         });
     }
-    let issued = issue_credentials(db, new_rows)?;
     store_with_postcards(db, &issued, postcards, |tx| {
         let now = db::now();
         for member in &issued {
@@ -211,7 +211,12 @@ pub fn import(
 
 /// A lost postcard: new temporary credentials for a member who has not signed up yet,
 /// written to `postcards` like an import's; the old ones stop working.
-pub fn reissue(db: &Db, member_no: &str, postcards: &Path) -> Result<(), ImportError> {
+pub fn reissue(
+    db: &Db,
+    key: &ServerKey,
+    member_no: &str,
+    postcards: &Path,
+) -> Result<(), ImportError> {
     if postcards.exists() {
         return Err(ImportError::PostcardsExist(postcards.into()));
     }
@@ -229,7 +234,7 @@ pub fn reissue(db: &Db, member_no: &str, postcards: &Path) -> Result<(), ImportE
         member_no: account.member_no,
         name: account.name,
     };
-    let issued = issue_credentials(db, vec![row])?;
+    let issued = issue_credentials(db, key, vec![row])?;
     let member = &issued[0];
     store_with_postcards(db, &issued, postcards, |tx| {
         let (id, hash) = (&member.temp_login_id, &member.temp_password_hash);
@@ -268,51 +273,34 @@ fn store_with_postcards(
     })
 }
 
-/// Draws unique temporary IDs and hashes the passwords on every core (argon2 is slow
-/// on purpose: thousands of members take a while on one).
-fn issue_credentials(db: &Db, rows: Vec<MemberRow>) -> Result<Vec<Issued>, ImportError> {
-    let mut ids = std::collections::HashSet::new();
-    let mut drafts = Vec::with_capacity(rows.len());
+/// Draws unique temporary IDs and passwords, the passwords kept as keyed hashes
+/// (`ServerKey::temp_password_hash`). The IDs already taken are read in one go.
+fn issue_credentials(
+    db: &Db,
+    key: &ServerKey,
+    rows: Vec<MemberRow>,
+) -> Result<Vec<Issued>, ImportError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut taken = db.call_blocking(members::temp_login_ids)?;
+    let mut issued = Vec::with_capacity(rows.len());
     for row in rows {
         let temp_login_id = loop {
             let candidate = secrets::new_temp_login_id();
-            let taken = db.call_blocking(|c| members::exists_temp_login_id(c, &candidate))?;
-            if !taken && ids.insert(candidate.clone()) {
+            if taken.insert(candidate.clone()) {
                 break candidate;
             }
         };
-        drafts.push((row, temp_login_id, secrets::new_temp_password()));
+        let temp_password = secrets::new_temp_password();
+        issued.push(Issued {
+            temp_password_hash: key.temp_password_hash(&temp_password),
+            row,
+            temp_login_id,
+            temp_password,
+        });
     }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = drafts.len().div_ceil(threads).max(1);
-    let hashes: Vec<Result<String, Error>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = drafts
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|(_, _, pw)| password::hash(pw))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("hashing thread panicked"))
-            .collect()
-    });
-    drafts
-        .into_iter()
-        .zip(hashes)
-        .map(|((row, temp_login_id, temp_password), hash)| {
-            Ok(Issued {
-                row,
-                temp_login_id,
-                temp_password,
-                temp_password_hash: hash?,
-            })
-        })
-        .collect()
+    Ok(issued)
 }
 
 /// `member_no,name,temp_login_id,temp_password`, UTF-8 with a BOM so Excel opens it
@@ -407,10 +395,11 @@ mod tests {
     fn import_issues_credentials_once_and_skips_known_members() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("k.db")).unwrap();
+        let key = ServerKey::ephemeral();
         let rows = parse("member_no,name\n1,A\n2,B\n").unwrap();
         let first = dir.path().join("postcards1.csv");
         assert_eq!(
-            import(&db, rows.clone(), &first).unwrap(),
+            import(&db, &key, rows.clone(), &first).unwrap(),
             ImportSummary {
                 imported: 2,
                 skipped: 0
@@ -430,15 +419,15 @@ mod tests {
             })
             .unwrap();
         assert!(
-            password::verify(fields[3], Some(&hash)),
+            key.verify_temp_password(fields[3], Some(&hash)),
             "the database keeps only a hash of the postcard's password"
         );
         assert!(!hash.contains(fields[3]));
         assert!(matches!(
-            import(&db, rows.clone(), &first),
+            import(&db, &key, rows.clone(), &first),
             Err(ImportError::PostcardsExist(_))
         ));
-        let again = import(&db, rows, &dir.path().join("postcards2.csv")).unwrap();
+        let again = import(&db, &key, rows, &dir.path().join("postcards2.csv")).unwrap();
         assert_eq!(
             again,
             ImportSummary {

@@ -139,7 +139,13 @@ mod tests {
         let db = Db::open_in_memory().unwrap();
         let members = crate::members::parse("member_no,name\n1,A\n").unwrap();
         let dir = tempfile::tempdir().unwrap();
-        crate::members::import(&db, members, &dir.path().join("p.csv")).unwrap();
+        crate::members::import(
+            &db,
+            &crate::secrets::ServerKey::ephemeral(),
+            members,
+            &dir.path().join("p.csv"),
+        )
+        .unwrap();
         let rows =
             parse("member_no,date,title,body\n1,2026-01-01,a,b\n9,2026-01-01,a,b\n").unwrap();
         let err = import(&db, Kind::Checkup, &rows).unwrap_err();

@@ -54,6 +54,9 @@ impl SecretKind {
     }
 }
 
+/// How a keyed temporary-password hash begins (argon2id's begin `$argon2id$`).
+const KEYED: &str = "keyed$";
+
 /// The systemd credential name looked for in `$CREDENTIALS_DIRECTORY` first.
 pub const CREDENTIAL: &str = "karamail.key";
 
@@ -130,6 +133,36 @@ impl ServerKey {
         mac.update(&[0]);
         mac.update(secret.as_bytes());
         mac.finalize().into_bytes().to_vec()
+    }
+
+    /// What the database keeps of a temporary password (a postcard's, or a reissue's):
+    /// `keyed$` and the keyed hash. These passwords are random (10 characters, ~55
+    /// bits) and live until used, so a keyed hash guards them as argon2id would a
+    /// chosen one — without the key the database tests no guess at all — at a
+    /// millionth of the cost (SECURITY.md, 「Temporary passwords」).
+    pub fn temp_password_hash(&self, password: &str) -> String {
+        format!(
+            "{KEYED}{}",
+            hex(&self.hash(SecretKind::TempPassword, password))
+        )
+    }
+
+    /// Whether `typed` is the temporary password stored as `stored`: keyed, or argon2id
+    /// as versions before the server key stored them. `None` (no such postcard or link)
+    /// spends the time of a keyed check and is false.
+    pub fn verify_temp_password(&self, typed: &str, stored: Option<&str>) -> bool {
+        let typed_hash = self.temp_password_hash(typed);
+        match stored {
+            Some(keyed) if keyed.starts_with(KEYED) => {
+                constant_time_eq(keyed.as_bytes(), typed_hash.as_bytes())
+            }
+            Some(argon2) => crate::password::verify(typed, Some(argon2)),
+            // The hash above was the work; there is nothing to compare it with.
+            None => {
+                std::hint::black_box(typed_hash);
+                false
+            }
+        }
     }
 
     /// The CSRF token a page's forms carry: bound to the browser's CSRF cookie and its
@@ -239,6 +272,20 @@ mod tests {
             key.hash(SecretKind::LoginKey(2), "123456")
         );
         assert_ne!(key.csrf_token("c", ""), key.csrf_token("c", "s"));
+    }
+
+    #[test]
+    fn temporary_passwords_are_keyed_and_old_argon2_ones_still_work() {
+        let (key, other) = (ServerKey::ephemeral(), ServerKey::ephemeral());
+        let stored = key.temp_password_hash("abcdEFGH34");
+        assert!(stored.starts_with("keyed$") && !stored.contains("abcdEFGH34"));
+        assert!(key.verify_temp_password("abcdEFGH34", Some(&stored)));
+        assert!(!key.verify_temp_password("abcdEFGH35", Some(&stored)));
+        assert!(!other.verify_temp_password("abcdEFGH34", Some(&stored)));
+        assert!(!key.verify_temp_password("abcdEFGH34", None));
+        let old = crate::password::hash("abcdEFGH34").unwrap();
+        assert!(key.verify_temp_password("abcdEFGH34", Some(&old)));
+        assert!(!key.verify_temp_password("abcdEFGH35", Some(&old)));
     }
 
     #[test]

@@ -40,15 +40,11 @@ pub fn exists_member_no(conn: &Connection, member_no: &str) -> Result<bool> {
         .is_some())
 }
 
-pub fn exists_temp_login_id(conn: &Connection, temp_login_id: &str) -> Result<bool> {
-    Ok(conn
-        .query_row(
-            "SELECT 1 FROM members WHERE temp_login_id = ?1",
-            [temp_login_id],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
+/// Every temporary login ID given out so far (a new one must differ from all).
+pub fn temp_login_ids(conn: &mut Connection) -> Result<std::collections::HashSet<String>> {
+    let mut stmt = conn.prepare("SELECT temp_login_id FROM members")?;
+    let ids = stmt.query_map([], |row| row.get(0))?;
+    Ok(ids.collect::<Result<_, _>>()?)
 }
 
 pub fn find_by_temp_login_id(

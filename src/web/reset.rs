@@ -213,8 +213,10 @@ pub async fn temp_login(state: &AppState, req: &Req) -> Result<Resp> {
         .is_some_and(|id| login::login_key(&form.login_id) == id.to_ascii_lowercase());
     let stored = current.link.as_ref().and_then(|l| l.secret_hash.clone());
     let typed = to_half_width(form.temp_password.trim());
+    let key = state.key.clone();
     let password_ok =
-        tokio::task::spawn_blocking(move || password::verify(&typed, stored.as_deref())).await?;
+        tokio::task::spawn_blocking(move || key.verify_temp_password(&typed, stored.as_deref()))
+            .await?;
     if !(id_matches && password_ok) {
         let wrong = FLOW
             .wrong_answer(

@@ -10,7 +10,6 @@ use crate::address::to_half_width;
 use crate::db::links::LinkState;
 use crate::db::members;
 use crate::error::Result;
-use crate::password;
 
 /// GET of the mailed link: checks it without spending it, and trades it for a session.
 pub async fn open_link(state: &AppState, token: &str) -> Result<Resp> {
@@ -142,8 +141,11 @@ async fn postcard_holder(state: &AppState, form: &VerifyForm) -> Result<Postcard
         .await?;
     let stored = holder.as_ref().and_then(|h| h.temp_password_hash.clone());
     let typed = to_half_width(form.temp_password.trim());
+    let key = state.key.clone();
+    // Off the async threads: a postcard from before the server key is argon2id.
     let matches =
-        tokio::task::spawn_blocking(move || password::verify(&typed, stored.as_deref())).await?;
+        tokio::task::spawn_blocking(move || key.verify_temp_password(&typed, stored.as_deref()))
+            .await?;
     Ok(match holder {
         Some(h) if matches && h.registered => Postcard::Used,
         Some(h) if matches => Postcard::Unused(h.id),

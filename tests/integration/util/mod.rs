@@ -117,7 +117,8 @@ impl TestDaemon {
             .dir
             .path()
             .join(format!("postcards-{}.csv", karamail::secrets::new_token()));
-        karamail::members::import(&db, rows, &postcards).unwrap();
+        let key = karamail::secrets::ServerKey::load_or_create(&self.config.key_file()).unwrap();
+        karamail::members::import(&db, &key, rows, &postcards).unwrap();
         read_postcards(&postcards)
     }
 
