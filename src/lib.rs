@@ -6,6 +6,7 @@ pub mod address;
 pub mod charset;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod daemon;
 pub mod db;
 pub mod dkim;

@@ -16,6 +16,7 @@ impl Default for SmtpConfig {
             max_message_bytes: 1024 * 1024,
             max_connections: 1000,
             max_connections_per_ip: 20,
+            max_connections_per_network: 50,
             idle_timeout: HumanDuration::secs(120),
             session_timeout: HumanDuration::secs(600),
             max_errors: 10,
@@ -39,6 +40,9 @@ impl Default for HttpConfig {
             metrics_listen: "127.0.0.1:9101".into(),
             tls_cert: None,
             tls_key: None,
+            max_connections: 512,
+            max_connections_per_ip: 64,
+            header_timeout: HumanDuration::secs(5),
         }
     }
 }

@@ -43,6 +43,8 @@ pub struct SmtpConfig {
     /// have no per-address cap).
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
+    /// From one client network (an IPv4 /24, an IPv6 /64); trusted relays: no cap.
+    pub max_connections_per_network: usize,
     /// Longest wait for a client's next line, and for a whole session.
     pub idle_timeout: HumanDuration,
     pub session_timeout: HumanDuration,
@@ -86,6 +88,13 @@ pub struct HttpConfig {
     /// Reverse proxies in front: for requests from them the client address comes from
     /// `X-Forwarded-For`; from anyone else that header is ignored.
     pub trusted_proxies: Vec<IpAddr>,
+    /// Web connections served at once, and from one client address (a trusted proxy
+    /// speaks for many: no cap); over them a connection is closed at once.
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    /// Longest wait for a request's header, on a new connection or between requests:
+    /// an idle socket is closed after it.
+    pub header_timeout: HumanDuration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -349,6 +358,14 @@ impl Config {
         }
         if self.smtp.max_message_bytes < 1024 {
             problems.push("[smtp] max_message_bytes: must be at least 1024".into());
+        }
+        if self.http.max_connections == 0 || self.http.max_connections_per_ip == 0 {
+            problems.push(
+                "[http] max_connections and max_connections_per_ip: must be at least 1".into(),
+            );
+        }
+        if self.smtp.max_connections_per_network == 0 {
+            problems.push("[smtp] max_connections_per_network: must be at least 1".into());
         }
         if self.smtp.max_connections == 0 || self.smtp.max_connections_per_ip == 0 {
             problems.push(

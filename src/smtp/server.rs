@@ -6,10 +6,9 @@
 //! lengths, errors per session, no talking before the greeting, and no bare CR or LF in
 //! a message (SMTP smuggling).
 
-use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mailin::{Action, Response, SessionBuilder};
@@ -24,6 +23,7 @@ use super::autoreply;
 use super::handler::{Connection, Flags, NULL_SENDER_MARK};
 use super::relayed::Relayed;
 use super::sender_auth::Verdict;
+use crate::connections::{Caps, Connections, Place};
 use crate::shutdown::stopping;
 
 /// RFC 5321 §4.5.3.1: 512 for a command line, 1000 for a text line; we allow more for
@@ -38,7 +38,7 @@ pub async fn serve(
     tls: Option<TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let limits = Arc::new(ConnectionLimits::default());
+    let limits = Arc::new(Connections::default());
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -54,19 +54,19 @@ pub async fn serve(
         };
         let ip = peer.ip();
         let config = &intake.config.smtp;
-        let per_ip = if config.trusted_relays.contains(&ip) {
-            usize::MAX
-        } else {
-            config.max_connections_per_ip
+        let caps = Caps {
+            total: config.max_connections,
+            per_ip: config.max_connections_per_ip,
+            per_network: config.max_connections_per_network,
         };
-        let slot = limits.admit(ip, config.max_connections, per_ip);
+        let place = limits.admit(ip, caps, config.trusted_relays.contains(&ip));
         let (intake, shutdown, tls) = (intake.clone(), shutdown.clone(), tls.clone());
         tokio::spawn(async move {
-            let Some(_slot) = slot else {
+            let Ok(place) = place else {
                 refuse_busy(stream).await;
                 return;
             };
-            if let Err(e) = session(intake, stream, ip, shutdown, tls).await {
+            if let Err(e) = session(intake, stream, ip, place, shutdown, tls).await {
                 tracing::debug!(client = %ip, error = %e, "smtp session ended with an error");
             }
         });
@@ -91,51 +91,6 @@ const DRAIN_TIME: Duration = Duration::from_secs(8);
 async fn refuse_busy(mut stream: TcpStream) {
     let refusal = b"421 4.7.0 Too many connections, try again later\r\n";
     let _ = timeout(Duration::from_secs(5), stream.write_all(refusal)).await;
-}
-
-/// Connections open, in all and per client address.
-#[derive(Default)]
-struct ConnectionLimits {
-    open: Mutex<(usize, HashMap<IpAddr, usize>)>,
-}
-
-/// A connection's place; dropping it frees the place.
-struct Slot {
-    limits: Arc<ConnectionLimits>,
-    ip: IpAddr,
-}
-
-impl ConnectionLimits {
-    fn open(&self) -> usize {
-        self.open.lock().unwrap_or_else(|p| p.into_inner()).0
-    }
-
-    fn admit(self: &Arc<Self>, ip: IpAddr, max_total: usize, max_per_ip: usize) -> Option<Slot> {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        let from_ip = open.1.get(&ip).copied().unwrap_or(0);
-        if open.0 >= max_total || from_ip >= max_per_ip {
-            return None;
-        }
-        open.0 += 1;
-        open.1.insert(ip, from_ip + 1);
-        Some(Slot {
-            limits: self.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut open = self.limits.open.lock().unwrap_or_else(|p| p.into_inner());
-        open.0 -= 1;
-        if let Some(count) = open.1.get_mut(&self.ip) {
-            *count -= 1;
-            if *count == 0 {
-                open.1.remove(&self.ip);
-            }
-        }
-    }
 }
 
 enum LineRead {
@@ -223,6 +178,7 @@ async fn session(
     intake: Arc<Intake>,
     stream: TcpStream,
     ip: IpAddr,
+    place: Place,
     shutdown: watch::Receiver<bool>,
     tls: Option<TlsAcceptor>,
 ) -> std::io::Result<()> {
@@ -260,6 +216,7 @@ async fn session(
         errors: 0,
         shutdown,
         relayed: Relayed::default(),
+        place,
     };
     if talk.run(&mut reader, &mut writer).await? == After::Done {
         return Ok(());
@@ -301,6 +258,8 @@ struct Conversation {
     errors: u32,
     shutdown: watch::Receiver<bool>,
     relayed: Relayed,
+    /// Its place among the listener's connections: idle while it waits for a command.
+    place: Place,
 }
 
 impl Conversation {
@@ -320,13 +279,23 @@ impl Conversation {
                 MAX_COMMAND_LINE
             };
             let wait = idle.min(self.ends.saturating_duration_since(Instant::now()));
+            if !in_data {
+                self.place.idle();
+            }
             let read = tokio::select! {
                 read = timeout(wait, read_line(reader, &mut line, limit)) => read,
                 () = stopping(&mut self.shutdown), if !in_data => {
                     send(writer, &reply(421, "4.3.2 Service shutting down, try again later"), idle).await?;
                     return Ok(After::Done);
                 }
+                // Every place is taken and this one has waited longest: a new client
+                // needs it.
+                () = self.place.asked_to_close(), if !in_data => {
+                    send(writer, &reply(421, "4.7.0 Too many connections: closing idle ones, try again later"), idle).await?;
+                    return Ok(After::Done);
+                }
             };
+            self.place.busy();
             let response = match read {
                 Err(_) => {
                     send(
@@ -465,18 +434,5 @@ mod tests {
         assert!(bad_newline(b"hello\n"));
         assert!(bad_newline(b"hel\rlo\r\n"));
         assert!(bad_newline(b"hello"));
-    }
-
-    #[test]
-    fn limits_count_and_free_places() {
-        let limits = Arc::new(ConnectionLimits::default());
-        let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
-        let first = limits.admit(a, 3, 2).unwrap();
-        let _second = limits.admit(a, 3, 2).unwrap();
-        assert!(limits.admit(a, 3, 2).is_none(), "per address");
-        let _third = limits.admit(b, 3, 2).unwrap();
-        assert!(limits.admit(b, 3, 2).is_none(), "in all");
-        drop(first);
-        assert!(limits.admit(a, 3, 2).is_some());
     }
 }

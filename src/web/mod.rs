@@ -27,9 +27,10 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Serialize;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, watch};
 
 use crate::config::Config;
+use crate::connections::{Caps, Connections};
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::ratelimit::RateLimiter;
@@ -43,8 +44,6 @@ use tokio_rustls::TlsAcceptor;
 
 /// Forms are a few fields; anything larger is not ours.
 const MAX_BODY_BYTES: usize = 16 * 1024;
-const MAX_CONNECTIONS: usize = 512;
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const BODY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Everything a page handler may use.
@@ -129,7 +128,14 @@ pub async fn serve(
     tls: Option<TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let http = &state.config.http;
+    let caps = Caps {
+        total: http.max_connections,
+        per_ip: http.max_connections_per_ip,
+        per_network: usize::MAX,
+    };
+    let header_timeout = http.header_timeout.0;
+    let connections = Arc::new(Connections::default());
     loop {
         let (stream, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -142,8 +148,9 @@ pub async fn serve(
             },
             _ = shutdown.changed() => break,
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            continue; // Over the cap: drop the connection rather than queue it.
+        let exempt = state.config.http.trusted_proxies.contains(&remote.ip());
+        let Ok(place) = connections.admit(remote.ip(), caps, exempt) else {
+            continue; // Over a cap: drop the connection rather than queue it.
         };
         let (state, mut shutdown, tls) = (state.clone(), shutdown.clone(), tls.clone());
         tokio::spawn(async move {
@@ -157,35 +164,46 @@ pub async fn serve(
                 }
             });
             match tls {
-                None => serve_connection(TokioIo::new(stream), service, &mut shutdown).await,
+                None => {
+                    let io = TokioIo::new(stream);
+                    serve_connection(io, service, header_timeout, &mut shutdown).await
+                }
                 Some(acceptor) => {
                     // The handshake counts against the header timeout: a stalled one ends.
                     if let Ok(Ok(stream)) =
-                        tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await
+                        tokio::time::timeout(header_timeout, acceptor.accept(stream)).await
                     {
-                        serve_connection(TokioIo::new(stream), service, &mut shutdown).await;
+                        let io = TokioIo::new(stream);
+                        serve_connection(io, service, header_timeout, &mut shutdown).await;
                     }
                 }
             }
-            drop(slot);
+            drop(place);
         });
     }
-    let drained = slots.acquire_many(MAX_CONNECTIONS as u32);
-    if tokio::time::timeout(DRAIN_TIME, drained).await.is_err() {
+    let deadline = tokio::time::Instant::now() + DRAIN_TIME;
+    while connections.open() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if connections.open() > 0 {
         tracing::warn!("web requests still under way at shutdown; closing them");
     }
 }
 
 /// One HTTP/1 connection, plain or TLS, until it ends or shutdown closes it gracefully.
-async fn serve_connection<IO, S>(io: TokioIo<IO>, service: S, shutdown: &mut watch::Receiver<bool>)
-where
+async fn serve_connection<IO, S>(
+    io: TokioIo<IO>,
+    service: S,
+    header_timeout: Duration,
+    shutdown: &mut watch::Receiver<bool>,
+) where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     S: hyper::service::HttpService<Incoming, ResBody = Full<Bytes>>,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
+        .header_read_timeout(header_timeout)
         .serve_connection(io, service);
     tokio::pin!(connection);
     tokio::select! {

@@ -19,15 +19,9 @@ fn connect_from(daemon: &TestDaemon, source: IpAddr, target: SocketAddr) -> toki
 fn five_hundred_idle_connections_and_a_slow_client_do_not_starve_a_real_sender() {
     let daemon = TestDaemon::start();
     let target = daemon.daemon.as_ref().unwrap().smtp_addr;
-    // 500 idle connections from 100 addresses, 5 each (under the per-address cap).
+    // 500 idle connections from 100 addresses in 100 networks, 5 each (under the caps).
     let idle: Vec<_> = (0..500)
-        .map(|n| {
-            connect_from(
-                &daemon,
-                IpAddr::from([127, 0, 1, (n / 5) as u8 + 1]),
-                target,
-            )
-        })
+        .map(|n| connect_from(&daemon, IpAddr::from([127, 1, (n / 5) as u8, 1]), target))
         .collect();
     // One client that sends a byte a second.
     let slow = connect_from(&daemon, IpAddr::from([127, 0, 2, 1]), target);
@@ -156,4 +150,64 @@ fn a_normal_session_still_works_after_all_that() {
         250
     );
     daemon.wait_for_mail("fine@example.net");
+}
+
+/// Reads what the server says on `stream` within `wait` (to the end, or what came
+/// before).
+fn said(stream: tokio::net::TcpStream, wait: Duration) -> String {
+    let stream = stream.into_std().unwrap();
+    stream.set_nonblocking(false).unwrap();
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut text = Vec::new();
+    let _ = (&stream).read_to_end(&mut text);
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+/// Every place taken by idle connections from many networks: a new sender still gets
+/// in, because the connection idle longest is asked to close (421); and one network
+/// (/24) cannot hold more than its share, whatever its number of addresses.
+#[test]
+fn a_full_listener_makes_room_for_a_new_sender() {
+    let daemon = TestDaemon::start_with(|c| {
+        c.smtp.max_connections = 40;
+        c.smtp.max_connections_per_ip = 5;
+        c.smtp.max_connections_per_network = 10;
+    });
+    let target = daemon.daemon.as_ref().unwrap().smtp_addr;
+    let greeted = |stream: &mut tokio::net::TcpStream| {
+        daemon.rt.block_on(async {
+            use tokio::io::AsyncReadExt;
+            let mut greeting = [0u8; 4];
+            stream.read_exact(&mut greeting).await.unwrap();
+            assert_eq!(&greeting, b"220 ");
+        })
+    };
+    // One network, three addresses: ten places, then 421.
+    let mut network: Vec<_> = (0..10)
+        .map(|n| connect_from(&daemon, IpAddr::from([127, 2, 0, n / 5 + 1]), target))
+        .collect();
+    network.iter_mut().for_each(&greeted);
+    let refused = connect_from(&daemon, IpAddr::from([127, 2, 0, 3]), target);
+    assert!(said(refused, Duration::from_secs(3)).starts_with("421 4.7.0 Too many connections"));
+    // Six more networks fill the listener: 40 idle connections.
+    let mut idle: Vec<_> = (0..30)
+        .map(|n| connect_from(&daemon, IpAddr::from([127, 3, n / 5, 1]), target))
+        .collect();
+    idle.iter_mut().for_each(&greeted);
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let code = send_mail(&daemon, "new@example.net", &empty_mail("new@example.net"));
+    assert_eq!(code, 250, "the new sender got in");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // One idle connection (one of those idle longest: the first ones came within the
+    // same millisecond) was asked to leave.
+    let asked = network
+        .into_iter()
+        .chain(idle)
+        // Said by now: the 421 went before the new sender's greeting.
+        .map(|stream| said(stream, Duration::from_millis(100)))
+        .filter(|text| text.contains("421 4.7.0 Too many connections: closing idle ones"))
+        .count();
+    assert_eq!(asked, 1);
+    daemon.wait_for_mail("new@example.net");
 }

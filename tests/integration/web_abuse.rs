@@ -87,3 +87,89 @@ fn kept_answer_pages_stay_with_their_page_browser_and_login() {
         );
     }
 }
+
+/// Connects to the web listener from a chosen loopback address.
+fn web_from(daemon: &TestDaemon, source: [u8; 4]) -> std::net::TcpStream {
+    let target: std::net::SocketAddr = daemon
+        .base_url()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let stream = daemon.rt.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind((std::net::Ipv4Addr::from(source), 0).into())
+            .unwrap();
+        socket.connect(target).await.unwrap()
+    });
+    let stream = stream.into_std().unwrap();
+    stream.set_nonblocking(false).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(4)))
+        .unwrap();
+    stream
+}
+
+/// Whether the server closed `stream` (EOF) within its read timeout.
+fn closed(stream: &std::net::TcpStream) -> bool {
+    use std::io::Read;
+    let mut byte = [0u8; 1];
+    matches!((&*stream).read(&mut byte), Ok(0))
+}
+
+/// One client opening idle sockets gets its share and no more: a member from another
+/// address is still served. Idle sockets are closed after the header timeout, on a new
+/// connection and between requests.
+#[test]
+fn one_client_cannot_take_all_web_connections() {
+    use std::io::{Read, Write};
+    let daemon = TestDaemon::start_with(|c| {
+        c.http.max_connections = 16;
+        c.http.max_connections_per_ip = 4;
+        c.http.header_timeout = "1s".parse().unwrap();
+    });
+    let held: Vec<_> = (0..20).map(|_| web_from(&daemon, [127, 0, 5, 1])).collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let dropped = held.iter().skip(4).filter(|s| {
+        s.set_read_timeout(Some(std::time::Duration::from_millis(200)))
+            .unwrap();
+        closed(s)
+    });
+    assert_eq!(
+        dropped.count(),
+        16,
+        "past its 4 places, each socket is closed at once"
+    );
+    let mut member = web_from(&daemon, [127, 0, 6, 1]);
+    member
+        .write_all(b"GET / HTTP/1.1\r\nHost: portal\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut page = String::new();
+    member.read_to_string(&mut page).unwrap();
+    assert!(
+        page.starts_with("HTTP/1.1 200"),
+        "{}",
+        &page[..page.len().min(200)]
+    );
+
+    let started = std::time::Instant::now();
+    assert!(closed(&held[0]), "an idle socket is closed");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    let mut keep_alive = web_from(&daemon, [127, 0, 7, 1]);
+    keep_alive
+        .write_all(b"GET / HTTP/1.1\r\nHost: portal\r\n\r\n")
+        .unwrap();
+    let mut buffer = vec![0u8; 64 * 1024];
+    let first = keep_alive.read(&mut buffer).unwrap();
+    assert!(String::from_utf8_lossy(&buffer[..first]).starts_with("HTTP/1.1 200"));
+    // Drain the rest of the page, then wait: the idle keep-alive socket is closed too.
+    let started = std::time::Instant::now();
+    loop {
+        match keep_alive.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(_) => continue,
+            Err(e) => panic!("not closed: {e}"),
+        }
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+}
