@@ -173,3 +173,10 @@ CREATE TABLE audit (
     client_ip TEXT,
     detail    TEXT
 );
+
+-- The server key's fingerprint (its keyed hash of a fixed label): a daemon or command
+-- started with another key, or with none after a restore, refuses to run.
+CREATE TABLE server_key (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    fingerprint BLOB NOT NULL
+);

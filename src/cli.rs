@@ -11,14 +11,6 @@ use crate::{jst, members as import, records as record_import};
 /// The database a command works on, named on stderr. A missing one is created only
 /// when asked (`--create-database`): a typo or a wrong folder must not start a second,
 /// empty database that the daemon never sees.
-/// The server key temporary passwords are hashed under: the daemon's (made here if
-/// this command comes first).
-fn server_key(config: &Config) -> anyhow::Result<crate::secrets::ServerKey> {
-    Ok(crate::secrets::ServerKey::load_or_create(
-        &config.key_file(),
-    )?)
-}
-
 fn open(config: &Config) -> anyhow::Result<Db> {
     let path = &config.database.path;
     if !path.exists() && !config.database.create_if_missing {
@@ -43,11 +35,22 @@ fn read_csv(file: &Path) -> anyhow::Result<String> {
     Ok(import::decode(&bytes, &file.display().to_string())?)
 }
 
+/// The server key temporary passwords are hashed under: the daemon's (made here if
+/// this command comes first), checked against the database.
+fn server_key(config: &Config, db: &Db) -> anyhow::Result<crate::secrets::ServerKey> {
+    let path = config.key_file();
+    Ok(crate::secrets::ServerKey::open(
+        db,
+        &path,
+        config.database.new_server_key,
+    )?)
+}
+
 pub fn members_import(config: &Config, file: &Path, postcards: &Path) -> anyhow::Result<()> {
     let rows = import::parse(&read_csv(file)?)
         .with_context(|| format!("{} not imported", file.display()))?;
     let db = open(config)?;
-    let summary = import::import(&db, &server_key(config)?, rows, postcards)
+    let summary = import::import(&db, &server_key(config, &db)?, rows, postcards)
         .with_context(|| format!("{} not imported", file.display()))?;
     println!(
         "imported {} new member(s); skipped {} already imported",
@@ -195,7 +198,7 @@ pub fn members_set_disabled(config: &Config, member_no: &str, disable: bool) -> 
 
 pub fn members_reissue(config: &Config, member_no: &str, postcards: &Path) -> anyhow::Result<()> {
     let db = open(config)?;
-    import::reissue(&db, &server_key(config)?, member_no, postcards)
+    import::reissue(&db, &server_key(config, &db)?, member_no, postcards)
         .with_context(|| format!("member {member_no}: nothing reissued"))?;
     println!(
         "member {member_no}: new temporary login ID and password issued; the old ones no longer work"

@@ -39,7 +39,11 @@ pub async fn start(config: Config) -> Result<Daemon> {
     crate::files::private_umask();
     let config = Arc::new(config);
     let db = Db::open(&config.database.path)?;
-    let key = Arc::new(ServerKey::load_or_create(&config.key_file())?);
+    let key = Arc::new(ServerKey::open(
+        &db,
+        &config.key_file(),
+        config.database.new_server_key,
+    )?);
     let templates = Arc::new(Templates::new(config.site.templates_dir.as_deref())?);
     let smtp_listener = tokio::net::TcpListener::bind(config.smtp.listen).await?;
     let http_listener = tokio::net::TcpListener::bind(config.http.listen).await?;

@@ -36,17 +36,26 @@ impl<W: Write> Write for EscapingWriter<W> {
     }
 }
 
-/// `text` with every control character (C0, DEL, C1) written as `\u{…}`.
+/// `text` with every control character (C0, DEL, C1), bidi control (which reorders
+/// what a reader sees) and line or paragraph separator written as `\u{…}`, and `\` as
+/// `\\`, so a sender cannot type something that looks like an escape either.
 pub fn escape_controls(text: &str) -> String {
-    if !text.chars().any(char::is_control) {
+    if !text.chars().any(needs_escape) {
         return text.to_string();
     }
     text.chars()
         .map(|c| match c {
-            c if c.is_control() => c.escape_unicode().to_string(),
+            '\\' => "\\\\".to_string(),
+            c if needs_escape(c) => c.escape_unicode().to_string(),
             c => c.to_string(),
         })
         .collect()
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || c == '\\'
+        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
 }
 
 #[cfg(test)]
@@ -63,5 +72,9 @@ mod tests {
             "sender=\"a\\u{1b}[2Jb\\u{0}\\u{b}\"@x.jp\\u{a}fake line\\u{85}\n"
         );
         assert_eq!(escape_controls("山田 太郎"), "山田 太郎");
+        assert_eq!(
+            escape_controls("a\u{202E}b\u{2028}c\\u{a}"),
+            "a\\u{202e}b\\u{2028}c\\\\u{a}"
+        );
     }
 }

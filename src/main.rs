@@ -24,6 +24,12 @@ struct Cli {
     /// command refuses to start a new, empty database beside the daemon's.
     #[arg(long, global = true)]
     create_database: bool,
+    /// The server key (`karamail.key`) is lost for good: use the one in its place (made
+    /// if missing) from now on. Every open link, session, pending login and unused
+    /// postcard becomes void; reissue postcards. Without it, a missing or different key
+    /// is refused.
+    #[arg(long, global = true)]
+    new_server_key: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -247,6 +253,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         _ => {}
     }
     let mut config = Config::load(cli.config.as_deref())?;
+    config.database.new_server_key = cli.new_server_key;
     config.database.create_if_missing =
         cli.create_database || matches!(cli.command, Command::Serve);
     match cli.command {

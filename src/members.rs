@@ -329,11 +329,12 @@ fn write_postcards(path: &Path, issued: &[Issued]) -> std::io::Result<()> {
     out.into_inner().map_err(|e| e.into_error())?.sync_all()
 }
 
-/// A cell Excel and LibreOffice show as text, never run as a formula (OWASP's CSV
-/// injection rule): one that begins with `=`, `+`, `-`, `@`, a tab or a CR gets a `'`
-/// in front, which they show as a text marker, not as part of the cell.
+/// A cell Excel and LibreOffice take as text, never run as a formula (OWASP's CSV
+/// injection rule): one that begins with `=`, `+`, `-`, `@`, a tab or a CR (or the
+/// full-width `＝＋－＠` Japanese input may give) gets a `'` in front. The `'` may
+/// show in the spreadsheet; a program reading the file back takes it off.
 pub fn as_text(cell: &str) -> std::borrow::Cow<'_, str> {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r', '＝', '＋', '－', '＠']) {
         format!("'{cell}").into()
     } else {
         cell.into()

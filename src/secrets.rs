@@ -5,17 +5,18 @@
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use blake2::Blake2bMac;
 use blake2::digest::consts::U32;
 use blake2::digest::{KeyInit, Mac};
 
+use crate::db::{self, Db};
 use crate::error::{Error, Result};
 
 /// The server key: 256 random bits in a file of its own (0600, created at first start
-/// beside the database unless `[database] key_file` or a systemd credential names
-/// one), never in the database.
+/// beside the database unless `[database] key_file` names another place), never in the
+/// database, which keeps only its fingerprint.
 pub struct ServerKey {
     key: [u8; 32],
 }
@@ -38,6 +39,8 @@ pub enum SecretKind {
     Csrf,
     /// A postcard's temporary password.
     TempPassword,
+    /// The key's own fingerprint, kept in the database.
+    Fingerprint,
 }
 
 impl SecretKind {
@@ -50,6 +53,7 @@ impl SecretKind {
             SecretKind::KeptPage => "kept-page".into(),
             SecretKind::Csrf => "csrf".into(),
             SecretKind::TempPassword => "temp-password".into(),
+            SecretKind::Fingerprint => "fingerprint".into(),
         }
     }
 }
@@ -57,30 +61,44 @@ impl SecretKind {
 /// How a keyed temporary-password hash begins (argon2id's begin `$argon2id$`).
 const KEYED: &str = "keyed$";
 
-/// The systemd credential name looked for in `$CREDENTIALS_DIRECTORY` first.
-pub const CREDENTIAL: &str = "karamail.key";
-
 impl ServerKey {
-    /// The key from the systemd credential `karamail.key` if the service has one, else
-    /// from `path`, created there (0600, 256 random bits in hex) if it is missing.
-    pub fn load_or_create(path: &Path) -> Result<ServerKey> {
-        if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
-            let credential = PathBuf::from(dir).join(CREDENTIAL);
-            if credential.exists() {
-                return ServerKey::read(&credential);
+    /// The key in `path`, checked against the fingerprint the database keeps. A missing
+    /// file is made (0600, 256 random bits in hex) for a database that has no
+    /// fingerprint yet (new, or from before the key). A missing file for a database
+    /// that has one, or a key that does not match it, is refused — every link, session,
+    /// pending login and unused postcard would silently stop working — unless
+    /// `new_allowed` (`--new-server-key`): then the key in `path` (made if missing)
+    /// becomes this database's.
+    pub fn open(db: &Db, path: &Path, new_allowed: bool) -> Result<ServerKey> {
+        let stored = db.call_blocking(|c| db::server_key::fingerprint(c))?;
+        let key = match ServerKey::read(path)? {
+            Some(key) => key,
+            None if stored.is_none() || new_allowed => {
+                let key = ServerKey::create(path)?;
+                tracing::info!(path = %path.display(), "created the server key: back it up, apart from the database");
+                key
+            }
+            None => {
+                return Err(Error::Config(format!(
+                    "the server key {} is missing, and this database's links, sessions and postcards were hashed under one: put the backed-up karamail.key there (or set [database] key_file); only if it is lost for good, start once with --new-server-key (every open link, session and unused postcard becomes void: reissue postcards)",
+                    path.display()
+                )));
+            }
+        };
+        let fingerprint = key.hash(SecretKind::Fingerprint, "karamail server key");
+        match stored {
+            Some(stored) if constant_time_eq(&stored, &fingerprint) => {}
+            Some(_) if !new_allowed => {
+                return Err(Error::Config(format!(
+                    "the server key {} is not the one this database's secrets were hashed under: use the daemon's karamail.key (the same [database] key_file), or, only if that key is lost for good, --new-server-key",
+                    path.display()
+                )));
+            }
+            _ => {
+                db.call_blocking(move |c| db::server_key::set_fingerprint(c, &fingerprint))?;
             }
         }
-        match ServerKey::create(path) {
-            Ok(key) => {
-                tracing::info!(path = %path.display(), "created the server key: keep it with backups of the database, apart from them");
-                Ok(key)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => ServerKey::read(path),
-            Err(e) => Err(Error::Config(format!(
-                "cannot create the server key {}: {e}",
-                path.display()
-            ))),
-        }
+        Ok(key)
     }
 
     /// A key that lives as long as the process (tests, one-off previews).
@@ -90,28 +108,53 @@ impl ServerKey {
         }
     }
 
-    fn create(path: &Path) -> std::io::Result<ServerKey> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            crate::files::create_private_dir(dir)?;
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)?;
-        let key = ServerKey::ephemeral();
-        file.write_all(format!("{}\n", hex(&key.key)).as_bytes())?;
-        file.sync_all()?;
-        Ok(key)
-    }
-
-    fn read(path: &Path) -> Result<ServerKey> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+    /// Writes a new key whole under a temporary name, then links it into place, so a
+    /// command and the daemon starting together never read half a key: the loser of
+    /// the race reads the winner's.
+    fn create(path: &Path) -> Result<ServerKey> {
+        let failed = |e: std::io::Error| {
             Error::Config(format!(
-                "cannot read the server key {}: {e}",
+                "cannot create the server key {}: {e}",
                 path.display()
             ))
-        })?;
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::files::create_private_dir(dir).map_err(failed)?;
+        }
+        let key = ServerKey::ephemeral();
+        let temp = path.with_extension(format!("new-{}", new_token()));
+        let written = (|| {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&temp)?;
+            file.write_all(format!("{}\n", hex(&key.key)).as_bytes())?;
+            file.sync_all()?;
+            std::fs::hard_link(&temp, path)
+        })();
+        let _ = std::fs::remove_file(&temp);
+        match written {
+            Ok(()) => Ok(key),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                ServerKey::read(path)?.ok_or_else(|| failed(e))
+            }
+            Err(e) => Err(failed(e)),
+        }
+    }
+
+    /// The key in `path`; `None` if there is no such file.
+    fn read(path: &Path) -> Result<Option<ServerKey>> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(Error::Config(format!(
+                    "cannot read the server key {}: {e}",
+                    path.display()
+                )));
+            }
+        };
         let bytes = unhex(text.trim())
             .filter(|b| b.len() == 32)
             .ok_or_else(|| {
@@ -122,7 +165,7 @@ impl ServerKey {
             })?;
         let mut key = [0u8; 32];
         key.copy_from_slice(&bytes);
-        Ok(ServerKey { key })
+        Ok(Some(ServerKey { key }))
     }
 
     /// What the database keeps of `secret`: a keyed hash, useless without the key file.
@@ -289,11 +332,12 @@ mod tests {
     }
 
     #[test]
-    fn the_key_file_is_made_once_private_and_read_back() {
+    fn the_key_file_is_made_once_private_and_must_match_the_database() {
         let dir = std::env::temp_dir().join(format!("karamail-key-{}", new_token()));
         let path = dir.join("sub/karamail.key");
-        let made = ServerKey::load_or_create(&path).unwrap();
-        let read = ServerKey::load_or_create(&path).unwrap();
+        let db = Db::open_in_memory().unwrap();
+        let made = ServerKey::open(&db, &path, false).unwrap();
+        let read = ServerKey::open(&db, &path, false).unwrap();
         assert_eq!(
             made.hash(SecretKind::Link, "x"),
             read.hash(SecretKind::Link, "x")
@@ -302,9 +346,24 @@ mod tests {
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&path), 0o600);
         assert_eq!(mode(&dir.join("sub")), 0o700);
+        let refused = |new_allowed| {
+            ServerKey::open(&db, &path, new_allowed)
+                .err()
+                .map(|e| e.to_string())
+        };
+        // Lost: not silently replaced.
+        std::fs::remove_file(&path).unwrap();
+        assert!(refused(false).unwrap().contains("is missing"));
+        // Another key: refused too.
+        let other = dir.join("other.key");
+        ServerKey::open(&Db::open_in_memory().unwrap(), &other, false).unwrap();
+        std::fs::copy(&other, &path).unwrap();
+        assert!(refused(false).unwrap().contains("is not the one"));
+        // Unless the sysadmin says so; then it is this database's key.
+        assert_eq!(refused(true), None);
+        assert_eq!(refused(false), None);
         std::fs::write(&path, "not hex\n").unwrap();
-        let refused = ServerKey::load_or_create(&path).err().unwrap().to_string();
-        assert!(refused.contains("64 hex digits"), "{refused}");
+        assert!(refused(false).unwrap().contains("64 hex digits"));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

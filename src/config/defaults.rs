@@ -42,6 +42,7 @@ impl Default for HttpConfig {
             tls_key: None,
             max_connections: 512,
             max_connections_per_ip: 64,
+            max_connections_per_network: 128,
             header_timeout: HumanDuration::secs(5),
         }
     }
@@ -53,6 +54,7 @@ impl Default for DatabaseConfig {
             path: "karamail-data/karamail.db".into(),
             key_file: None,
             create_if_missing: false,
+            new_server_key: false,
         }
     }
 }

@@ -92,6 +92,8 @@ pub struct HttpConfig {
     /// speaks for many: no cap); over them a connection is closed at once.
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
+    /// From one client network (an IPv4 /24, an IPv6 /64).
+    pub max_connections_per_network: usize,
     /// Longest wait for a request's header, on a new connection or between requests:
     /// an idle socket is closed after it.
     pub header_timeout: HumanDuration,
@@ -102,13 +104,17 @@ pub struct HttpConfig {
 pub struct DatabaseConfig {
     pub path: PathBuf,
     /// The server key the database's secrets are hashed under; `None`: `karamail.key`
-    /// beside the database (a systemd credential `karamail.key` comes first).
+    /// beside the database.
     pub key_file: Option<PathBuf>,
     /// Not in the file: whether this run may create a missing database (`serve`, or a
     /// command given `--create-database`); others refuse, so that a wrong folder or a
     /// typo cannot split the data.
     #[serde(skip)]
     pub create_if_missing: bool,
+    /// Not in the file: `--new-server-key`, the sysadmin's word that the server key is
+    /// lost for good and the one in `key_file` (made if missing) is to be used.
+    #[serde(skip)]
+    pub new_server_key: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -359,9 +365,12 @@ impl Config {
         if self.smtp.max_message_bytes < 1024 {
             problems.push("[smtp] max_message_bytes: must be at least 1024".into());
         }
-        if self.http.max_connections == 0 || self.http.max_connections_per_ip == 0 {
+        if self.http.max_connections == 0
+            || self.http.max_connections_per_ip == 0
+            || self.http.max_connections_per_network == 0
+        {
             problems.push(
-                "[http] max_connections and max_connections_per_ip: must be at least 1".into(),
+                "[http] max_connections, max_connections_per_ip and max_connections_per_network: must be at least 1".into(),
             );
         }
         if self.smtp.max_connections_per_network == 0 {

@@ -42,6 +42,25 @@ pub fn record_failure(
     Ok(())
 }
 
+/// The failures of one login key become another's (a member changed login ID): the
+/// new key keeps the higher count and the later lock of the two.
+pub fn move_failures(conn: &Connection, from: &str, to: &str) -> Result<()> {
+    if from == to {
+        return Ok(());
+    }
+    conn.execute(
+        "INSERT INTO login_failures (login_key, failures, last_failure_at, locked_until)
+         SELECT ?2, failures, last_failure_at, locked_until FROM login_failures WHERE login_key = ?1
+         ON CONFLICT (login_key) DO UPDATE SET
+             failures = max(failures, excluded.failures),
+             last_failure_at = max(last_failure_at, excluded.last_failure_at),
+             locked_until = max(coalesce(locked_until, 0), coalesce(excluded.locked_until, 0))",
+        params![from, to],
+    )?;
+    conn.execute("DELETE FROM login_failures WHERE login_key = ?1", [from])?;
+    Ok(())
+}
+
 pub fn clear_failures(conn: &Connection, login_key: &str) -> Result<()> {
     conn.execute(
         "DELETE FROM login_failures WHERE login_key = ?1",

@@ -8,6 +8,7 @@ pub mod notices;
 pub mod outbox;
 pub mod records;
 pub mod requests;
+pub mod server_key;
 pub mod sessions;
 
 use std::path::Path;
@@ -20,12 +21,13 @@ use crate::error::{Error, Result};
 
 const SCHEMA: &str = include_str!("../../schema.sql");
 /// Bump with every change to `schema.sql`, and add the step to `MIGRATIONS`.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 /// `MIGRATIONS[n]` turns a version n+1 database into version n+2.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/002.sql"),
     include_str!("migrations/003.sql"),
     include_str!("migrations/004.sql"),
+    include_str!("migrations/005.sql"),
 ];
 
 /// The one connection, shared. SQLite serialises writers anyway; one connection keeps

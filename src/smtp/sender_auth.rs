@@ -184,8 +184,20 @@ fn upstream_results(raw: &[u8], authserv_id: &str) -> Option<(Option<String>, Op
         .headers()
         .iter()
         .find(|h| h.name().eq_ignore_ascii_case("Authentication-Results"))?;
+    // Exactly as the MTA writes it: `Authentication-Results :` or a value that opens
+    // with a comment is what a sender writes to slip past the MTA's filter (which
+    // removes such headers when they arrive: README, *Postfix in front*).
+    let name = raw.get(topmost.offset_field as usize..topmost.offset_start as usize)?;
+    let name = name.trim_ascii_end().strip_suffix(b":")?;
+    if !name.eq_ignore_ascii_case(b"Authentication-Results") {
+        return None;
+    }
     let value = raw.get(topmost.offset_start as usize..topmost.offset_end as usize)?;
-    let results = AuthResults::parse(std::str::from_utf8(value).ok()?)?;
+    let value = std::str::from_utf8(value).ok()?;
+    if value.trim_start().starts_with('(') {
+        return None;
+    }
+    let results = AuthResults::parse(value)?;
     if !results.authserv_id.eq_ignore_ascii_case(authserv_id) {
         return None;
     }
@@ -349,6 +361,15 @@ mod tests {
                 Verdict::Forged("no_upstream_results"),
             ),
             ("X-Other: 1\r\n", Verdict::Forged("no_upstream_results")),
+            // Shapes that slip past a filter on `^Authentication-Results: mx...`.
+            (
+                "Authentication-Results : mx.example.jp; spf=pass\r\n",
+                Verdict::Forged("no_upstream_results"),
+            ),
+            (
+                "Authentication-Results: (x) mx.example.jp; spf=pass\r\n",
+                Verdict::Forged("no_upstream_results"),
+            ),
         ];
         for (header, expected) in cases {
             assert_eq!(verdict(header), expected, "{header}");

@@ -152,11 +152,16 @@ fn bad_newline(line: &[u8]) -> bool {
     body.contains(&b'\r') || body.contains(&b'\n')
 }
 
+/// Longest a reply may wait for the client to take it: one that does not read holds
+/// its place no longer than this.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
 async fn send<W: AsyncWrite + Unpin>(
     writer: &mut W,
     response: &Response,
     limit: Duration,
 ) -> std::io::Result<()> {
+    let limit = limit.min(WRITE_TIMEOUT);
     let bytes = response.buffer()?;
     let write = async {
         writer.write_all(&bytes).await?;

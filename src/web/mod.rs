@@ -132,7 +132,7 @@ pub async fn serve(
     let caps = Caps {
         total: http.max_connections,
         per_ip: http.max_connections_per_ip,
-        per_network: usize::MAX,
+        per_network: http.max_connections_per_network,
     };
     let header_timeout = http.header_timeout.0;
     let connections = Arc::new(Connections::default());
@@ -213,8 +213,18 @@ async fn serve_connection<IO, S>(
             connection.as_mut().graceful_shutdown();
             let _ = connection.await;
         }
+        // No connection holds its place for ever (a client that sends requests and never
+        // reads the answers): after its time it is closed, a request under way given
+        // a little more.
+        () = tokio::time::sleep(MAX_CONNECTION_TIME) => {
+            connection.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(DRAIN_TIME, connection).await;
+        }
     }
 }
+
+/// The longest a web connection is kept (members' browsers reconnect at once).
+const MAX_CONNECTION_TIME: Duration = Duration::from_secs(300);
 
 /// How long shutdown waits for requests under way.
 const DRAIN_TIME: Duration = Duration::from_secs(8);

@@ -751,3 +751,41 @@ fn the_log_and_the_config_are_safe_from_odd_input() {
         "no raw control character: {rest:?}"
     );
 }
+
+/// A lost server key is not silently replaced (every open link, session and unused
+/// postcard would stop working): the daemon and the commands refuse, saying what to
+/// do; `--new-server-key` is the sysadmin's explicit way out.
+#[test]
+fn a_lost_server_key_is_refused_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    create_database(dir.path());
+    std::fs::write(
+        dir.path().join("members.csv"),
+        "member_no,name\n1001,山田 太郎\n",
+    )
+    .unwrap();
+    let import = |postcards: &str, extra: &[&str]| {
+        let mut args = extra.to_vec();
+        args.extend(["members", "import", "members.csv", "--postcards", postcards]);
+        karamail(dir.path(), &args)
+    };
+    assert!(import("first.csv", &[]).status.success());
+    let key = dir.path().join("karamail-data/karamail.key");
+    std::fs::remove_file(&key).unwrap();
+    for refused in [import("second.csv", &[]), karamail(dir.path(), &["serve"])] {
+        assert!(!refused.status.success());
+        let said = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            said.contains("server key") && said.contains("is missing"),
+            "{said}"
+        );
+    }
+    assert!(!key.exists(), "no new key was made");
+    let out = import("third.csv", &["--new-server-key"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(key.exists());
+}

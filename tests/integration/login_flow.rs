@@ -398,7 +398,8 @@ fn a_copied_database_reveals_no_key_or_session() {
     assert_eq!(key_file, daemon.dir.path().join("karamail.key"));
     let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    let server_key = ServerKey::load_or_create(&key_file).unwrap();
+    let db = karamail::db::Db::open(&daemon.config.database.path).unwrap();
+    let server_key = ServerKey::open(&db, &key_file, false).unwrap();
     assert_eq!(server_key.hash(SecretKind::LoginKey(attempt), &key), stored);
 
     browser.submit("/login/key", &[("key", &key)]);

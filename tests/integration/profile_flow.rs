@@ -250,3 +250,34 @@ fn wrong_current_passwords_are_counted_and_lock() {
         "the login page shares the lock"
     );
 }
+
+/// A new login ID is not a new budget: the failures counted against the old one move
+/// with the member, so 4 wrong guesses, a new ID and 1 more reach the lock.
+#[test]
+fn a_new_login_id_keeps_the_count_of_wrong_passwords() {
+    let daemon = TestDaemon::start();
+    register(&daemon, "3102", "move@example.net", "movingidab");
+    let mut browser = daemon.browser();
+    log_in(&daemon, &mut browser, "movingidab", "move@example.net", 1);
+    let guess = |browser: &mut crate::util::Browser, password: &str| {
+        browser.open("/profile");
+        browser.submit(
+            "/profile/password",
+            &[
+                ("current_password", password),
+                ("password", "newpass99"),
+                ("password_confirm", "newpass99"),
+            ],
+        )
+    };
+    for _ in 0..4 {
+        guess(&mut browser, "guessing1");
+    }
+    browser.open("/profile");
+    let changed = browser.submit("/profile/login-id", &[("login_id", "freshidab")]);
+    assert_eq!(changed.location(), "/profile?done=login_id");
+    let fifth = guess(&mut browser, "guessing1");
+    assert!(fifth.body.contains("一時的に制限"), "{}", fifth.body);
+    let right = guess(&mut browser, PASSWORD);
+    assert!(right.body.contains("一時的に制限"), "{}", right.body);
+}

@@ -255,13 +255,19 @@ pub async fn change_login_id(state: &AppState, req: &Req) -> Result<Resp> {
         )
         .await;
     }
+    // The failures counted against the old ID (and any lock) go with the member: a new
+    // ID is not a new budget of password guesses.
+    let old_key = login::login_key(member.account.login_id.as_deref().unwrap_or_default());
     commit_change(
         state,
         req,
         member_id,
         "login_id",
         "ログインID",
-        move |c| members::set_login_id(c, member_id, &login_id),
+        move |c| {
+            members::set_login_id(c, member_id, &login_id)?;
+            crate::db::login::move_failures(c, &old_key, &login::login_key(&login_id))
+        },
     )
     .await
 }

@@ -119,7 +119,8 @@ enum Postcard {
 }
 
 /// The right postcard of a member who has registered with it already: not an error of
-/// typing, so say where the member stands (the link is not spent, no attempt counted).
+/// typing, so say where the member stands (the link is not spent; the attempt was
+/// counted before the check, as every attempt is).
 fn postcard_used(state: &AppState) -> Resp {
     error_response(state, StatusCode::OK, &POSTCARD_USED)
 }

@@ -117,7 +117,7 @@ impl TestDaemon {
             .dir
             .path()
             .join(format!("postcards-{}.csv", karamail::secrets::new_token()));
-        let key = karamail::secrets::ServerKey::load_or_create(&self.config.key_file()).unwrap();
+        let key = karamail::secrets::ServerKey::open(&db, &self.config.key_file(), false).unwrap();
         karamail::members::import(&db, &key, rows, &postcards).unwrap();
         read_postcards(&postcards)
     }
