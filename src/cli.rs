@@ -517,3 +517,33 @@ pub fn dkim_keygen(
     println!("dkim_domain = \"{domain}\"");
     Ok(())
 }
+
+/// `karamail hash-rate`: argon2id checks at our parameters, one thread per core, for
+/// `time`: the limit logins can reach on this machine.
+pub fn hash_rate(time: std::time::Duration) -> anyhow::Result<()> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let stored = crate::password::hash("karamail-bench-1")?;
+    let started = std::time::Instant::now();
+    let done: u64 = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = 0u64;
+                    while started.elapsed() < time {
+                        crate::password::verify("karamail-bench-2", Some(&stored));
+                        done += 1;
+                    }
+                    done
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+    });
+    let took = started.elapsed().as_secs_f64();
+    println!(
+        "argon2id: {done} checks in {took:.1} s on {threads} threads = {:.1}/s ({:.1} ms each)",
+        done as f64 / took,
+        took * 1000.0 * threads as f64 / done.max(1) as f64
+    );
+    Ok(())
+}

@@ -110,6 +110,10 @@ pub async fn start(config: Config) -> Result<Daemon> {
         limits: web::WebLimits::new(&config),
         views: Default::default(),
         key,
+        hashing: crate::hashing::HashPool::new(
+            config.limits.hashing_threads,
+            config.limits.hashing_queue,
+        ),
     });
     let intake = Arc::new(Intake {
         config,

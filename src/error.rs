@@ -30,6 +30,9 @@ pub enum Error {
     /// The request itself is malformed (bad form encoding, too large a body).
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    /// Every place for password hashing is taken: try again in a moment (503).
+    #[error("busy: every password-hashing place is taken")]
+    Busy,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -5,6 +5,7 @@ use crate::address::to_half_width;
 use crate::config::PolicyConfig;
 use crate::db::{self, Db, login, members};
 use crate::error::Result;
+use crate::hashing::{HashPool, Ticket};
 use crate::password;
 
 /// How long the `failures`th failure locks the ID: none below the threshold, then
@@ -137,11 +138,15 @@ pub enum LoginCheck {
 /// `count_attempt`). A right password undoes the count.
 pub async fn check_password(
     db: &Db,
+    hashing: &HashPool,
     policy: &PolicyConfig,
     typed_id: &str,
     typed_password: &str,
     client_ip: Option<String>,
 ) -> Result<LoginCheck> {
+    // A place to check the password first (or 503 at once): an attempt is counted only
+    // when it will be checked.
+    let ticket = hashing.reserve()?;
     let key = login_key(typed_id);
     let counted = match count_attempt(db, policy, key.clone()).await? {
         Err(minutes) => return Ok(LoginCheck::Refused(PasswordCheck::Locked { minutes })),
@@ -151,7 +156,7 @@ pub async fn check_password(
         .call(move |c| members::account_by_login_id(c, &key))
         .await?;
     let stored = account.as_ref().and_then(|a| a.password_hash.clone());
-    let right = verify(typed_password, stored).await?;
+    let right = verify(ticket, typed_password, stored).await?;
     let member_id = account.as_ref().map(|a| a.id);
     match settle(db, counted, right, "login_failed", member_id, client_ip).await? {
         PasswordCheck::Right => {}
@@ -169,24 +174,28 @@ pub async fn check_password(
 /// guess the password faster here than at the login page.
 pub async fn check_current_password(
     db: &Db,
+    hashing: &HashPool,
     policy: &PolicyConfig,
     account: &members::Account,
     typed_password: &str,
     client_ip: Option<String>,
 ) -> Result<PasswordCheck> {
+    let ticket = hashing.reserve()?;
     let key = login_key(account.login_id.as_deref().unwrap_or_default());
     let counted = match count_attempt(db, policy, key).await? {
         Err(minutes) => return Ok(PasswordCheck::Locked { minutes }),
         Ok(counted) => counted,
     };
-    let right = verify(typed_password, account.password_hash.clone()).await?;
+    let right = verify(ticket, typed_password, account.password_hash.clone()).await?;
     let event = "password_change_failed";
     settle(db, counted, right, event, Some(account.id), client_ip).await
 }
 
-async fn verify(typed: &str, stored: Option<String>) -> Result<bool> {
+async fn verify(ticket: Ticket, typed: &str, stored: Option<String>) -> Result<bool> {
     let typed = typed.to_string();
-    Ok(tokio::task::spawn_blocking(move || password::verify(&typed, stored.as_deref())).await?)
+    ticket
+        .run(move || password::verify(&typed, stored.as_deref()))
+        .await
 }
 
 #[cfg(test)]

@@ -71,6 +71,14 @@ enum Command {
     ///
     /// Example: karamail man > /usr/share/man/man1/karamail.1
     Man,
+    /// Measure argon2id at karamail's parameters on every core (for the benchmarks).
+    ///
+    /// Example: karamail hash-rate --seconds 5
+    #[command(hide = true)]
+    HashRate {
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+    },
     /// Write the QR code that opens the empty mail to the intake address.
     ///
     /// Example: karamail qr --address kc@example.jp --out-dir qr
@@ -247,6 +255,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             return Ok(());
         }
+        Command::HashRate { seconds } => {
+            return cli::hash_rate(std::time::Duration::from_secs_f64(*seconds));
+        }
         Command::Man => {
             return Ok(clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?);
         }
@@ -257,7 +268,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     config.database.create_if_missing =
         cli.create_database || matches!(cli.command, Command::Serve);
     match cli.command {
-        Command::CheckConfig | Command::Completions { .. } | Command::Man => {
+        Command::CheckConfig
+        | Command::Completions { .. }
+        | Command::Man
+        | Command::HashRate { .. } => {
             unreachable!("handled above")
         }
         Command::SendTestMail { address } => cli::send_test_mail(config, &address),

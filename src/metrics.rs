@@ -162,6 +162,42 @@ fn grouped(conn: &Connection, sql: &str) -> Result<Vec<(String, i64)>> {
 }
 
 /// One metric family: `labels` are `key="value"` (empty for none).
+/// The password-hashing pool since start (these live in memory, not the database).
+pub fn hashing(pool: &crate::hashing::HashPool) -> String {
+    let mut out = String::new();
+    let stats = pool.stats();
+    let figures = [
+        (
+            "karamail_password_hashing_threads",
+            "gauge",
+            "Password hashes that may run at once.",
+            pool.threads() as i64,
+        ),
+        (
+            "karamail_password_hashing_peak",
+            "gauge",
+            "The most password hashes that ran at once since start.",
+            stats.peak() as i64,
+        ),
+        (
+            "karamail_password_hashes_total",
+            "counter",
+            "Password hashes and checks done since start.",
+            stats.done() as i64,
+        ),
+        (
+            "karamail_password_hashing_busy_total",
+            "counter",
+            "Requests answered 503 since start because every password-hashing place was taken.",
+            stats.refused() as i64,
+        ),
+    ];
+    for (name, kind, help, value) in figures {
+        metric(&mut out, name, kind, help, &[("", value)]);
+    }
+    out
+}
+
 fn metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(&str, i64)]) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     for (labels, value) in samples {

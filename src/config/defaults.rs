@@ -125,6 +125,8 @@ impl Default for LimitsConfig {
             reset_per_ip_hour: 30,
             web_requests_per_ip_minute: 300,
             secret_entries_per_ip_hour: 100,
+            hashing_threads: 0,
+            hashing_queue: 256,
         }
     }
 }

@@ -218,6 +218,11 @@ pub struct LimitsConfig {
     /// Secret entries (login, 暗証キー, postcard, temporary password) from one client
     /// address in an hour, whichever account they are for.
     pub secret_entries_per_ip_hour: u32,
+    /// Password hashes (argon2id, 19 MiB each) run at once: 0 for one per core.
+    pub hashing_threads: usize,
+    /// Password checks that may wait for a hashing thread; past them a member is told
+    /// at once that the site is busy (503).
+    pub hashing_queue: usize,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -63,6 +63,7 @@ pub(super) fn error_page(state: &AppState, error: Error, path: &str) -> Resp {
             "お手数ですが、前の画面に戻って、もう一度やり直してください。",
             Some(("/", "ログイン画面へ")),
         ),
+        Error::Busy => return busy(state, path),
         Error::BadRequest(_) => (
             StatusCode::BAD_REQUEST,
             "入力内容を受け付けられませんでした",
@@ -89,6 +90,26 @@ pub(super) fn error_page(state: &AppState, error: Error, path: &str) -> Resp {
             trouble: Trouble::of(path),
         },
     )
+}
+
+/// How long a member is asked to wait when the site is busy.
+pub const BUSY_RETRY_AFTER_SECS: u32 = 5;
+
+/// Every place for password checks is taken: a Japanese 503 that says to try again in a
+/// few seconds (`Retry-After`), given at once rather than after an unbounded wait.
+pub(super) fn busy(state: &AppState, path: &str) -> Resp {
+    let page = ErrorPage {
+        trouble: Trouble::of(path),
+        title: "ただいま混み合っています",
+        message: "ただいまアクセスが集中しているため、処理できませんでした。数秒ほどたってから、もう一度お試しください。入力した内容は保存されていません。",
+        next: None,
+    };
+    let mut response = error_response(state, StatusCode::SERVICE_UNAVAILABLE, &page);
+    response.headers_mut().insert(
+        hyper::header::RETRY_AFTER,
+        hyper::header::HeaderValue::from(BUSY_RETRY_AFTER_SECS),
+    );
+    response
 }
 
 /// A flood from one client address: a Japanese 429.

@@ -70,6 +70,7 @@ pub async fn submit(state: &AppState, req: &Req) -> Result<Resp> {
     let form: LoginForm = req.form(state.origin())?;
     let check = login::check_password(
         &state.db,
+        &state.hashing,
         &state.config.policy,
         &form.login_id,
         &form.password,

@@ -33,6 +33,7 @@ use crate::config::Config;
 use crate::connections::{Caps, Connections};
 use crate::db::Db;
 use crate::error::{Error, Result};
+use crate::hashing::HashPool;
 use crate::ratelimit::RateLimiter;
 use crate::secrets::ServerKey;
 use crate::shutdown::stopping;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub views: views::Views,
     /// What tokens, session ids and keys are hashed under.
     pub key: Arc<ServerKey>,
+    /// Where passwords are hashed and checked: bounded.
+    pub hashing: HashPool,
 }
 
 /// Per-client-address limits on the web side.
@@ -243,7 +246,10 @@ async fn operator(state: &AppState, path: &str) -> Resp {
     };
     match path {
         "/metrics" => match state.db.call(|c| crate::metrics::render(c)).await {
-            Ok(body) => text(StatusCode::OK, body),
+            Ok(body) => text(
+                StatusCode::OK,
+                body + &crate::metrics::hashing(&state.hashing),
+            ),
             Err(e) => text(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}\n")),
         },
         "/healthz" => healthz(state).await,
@@ -336,9 +342,11 @@ async fn answer(state: &AppState, req: Req) -> Resp {
     // keeping them would only let a stranger fill the store.
     let keep = req.method == Method::POST && !req.csrf_is_new;
     let result = route(state, req).await;
+    // Refused forms, and "busy, try again" (its Retry-After must reach the browser):
+    // answered at once, never kept.
     let refused = matches!(
         result,
-        Err(Error::Csrf | Error::NotFound | Error::BadRequest(_))
+        Err(Error::Csrf | Error::NotFound | Error::BadRequest(_) | Error::Busy)
     );
     let response = result.unwrap_or_else(|e| error_page(state, e, &path));
     match keep && !refused {

@@ -214,9 +214,10 @@ pub async fn temp_login(state: &AppState, req: &Req) -> Result<Resp> {
     let stored = current.link.as_ref().and_then(|l| l.secret_hash.clone());
     let typed = to_half_width(form.temp_password.trim());
     let key = state.key.clone();
-    let password_ok =
-        tokio::task::spawn_blocking(move || key.verify_temp_password(&typed, stored.as_deref()))
-            .await?;
+    let password_ok = state
+        .hashing
+        .run(move || key.verify_temp_password(&typed, stored.as_deref()))
+        .await?;
     if !(id_matches && password_ok) {
         let wrong = FLOW
             .wrong_answer(
@@ -343,7 +344,7 @@ pub async fn password_submit(state: &AppState, req: &Req) -> Result<Resp> {
         ));
     }
     let plain = form.password.clone();
-    let hash = tokio::task::spawn_blocking(move || password::hash(&plain)).await??;
+    let hash = state.hashing.run(move || password::hash(&plain)).await??;
     let (member_id, old_login_id, from, client_ip) = (
         account.id,
         account.login_id.clone().unwrap_or_default(),

@@ -173,3 +173,57 @@ fn one_client_cannot_take_all_web_connections() {
     }
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
 }
+
+/// Two hundred logins at once (unknown IDs, as from a botnet behind the proxy): no more
+/// password hashes run than the pool has threads, no more wait than its queue, and the
+/// rest are told at once, in Japanese, to try again in a few seconds — no unbounded
+/// wait, no unbounded memory. A member logs in normally afterwards.
+#[test]
+fn two_hundred_logins_at_once_are_bounded() {
+    let daemon = TestDaemon::start_with(|c| {
+        c.limits.hashing_threads = 2;
+        c.limits.hashing_queue = 8;
+        c.limits.secret_entries_per_ip_hour = 10_000;
+    });
+    register(&daemon, "9201", "crowd@example.net", "crowdmember");
+    let pages: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..200)
+            .map(|n| {
+                let daemon = &daemon;
+                scope.spawn(move || {
+                    enter_password(&mut daemon.browser(), &format!("nobody{n:04}"), "wrong123")
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let busy: Vec<_> = pages.iter().filter(|p| p.status == 503).collect();
+    assert!(
+        pages.iter().all(|p| p.status == 401 || p.status == 503),
+        "{:?}",
+        pages.iter().map(|p| p.status).collect::<Vec<_>>()
+    );
+    assert!(!busy.is_empty(), "the queue was full at some point");
+    for page in &busy {
+        assert!(page.body.contains("ただいま混み合っています"));
+        assert_eq!(page.headers["retry-after"], "5");
+    }
+    let addr = daemon.daemon.as_ref().unwrap().metrics_addr.unwrap();
+    let metrics = daemon.browser().get(&format!("http://{addr}/metrics")).body;
+    let figure = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(figure("karamail_password_hashing_peak") <= 2, "{metrics}");
+    assert_eq!(
+        figure("karamail_password_hashing_busy_total"),
+        busy.len() as u64
+    );
+    let mut member = daemon.browser();
+    log_in(&daemon, &mut member, "crowdmember", "crowd@example.net", 1);
+    assert_eq!(member.get("/home").status, 200);
+}

@@ -356,6 +356,7 @@ pub async fn change_password(state: &AppState, req: &Req) -> Result<Resp> {
         check_new_password(&form.password, &form.password_confirm, &login_id, state);
     let check = login::check_current_password(
         &state.db,
+        &state.hashing,
         &state.config.policy,
         &member.account,
         &form.current_password,
@@ -384,7 +385,7 @@ pub async fn change_password(state: &AppState, req: &Req) -> Result<Resp> {
         return render(state, req, &member.account, Typed::default(), errors).await;
     }
     let plain = form.password.clone();
-    let hash = tokio::task::spawn_blocking(move || password::hash(&plain)).await??;
+    let hash = state.hashing.run(move || password::hash(&plain)).await??;
     let (member_id, keep) = (member.account.id, member.session_hash.clone());
     // Whoever else was logged in with the old password is logged out.
     commit_change(

@@ -134,7 +134,7 @@ async fn register(
     address: String,
 ) -> Result<Registered> {
     let plain = form.password.clone();
-    let hash = tokio::task::spawn_blocking(move || password::hash(&plain)).await??;
+    let hash = state.hashing.run(move || password::hash(&plain)).await??;
     let (login_id, nickname) = (form.login_id.clone(), form.nickname.trim().to_string());
     let client_ip = req.client_ip();
     state

@@ -144,9 +144,10 @@ async fn postcard_holder(state: &AppState, form: &VerifyForm) -> Result<Postcard
     let typed = to_half_width(form.temp_password.trim());
     let key = state.key.clone();
     // Off the async threads: a postcard from before the server key is argon2id.
-    let matches =
-        tokio::task::spawn_blocking(move || key.verify_temp_password(&typed, stored.as_deref()))
-            .await?;
+    let matches = state
+        .hashing
+        .run(move || key.verify_temp_password(&typed, stored.as_deref()))
+        .await?;
     Ok(match holder {
         Some(h) if matches && h.registered => Postcard::Used,
         Some(h) if matches => Postcard::Unused(h.id),
