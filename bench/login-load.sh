@@ -48,11 +48,14 @@ def client(n):
     body = page.read().decode()
     cookie = page.getheader("Set-Cookie").split(";")[0]
     token = re.search(r'name="csrf" value="([^"]+)"', body).group(1)
-    form = urllib.parse.urlencode({"csrf": token, "login_id": f"nobody{n:04d}", "password": "wrong123"})
     headers = {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}
     while time.time() < start:
         time.sleep(0.01)
+    tries = 0
     while time.time() < end:
+        # A new unknown ID each time: a locked ID is answered without a check.
+        tries += 1
+        form = urllib.parse.urlencode({"csrf": token, "login_id": f"nobody{n:04d}x{tries}", "password": "wrong123"})
         conn.request("POST", "/login", form, headers)
         answer = conn.getresponse()
         answer.read()
@@ -64,7 +67,9 @@ def client(n):
 threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
 for t in threads: t.start()
 for t in threads: t.join()
-peak = next(int(l.split()[1]) for l in open(f"/proc/{pid}/status") if l.startswith("VmHWM"))
+status = {l.split(":")[0]: l.split()[1] for l in open(f"/proc/{pid}/status") if ":" in l and len(l.split()) > 1}
+peak = int(status["VmHWM"])
+print(f"    threads now {status['Threads']}", file=sys.stderr)
 rate = counts["checked"] / seconds
 print(f"{clients:>3} clients: {rate:6.1f} logins checked/s = {rate / rate_limit:.2f} x the argon2id limit ({rate_limit:.1f}/s); "
       f"{counts['busy']} answered 503, {counts['other']} other; idle RSS {idle / 1024:.1f} MB, peak RSS so far {peak / 1024:.1f} MB")

@@ -19,6 +19,9 @@ use crate::templates::Templates;
 use crate::tls::Certificate;
 use crate::web::{self, AppState, Site};
 
+/// Threads for blocking work (SQLite calls, file writes) in the daemon's runtime.
+pub const BLOCKING_THREADS: usize = 8;
+
 /// A running daemon. Dropping it does not stop it; call `shutdown`.
 pub struct Daemon {
     pub smtp_addr: SocketAddr,

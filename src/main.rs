@@ -342,7 +342,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Runtime::new()?;
+    // Blocking work is SQLite calls on one shared connection and `.eml` writes: a few
+    // threads do it all. Without a bound, hundreds of requests waiting for the
+    // connection would each get a thread (and its memory).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(daemon::BLOCKING_THREADS)
+        .build()?;
     runtime.block_on(async {
         let daemon = daemon::start(config).await.context("cannot start")?;
         daemon.run_until_signal().await?;
