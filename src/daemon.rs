@@ -19,8 +19,10 @@ use crate::templates::Templates;
 use crate::tls::Certificate;
 use crate::web::{self, AppState, Site};
 
-/// Threads for blocking work (SQLite calls, file writes) in the daemon's runtime.
-pub const BLOCKING_THREADS: usize = 8;
+/// Threads for blocking work (SQLite calls, file writes, the SMTP handler) in the
+/// daemon's runtime: tokio's default of 512 let every request waiting for the one
+/// SQLite connection hold a thread.
+pub const BLOCKING_THREADS: usize = 32;
 
 /// A running daemon. Dropping it does not stop it; call `shutdown`.
 pub struct Daemon {
