@@ -176,7 +176,7 @@ impl Mailer {
         let (key, outbox_id) = (secrets::new_login_key(), queued.id);
         let key_hash = self.key.hash(SecretKind::LoginKey(attempt_id), &key);
         let live = db
-            .call(move |c| {
+            .write(move |c| {
                 let now = db::now();
                 if !login::is_open(c, attempt_id, now)? {
                     return Ok(false);
@@ -197,7 +197,7 @@ impl Mailer {
     }
 
     async fn reset(&self, db: &Db, queued: &QueuedMail, member_id: i64) -> Result<Composed> {
-        let Some(account) = db.call(move |c| members::account(c, member_id)).await? else {
+        let Some(account) = db.read(move |c| members::account(c, member_id)).await? else {
             return Ok(Composed::Obsolete("no such member"));
         };
         let (Some(login_id), None) = (account.login_id.clone(), account.disabled_at) else {
@@ -211,20 +211,18 @@ impl Mailer {
         let ttl = self.config.policy.reset_ttl;
         let recipient = queued.recipient.clone();
         let NewToken { token, hash } = self.new_link_token();
-        db.call(move |c| {
-            let tx = c.transaction()?;
-            links::void_open(&tx, links::Purpose::Reset, member_id, db::now())?;
+        // One write: the old reissue links die with the new one's birth, or neither.
+        db.write(move |c| {
+            links::void_open(c, links::Purpose::Reset, member_id, db::now())?;
             insert_link(
-                &tx,
+                c,
                 links::Purpose::Reset,
                 &hash,
                 &recipient,
                 Some(member_id),
                 Some(&secret_hash),
                 ttl.as_secs(),
-            )?;
-            tx.commit()?;
-            Ok(())
+            )
         })
         .await?;
         let context = tera::Context::from_serialize(serde_json::json!({
@@ -412,7 +410,7 @@ async fn mint_link(
     ttl: i64,
 ) -> Result<String> {
     let address = address.to_string();
-    db.call(move |c| insert_link(c, purpose, &token.hash, &address, member_id, None, ttl))
+    db.write(move |c| insert_link(c, purpose, &token.hash, &address, member_id, None, ttl))
         .await?;
     Ok(token.token)
 }

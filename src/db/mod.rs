@@ -11,8 +11,8 @@ pub mod requests;
 pub mod server_key;
 pub mod sessions;
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -35,6 +35,21 @@ const MIGRATIONS: &[&str] = &[
 #[derive(Clone)]
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
+    /// Writes waiting for the next group commit (`write`).
+    pending: Arc<Mutex<Vec<WriteJob>>>,
+    /// Read-only connections for `read` (none for an in-memory database: reads then
+    /// use the one connection).
+    readers: Option<Arc<Readers>>,
+}
+
+/// A write waiting for a commit: it runs in its own savepoint and hands back what
+/// tells its caller the outcome once the commit is (or is not) durable.
+type WriteJob = Box<dyn FnOnce(&Connection) -> Box<dyn FnOnce(Result<()>) + Send> + Send>;
+
+/// Idle read-only connections on the database file, opened as needed.
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
 }
 
 impl Db {
@@ -43,7 +58,11 @@ impl Db {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             crate::files::create_private_dir(dir)?;
         }
-        let db = Db::from_connection(Connection::open(path)?)?;
+        let mut db = Db::from_connection(Connection::open(path)?)?;
+        db.readers = Some(Arc::new(Readers {
+            path: path.to_path_buf(),
+            idle: Mutex::default(),
+        }));
         // Made 0600 under karamail's umask; one made before (or by hand) is made so.
         for suffix in ["", "-wal", "-shm"] {
             let mut file = path.as_os_str().to_owned();
@@ -70,7 +89,94 @@ impl Db {
         migrate(&mut conn)?;
         Ok(Db {
             conn: Arc::new(Mutex::new(conn)),
+            pending: Arc::default(),
+            readers: None,
         })
+    }
+
+    /// Runs the write `f` and answers once it is committed and on disk. Writes that
+    /// arrive while another commit is under way wait for the connection together, and
+    /// whichever gets it first commits them all in one transaction — one fsync for the
+    /// lot (group commit). Each runs in a savepoint of its own: one that fails is rolled
+    /// back alone and its caller gets its error; if the commit fails, every caller of
+    /// the batch gets an error and nothing of it was written.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.write_blocking(f)).await?
+    }
+
+    /// `write` on this thread (the SMTP handler, the CLI).
+    pub fn write_blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (answer, answered) = std::sync::mpsc::sync_channel::<Result<T>>(1);
+        let job: WriteJob = Box::new(move |conn| {
+            let outcome = in_savepoint(conn, f);
+            Box::new(move |committed: Result<()>| {
+                let result = match (outcome, committed) {
+                    (Ok(value), Ok(())) => Ok(value),
+                    (Err(e), _) => Err(e),
+                    (Ok(_), Err(e)) => Err(e),
+                };
+                let _ = answer.send(result);
+            })
+        });
+        self.lock_pending().push(job);
+        {
+            let conn = self.lock_conn();
+            let batch = std::mem::take(&mut *self.lock_pending());
+            if !batch.is_empty() {
+                commit_batch(&conn, batch);
+            }
+        }
+        answered
+            .recv()
+            .map_err(|_| Error::Task("a database write was lost".into()))?
+    }
+
+    /// Runs the read `f` on a read-only connection: it sees the last commit and never
+    /// waits behind a write (SQLite's WAL).
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.read_blocking(f)).await?
+    }
+
+    pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let Some(readers) = &self.readers else {
+            return f(&self.lock_conn());
+        };
+        let idle = readers.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => readers.open()?,
+        };
+        let result = f(&conn);
+        readers
+            .idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(conn);
+        result
+    }
+
+    fn lock_conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite itself consistent (a transaction
+        // not committed is rolled back), so the poisoned guard is still safe to use.
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, Vec<WriteJob>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Runs `f` on a blocking thread; for async code.
@@ -85,13 +191,58 @@ impl Db {
 
     /// Runs `f` on this thread; for the SMTP threads and the CLI.
     pub fn call_blocking<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
-        // A panic while holding the lock leaves SQLite itself consistent (a transaction
-        // not committed is rolled back), so the poisoned guard is still safe to use.
-        let mut conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&mut conn)
+        f(&mut self.lock_conn())
+    }
+}
+
+impl Readers {
+    fn open(&self) -> Result<Connection> {
+        use rusqlite::OpenFlags;
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        Ok(conn)
+    }
+}
+
+/// `f` in a savepoint: kept if it succeeds, undone if it fails.
+fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    conn.execute_batch("SAVEPOINT write")?;
+    match f(conn) {
+        Ok(value) => {
+            conn.execute_batch("RELEASE write")?;
+            Ok(value)
+        }
+        Err(e) => {
+            conn.execute_batch("ROLLBACK TO write; RELEASE write")?;
+            Err(e)
+        }
+    }
+}
+
+/// One transaction for every waiting write, then each caller told the outcome.
+fn commit_batch(conn: &Connection, batch: Vec<WriteJob>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let message = e.to_string();
+        for job in batch {
+            // Not begun: nothing may run; each caller gets the error.
+            drop(job);
+        }
+        tracing::error!(error = %message, "cannot begin a write transaction");
+        return;
+    }
+    let finishers: Vec<_> = batch.into_iter().map(|job| job(conn)).collect();
+    let committed = conn.execute_batch("COMMIT").map_err(Error::from);
+    if committed.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for finish in finishers {
+        finish(match &committed {
+            Ok(()) => Ok(()),
+            Err(e) => Err(Error::Task(format!("commit failed: {e}"))),
+        });
     }
 }
 
@@ -157,6 +308,46 @@ pub fn audit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Writes from many threads at once: each is committed (and visible to a fresh
+    /// read-only connection) when its caller hears back; one that fails is undone alone.
+    #[test]
+    fn group_commit_keeps_each_write_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("g.db")).unwrap();
+        db.call_blocking(|c| Ok(c.execute_batch("CREATE TABLE t (n INTEGER)")?))
+            .unwrap();
+        let results: Vec<Result<i64>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..40)
+                .map(|n: i64| {
+                    let db = db.clone();
+                    scope.spawn(move || {
+                        db.write_blocking(move |c| {
+                            c.execute("INSERT INTO t (n) VALUES (?1)", [n])?;
+                            if n == 7 {
+                                return Err(Error::Task("refused".into()));
+                            }
+                            Ok(n)
+                        })
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (n, result) in results.iter().enumerate() {
+            assert_eq!(result.is_ok(), n != 7, "{n}: {result:?}");
+        }
+        let rows: i64 = db
+            .read_blocking(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(rows, 39, "every write but the failed one");
+        let seven: i64 = db
+            .read_blocking(|c| {
+                Ok(c.query_row("SELECT count(*) FROM t WHERE n = 7", [], |r| r.get(0))?)
+            })
+            .unwrap();
+        assert_eq!(seven, 0);
+    }
 
     #[test]
     fn schema_applies_and_is_versioned() {

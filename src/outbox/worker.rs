@@ -144,7 +144,7 @@ impl Shared {
         let due = self
             .worker
             .db
-            .call(move |c| queue::due(c, db::now(), limit))
+            .read(move |c| queue::due(c, db::now(), limit))
             .await?;
         let mut free: Vec<_> = due
             .into_iter()
@@ -180,7 +180,7 @@ impl Shared {
         let next = self
             .worker
             .db
-            .call(move |c| queue::next_due_at(c, &busy))
+            .read(move |c| queue::next_due_at(c, &busy))
             .await
             .ok()
             .flatten();
@@ -205,7 +205,7 @@ impl Shared {
                 );
                 let requeued = worker
                     .db
-                    .call(move |c| queue::requeue_for_transport(c, &ids, db::now()))
+                    .write(move |c| queue::requeue_for_transport(c, &ids, db::now()))
                     .await;
                 if let Err(e) = requeued {
                     tracing::error!(error = %e, "outbox: cannot requeue refused mails");
@@ -223,7 +223,7 @@ impl Shared {
             }
             Sent::Yes if self.failing.swap(0, Ordering::SeqCst) > 0 => {
                 *self.paused_until.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                match worker.db.call(|c| queue::retry_all_now(c, db::now())).await {
+                match worker.db.write(|c| queue::retry_all_now(c, db::now())).await {
                     Ok(backlog) => {
                         tracing::info!(backlog, "mail transport is back; sending the backlog")
                     }
@@ -246,7 +246,7 @@ impl Worker {
             let reason = format!("expired: not sent within {life} s of being queued");
             tracing::warn!(outbox_id = id, kind = %queued.kind, "mail expired unsent; never sent late");
             self.db
-                .call(move |c| queue::mark_expired(c, id, &reason))
+                .write(move |c| queue::mark_expired(c, id, &reason))
                 .await?;
             return Ok(Sent::Never);
         }
@@ -288,14 +288,14 @@ impl Worker {
         match result {
             Ok(()) => {
                 tracing::info!(outbox_id = id, kind = %queued.kind, "mail sent");
-                self.db.call(move |c| queue::mark_sent(c, id, now)).await?;
+                self.db.write(move |c| queue::mark_sent(c, id, now)).await?;
                 Ok(Sent::Yes)
             }
             Err(error) if error.permanent => {
                 tracing::warn!(outbox_id = id, error = %error.message, "mail refused for good; kept as failed");
                 let policy = error.policy.clone();
                 self.db
-                    .call(move |c| queue::mark_failed(c, id, &error.message))
+                    .write(move |c| queue::mark_failed(c, id, &error.message))
                     .await?;
                 Ok(match policy {
                     Some(code) => Sent::Refused(Refusal {
@@ -317,7 +317,7 @@ impl Worker {
                 let next = now + delay.as_secs() as i64;
                 let transport = error.transport;
                 self.db
-                    .call(move |c| queue::mark_retry(c, id, next, &error.message, transport))
+                    .write(move |c| queue::mark_retry(c, id, next, &error.message, transport))
                     .await?;
                 Ok(if transport {
                     Sent::Later

@@ -131,25 +131,31 @@ impl Connection {
             }
         });
         let client_ip = client_ip.map(|ip| ip.to_string());
-        let request = LinkRequest {
-            via: Via::Mail,
-            address: &self.sender,
-            client_ip: client_ip.as_deref(),
-            smtp_client_ip: smtp_client_ip.as_deref(),
-            message_id: inspection.message_id.as_deref(),
-            size: Some(self.message.len()),
-            suppressed,
-        };
-        let stored = intake.db.call_blocking(|conn| {
-            let tx = conn.transaction()?;
-            let outcome = signup::request_link(&tx, &config.limits, &config.mail.from, &request)?;
-            tx.commit()?;
-            Ok(outcome)
+        let (sender, message_id, size) = (
+            self.sender.clone(),
+            inspection.message_id.clone(),
+            self.message.len(),
+        );
+        let shared = intake.config.clone();
+        let connected_from = smtp_client_ip.clone();
+        // Stored before the 250, with whatever other mails arrive meanwhile: one commit
+        // (one fsync) for all of them (`Db::write`).
+        let stored = intake.db.write_blocking(move |conn| {
+            let request = LinkRequest {
+                via: Via::Mail,
+                address: &sender,
+                client_ip: client_ip.as_deref(),
+                smtp_client_ip: smtp_client_ip.as_deref(),
+                message_id: message_id.as_deref(),
+                size: Some(size),
+                suppressed,
+            };
+            signup::request_link(conn, &shared.limits, &shared.mail.from, &request)
         });
         match stored {
             Ok(outcome) => {
                 tracing::info!(
-                    client = smtp_client_ip.as_deref().unwrap_or("-"),
+                    client = connected_from.as_deref().unwrap_or("-"),
                     sender = %self.sender,
                     outcome = outcome.as_str(),
                     size = self.message.len(),

@@ -245,7 +245,7 @@ async fn operator(state: &AppState, path: &str) -> Resp {
         response
     };
     match path {
-        "/metrics" => match state.db.call(|c| crate::metrics::render(c)).await {
+        "/metrics" => match state.db.read(|c| crate::metrics::render(c)).await {
             Ok(body) => text(
                 StatusCode::OK,
                 body + &crate::metrics::hashing(&state.hashing),
@@ -261,7 +261,7 @@ async fn operator(state: &AppState, path: &str) -> Resp {
 async fn healthz(state: &AppState) -> Resp {
     let alive = state
         .db
-        .call(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
         .await;
     let (status, body) = match alive {
         Ok(_) => (StatusCode::OK, "ok\n"),
