@@ -235,7 +235,10 @@ mod tests {
         assert!(verify("kenpo123", Some(&old)));
         assert!(!verify("kenpo124", Some(&old)));
         let ours = hash("kenpo123").unwrap();
-        assert!(ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{ours}");
+        assert!(
+            ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{ours}"
+        );
         assert!(
             PasswordHash::new(&ours)
                 .unwrap()

@@ -11,8 +11,8 @@ pub mod requests;
 pub mod server_key;
 pub mod sessions;
 
-use std::sync::{Arc, Mutex};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -172,7 +172,9 @@ impl Db {
     fn lock_conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite itself consistent (a transaction
         // not committed is rolled back), so the poisoned guard is still safe to use.
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn lock_pending(&self) -> std::sync::MutexGuard<'_, Vec<WriteJob>> {

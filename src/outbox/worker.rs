@@ -223,7 +223,11 @@ impl Shared {
             }
             Sent::Yes if self.failing.swap(0, Ordering::SeqCst) > 0 => {
                 *self.paused_until.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                match worker.db.write(|c| queue::retry_all_now(c, db::now())).await {
+                match worker
+                    .db
+                    .write(|c| queue::retry_all_now(c, db::now()))
+                    .await
+                {
                     Ok(backlog) => {
                         tracing::info!(backlog, "mail transport is back; sending the backlog")
                     }

@@ -245,7 +245,7 @@ async fn operator(state: &AppState, path: &str) -> Resp {
         response
     };
     match path {
-        "/metrics" => match state.db.read(|c| crate::metrics::render(c)).await {
+        "/metrics" => match state.db.read(crate::metrics::render).await {
             Ok(body) => text(
                 StatusCode::OK,
                 body + &crate::metrics::hashing(&state.hashing),
