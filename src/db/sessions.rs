@@ -29,7 +29,12 @@ pub struct Session {
     pub link_id: Option<i64>,
     pub member_id: Option<i64>,
     pub expires_at: i64,
+    pub last_seen_at: i64,
 }
+
+/// How stale `last_seen_at` may get before a page marks it again: idle timeouts are
+/// counted in minutes, and a page view that only reads needs no write.
+pub const TOUCH_AFTER_SECS: i64 = 60;
 
 pub struct NewSession<'a> {
     pub id_hash: &'a [u8],
@@ -56,7 +61,7 @@ pub fn insert(conn: &Connection, session: &NewSession, now: i64) -> Result<()> {
 }
 
 /// The live session of this kind with this id hash, if any. A session unused for
-/// longer than `idle_secs` counts as ended; a found one is marked as seen now.
+/// longer than `idle_secs` counts as ended. Only reads: `touch` marks it seen.
 pub fn find(
     conn: &Connection,
     id_hash: &[u8],
@@ -66,7 +71,7 @@ pub fn find(
 ) -> Result<Option<Session>> {
     let session = conn
         .query_row(
-            "SELECT link_id, member_id, expires_at FROM sessions
+            "SELECT link_id, member_id, expires_at, last_seen_at FROM sessions
              WHERE id_hash = ?1 AND kind = ?2 AND expires_at > ?3 AND last_seen_at > ?3 - ?4",
             params![id_hash, kind.as_str(), now, idle_secs],
             |row| {
@@ -74,17 +79,21 @@ pub fn find(
                     link_id: row.get(0)?,
                     member_id: row.get(1)?,
                     expires_at: row.get(2)?,
+                    last_seen_at: row.get(3)?,
                 })
             },
         )
         .optional()?;
-    if session.is_some() {
-        conn.execute(
-            "UPDATE sessions SET last_seen_at = ?2 WHERE id_hash = ?1",
-            params![id_hash, now],
-        )?;
-    }
     Ok(session)
+}
+
+/// Marks a session as seen now (it idles from here).
+pub fn touch(conn: &Connection, id_hash: &[u8], now: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE sessions SET last_seen_at = ?2 WHERE id_hash = ?1",
+        params![id_hash, now],
+    )?;
+    Ok(())
 }
 
 pub fn delete(conn: &Connection, id_hash: &[u8]) -> Result<()> {

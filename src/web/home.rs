@@ -33,7 +33,7 @@ pub async fn page(state: &AppState, req: &Req) -> Result<Resp> {
     let member_id = member.account.id;
     let (notices, checkups, medical_expenses) = state
         .db
-        .call(move |c| {
+        .read(move |c| {
             let today = jst::date(db::now());
             Ok((
                 notices::current(c, &today)?,
@@ -77,7 +77,7 @@ pub async fn record(state: &AppState, req: &Req, kind: Kind, id: &str) -> Result
     let member_id = member.account.id;
     let record = state
         .db
-        .call(move |c| records::find_for_member(c, member_id, kind, id))
+        .read(move |c| records::find_for_member(c, member_id, kind, id))
         .await?
         .ok_or(Error::NotFound)?;
     let heading = match kind {

@@ -84,7 +84,7 @@ impl LinkFlow {
         let lookup = id_hash.clone();
         let found = state
             .db
-            .call(move |c| {
+            .read(move |c| {
                 // These sessions end with their link or their own short time, not by idling.
                 let Some(session) = sessions::find(c, &lookup, kind, db::now(), i64::MAX / 2)?
                 else {

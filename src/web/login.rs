@@ -180,7 +180,7 @@ async fn pending_attempt(state: &AppState, req: &Req) -> Result<Option<attempts:
     let hash = state.key.hash(SecretKind::PendingLogin, &pending);
     state
         .db
-        .call(move |c| attempts::find_open_attempt(c, &hash, db::now()))
+        .read(move |c| attempts::find_open_attempt(c, &hash, db::now()))
         .await
 }
 

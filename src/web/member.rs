@@ -22,18 +22,33 @@ pub async fn current(state: &AppState, req: &Req) -> Result<Option<Member>> {
     let session_hash = state.key.hash(SecretKind::Session, &id);
     let idle = state.config.policy.session_idle.as_secs();
     let lookup = session_hash.clone();
-    let account = state
+    let now = db::now();
+    let found = state
         .db
-        .call(move |c| {
-            let Some(session) = sessions::find(c, &lookup, Kind::Member, db::now(), idle)? else {
+        .read(move |c| {
+            let Some(session) = sessions::find(c, &lookup, Kind::Member, now, idle)? else {
                 return Ok(None);
             };
             let Some(member_id) = session.member_id else {
                 return Ok(None);
             };
-            members::account(c, member_id)
+            Ok(members::account(c, member_id)?.map(|account| (session, account)))
         })
         .await?;
+    let Some((session, account)) = found else {
+        return Ok(None);
+    };
+    // A page view only reads; the session is marked seen when the mark is getting old
+    // (a minute, or a quarter of the idle time if that is shorter).
+    let touch_after = sessions::TOUCH_AFTER_SECS.min(idle / 4);
+    if now - session.last_seen_at >= touch_after {
+        let hash = session_hash.clone();
+        state
+            .db
+            .write(move |c| sessions::touch(c, &hash, now))
+            .await?;
+    }
+    let account = Some(account);
     Ok(account
         .filter(|a| a.disabled_at.is_none())
         .map(|account| Member {

@@ -175,7 +175,7 @@ pub async fn temp_login_form(state: &AppState, req: &Req) -> Result<Resp> {
     };
     let account = state
         .db
-        .call(move |c| members::account(c, member_id))
+        .read(move |c| members::account(c, member_id))
         .await?;
     let page = TempLoginPage {
         csrf: &req.csrf,
@@ -205,7 +205,7 @@ pub async fn temp_login(state: &AppState, req: &Req) -> Result<Resp> {
     };
     let account = state
         .db
-        .call(move |c| members::account(c, member_id))
+        .read(move |c| members::account(c, member_id))
         .await?;
     let id_matches = account
         .as_ref()
@@ -281,7 +281,7 @@ async fn verified(state: &AppState, req: &Req) -> Result<Option<(Vec<u8>, member
     };
     let account = state
         .db
-        .call(move |c| members::account(c, member_id))
+        .read(move |c| members::account(c, member_id))
         .await?;
     Ok(account.map(|a| (current.id_hash, a)))
 }

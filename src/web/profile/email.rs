@@ -32,7 +32,7 @@ pub async fn add_email(state: &AppState, req: &Req) -> Result<Resp> {
     let member_id = member.account.id;
     let emails = state
         .db
-        .call(move |c| members::emails(c, member_id))
+        .read(move |c| members::emails(c, member_id))
         .await?;
     let error = match Address::parse_typed(&form.email) {
         Err(e) => Some(e.japanese().to_string()),
@@ -110,7 +110,7 @@ pub async fn remove_email_form(state: &AppState, req: &Req) -> Result<Resp> {
     let member_id = member.account.id;
     let emails = state
         .db
-        .call(move |c| members::emails(c, member_id))
+        .read(move |c| members::emails(c, member_id))
         .await?;
     // `n` counts from 1 in the list the profile page showed.
     let chosen = req.query_param("n").and_then(|n| n.parse::<usize>().ok());
@@ -134,7 +134,7 @@ pub async fn remove_email(state: &AppState, req: &Req) -> Result<Resp> {
     let member_id = member.account.id;
     let emails = state
         .db
-        .call(move |c| members::emails(c, member_id))
+        .read(move |c| members::emails(c, member_id))
         .await?;
     if emails.len() <= 1 {
         let error = "最後のメールアドレスは削除できません。先にほかのアドレスを追加してください。";
@@ -306,7 +306,7 @@ async fn usable_verify_link(state: &AppState, token: &str) -> Result<Result<link
     let hash = state.key.hash(SecretKind::Link, token);
     let link = state
         .db
-        .call(move |c| links::find_by_token_hash(c, links::Purpose::EmailVerify, &hash))
+        .read(move |c| links::find_by_token_hash(c, links::Purpose::EmailVerify, &hash))
         .await?;
     Ok(match link {
         Some(link) if link.state(db::now()) == links::LinkState::Usable => Ok(link),

@@ -72,7 +72,7 @@ async fn render(
     let member_id = account.id;
     let emails = state
         .db
-        .call(move |c| members::emails(c, member_id))
+        .read(move |c| members::emails(c, member_id))
         .await?;
     let status = if errors.any() {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -206,7 +206,7 @@ pub async fn check_new_login_id(
     let lookup = login_id.to_string();
     let holder = state
         .db
-        .call(move |c| members::account_by_login_id(c, &lookup))
+        .read(move |c| members::account_by_login_id(c, &lookup))
         .await?;
     Ok(holder
         .is_some_and(|other| other.id != member_id)
