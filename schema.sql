@@ -9,7 +9,8 @@ CREATE TABLE members (
     name               TEXT NOT NULL,
     -- From the postcard: 3 letters + 6 digits, so it can never equal a chosen login ID.
     temp_login_id      TEXT NOT NULL UNIQUE,
-    -- argon2id PHC string; NULL once sign-up is complete (the postcard is spent).
+    -- `keyed$` and the server key's hash (argon2id PHC from before the key); NULL once
+    -- sign-up is complete (the postcard is spent).
     temp_password_hash TEXT,
     temp_issued_at     INTEGER NOT NULL,
     login_id           TEXT UNIQUE COLLATE NOCASE,
