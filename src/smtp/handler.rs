@@ -1,6 +1,6 @@
 //! One SMTP transaction as the `mailin` state machine drives it: who may receive, the
 //! size limit, and the moment of truth at the final dot, when the message's facts and
-//! its reply are stored in one SQLite transaction before the 250.
+//! its reply are stored (`store`, awaited by the server loop) before the 250.
 //!
 //! `mailin` has no RSET hook, so all per-transaction state is reset at `MAIL` and
 //! `DATA`; an error reply from `data_end` would leave its session in DATA state, so
@@ -41,6 +41,8 @@ pub struct Flags {
     pub to_check: Mutex<Option<(String, String)>>,
     /// What that check said about the current sender.
     pub verdict: Mutex<Option<Verdict>>,
+    /// Set at the final dot: the message to store, for the server loop to await.
+    pub prepared: Mutex<Option<Prepared>>,
 }
 
 impl Connection {
@@ -98,9 +100,10 @@ impl Connection {
         }
     }
 
-    fn accept_message(&mut self) -> Response {
-        let intake = self.intake.clone();
-        let config = &intake.config;
+    /// Everything about the message that needs no waiting: whether it may be answered,
+    /// and the request to store. `Err` is the reply when it cannot be taken now.
+    fn prepare(&mut self) -> Result<Prepared, Response> {
+        let config = &self.intake.config;
         let inspection = autoreply::inspect(&self.message);
         let for_intake = self.recipients.iter().any(|r| config.is_intake_address(r));
         let sender = autoreply::check_sender(&self.sender, |a| {
@@ -114,15 +117,14 @@ impl Connection {
             (_, false, _) => Some("postmaster_only"),
             (Err(reason), _, _) => Some(*reason),
             (Ok(_), true, Verdict::TryLater) => {
-                return reply_and_close(
+                return Err(reply_and_close(
                     451,
                     "4.4.3 Cannot check the sender now, please try again later",
-                );
+                ));
             }
             (Ok(_), true, Verdict::Forged(reason)) => Some(reason),
             (Ok(_), true, Verdict::Authentic) => inspection.no_reply,
         };
-        let smtp_client_ip = self.client_ip.map(|ip| ip.to_string());
         let client_ip = self.client_ip.and_then(|ip| {
             if config.smtp.trusted_relays.contains(&ip) {
                 inspection.relayed_from
@@ -130,46 +132,69 @@ impl Connection {
                 Some(ip)
             }
         });
-        let client_ip = client_ip.map(|ip| ip.to_string());
-        let (sender, message_id, size) = (
-            self.sender.clone(),
-            inspection.message_id.clone(),
-            self.message.len(),
-        );
-        let shared = intake.config.clone();
-        let connected_from = smtp_client_ip.clone();
-        // Stored before the 250, with whatever other mails arrive meanwhile: one commit
-        // (one fsync) for all of them (`Db::write`).
-        let stored = intake.db.write_blocking(move |conn| {
+        Ok(Prepared {
+            sender: self.sender.clone(),
+            client_ip: client_ip.map(|ip| ip.to_string()),
+            smtp_client_ip: self.client_ip.map(|ip| ip.to_string()),
+            message_id: inspection.message_id,
+            size: self.message.len(),
+            suppressed,
+        })
+    }
+}
+
+/// A received message ready to be stored (at the final dot, before the reply).
+pub struct Prepared {
+    sender: String,
+    client_ip: Option<String>,
+    smtp_client_ip: Option<String>,
+    message_id: Option<String>,
+    size: usize,
+    suppressed: Option<&'static str>,
+}
+
+/// Stores the message's facts and queues its reply, or records why there is none, and
+/// answers: `250` once that is on disk — with whatever other mails arrived meanwhile, in
+/// one commit (`Db::write`) — or `451` when it could not be.
+pub async fn store(intake: &Intake, prepared: Prepared) -> Response {
+    let config = intake.config.clone();
+    let (sender, connected_from, size) = (
+        prepared.sender.clone(),
+        prepared.smtp_client_ip.clone(),
+        prepared.size,
+    );
+    let stored = intake
+        .db
+        .write(move |conn| {
             let request = LinkRequest {
                 via: Via::Mail,
-                address: &sender,
-                client_ip: client_ip.as_deref(),
-                smtp_client_ip: smtp_client_ip.as_deref(),
-                message_id: message_id.as_deref(),
-                size: Some(size),
-                suppressed,
+                address: &prepared.sender,
+                client_ip: prepared.client_ip.as_deref(),
+                smtp_client_ip: prepared.smtp_client_ip.as_deref(),
+                message_id: prepared.message_id.as_deref(),
+                size: Some(prepared.size),
+                suppressed: prepared.suppressed,
             };
-            signup::request_link(conn, &shared.limits, &shared.mail.from, &request)
-        });
-        match stored {
-            Ok(outcome) => {
-                tracing::info!(
-                    client = connected_from.as_deref().unwrap_or("-"),
-                    sender = %self.sender,
-                    outcome = outcome.as_str(),
-                    size = self.message.len(),
-                    "mail received"
-                );
-                if outcome == signup::Outcome::Queued {
-                    intake.outbox_wake.notify_one();
-                }
-                reply(250, "2.0.0 Ok: queued")
+            signup::request_link(conn, &config.limits, &config.mail.from, &request)
+        })
+        .await;
+    match stored {
+        Ok(outcome) => {
+            tracing::info!(
+                client = connected_from.as_deref().unwrap_or("-"),
+                sender = %sender,
+                outcome = outcome.as_str(),
+                size,
+                "mail received"
+            );
+            if outcome == signup::Outcome::Queued {
+                intake.outbox_wake.notify_one();
             }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot store a received mail; answered 451");
-                reply_and_close(451, "4.3.0 Temporary local problem, please try again later")
-            }
+            reply(250, "2.0.0 Ok: queued")
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot store a received mail; answered 451");
+            reply_and_close(451, "4.3.0 Temporary local problem, please try again later")
         }
     }
 }
@@ -260,8 +285,20 @@ impl Handler for Connection {
             self.oversized = false;
             return reply_and_close(552, "5.3.4 Message too big for this address");
         }
-        // A transaction under way at shutdown is finished; only new ones get 421.
-        let response = self.accept_message();
+        // A transaction under way at shutdown is finished; only new ones get 421. The
+        // store itself is awaited by the server loop (`store`), which replaces this
+        // placeholder with its answer.
+        let response = match self.prepare() {
+            Ok(prepared) => {
+                *self
+                    .flags
+                    .prepared
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(prepared);
+                reply(250, "2.0.0 Ok: queued")
+            }
+            Err(response) => response,
+        };
         self.message.clear();
         response
     }

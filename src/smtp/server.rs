@@ -328,8 +328,19 @@ impl Conversation {
                     }
                     in_data = false;
                     self.check_relayed_sender().await;
-                    // The final dot stores the message: SQLite, off the async threads' work.
-                    tokio::task::block_in_place(|| self.smtp.process(&line))
+                    // The final dot: the handler judges the message, then the store is
+                    // awaited like any other future, and its answer is the reply.
+                    let judged = self.smtp.process(&line);
+                    let prepared = self
+                        .flags
+                        .prepared
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .take();
+                    match prepared {
+                        Some(prepared) => super::handler::store(&self.intake, prepared).await,
+                        None => judged,
+                    }
                 }
                 Ok(Ok(LineRead::Line)) => self.command(&line).await,
             };
