@@ -75,6 +75,8 @@ impl HashPool {
                     loop {
                         let job = receiver.lock().unwrap_or_else(|p| p.into_inner()).recv();
                         match job {
+                            // A job catches its own panic (`Ticket::run`): the thread
+                            // lives on for the next.
                             Ok(job) => job(),
                             Err(_) => return, // the pool is gone
                         }
@@ -133,11 +135,14 @@ impl Ticket {
         let job: Job = Box::new(move || {
             let running = stats.running.fetch_add(1, Ordering::SeqCst) + 1;
             stats.peak.fetch_max(running, Ordering::SeqCst);
-            let result = work();
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
             stats.running.fetch_sub(1, Ordering::SeqCst);
             stats.done.fetch_add(1, Ordering::Relaxed);
             drop(permit);
-            let _ = answer.send(result);
+            // A panic: no answer, and the caller hears the job failed.
+            if let Ok(result) = result {
+                let _ = answer.send(result);
+            }
         });
         self.pool
             .jobs

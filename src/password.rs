@@ -22,8 +22,14 @@ thread_local! {
 }
 
 /// argon2id of `password` with `salt` into `out`, in this thread's kept memory.
-fn argon2id(params: Params, password: &[u8], salt: &[u8], out: &mut [u8]) -> Result<()> {
-    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+fn argon2id(
+    params: Params,
+    version: Version,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<()> {
+    let argon = Argon2::new(Algorithm::Argon2id, version, params);
     let blocks = argon.params().block_count();
     MEMORY.with(|memory| {
         let mut memory = memory.borrow_mut();
@@ -45,7 +51,13 @@ pub fn hash(password: &str) -> Result<String> {
     getrandom::getrandom(&mut salt).map_err(|e| Error::Hash(e.to_string()))?;
     let params = Params::default();
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
-    argon2id(params.clone(), password.as_bytes(), &salt, &mut out)?;
+    argon2id(
+        params.clone(),
+        Version::V0x13,
+        password.as_bytes(),
+        &salt,
+        &mut out,
+    )?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| Error::Hash(e.to_string()))?;
     let out = Output::new(&out).map_err(|e| Error::Hash(e.to_string()))?;
     Ok(format!(
@@ -77,11 +89,15 @@ fn matches(password: &str, stored: &str) -> Option<bool> {
         return None;
     }
     let params = Params::try_from(&parsed).ok()?;
+    let version = parsed
+        .version
+        .map_or(Ok(Version::V0x13), Version::try_from)
+        .ok()?;
     let mut salt = [0u8; 64];
     let salt = parsed.salt?.decode_b64(&mut salt).ok()?;
     let expected = parsed.hash?;
     let mut out = vec![0u8; expected.len()];
-    argon2id(params, password.as_bytes(), salt, &mut out).ok()?;
+    argon2id(params, version, password.as_bytes(), salt, &mut out).ok()?;
     // `Output`'s equality takes the same time wherever the first difference is.
     Some(Output::new(&out).ok()? == expected)
 }

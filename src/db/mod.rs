@@ -34,17 +34,24 @@ const MIGRATIONS: &[&str] = &[
 /// every transaction simple and is far from the limit at this service's load.
 #[derive(Clone)]
 pub struct Db {
+    /// Read-only connections for `read` (none for an in-memory database: reads then
+    /// use the one connection). Declared first, so dropped before the writer's
+    /// connection, which can then checkpoint and remove the WAL as it closes.
+    readers: Option<Arc<Readers>>,
     conn: Arc<Mutex<Connection>>,
     /// Writes waiting for the next group commit (`write`).
     pending: Arc<Mutex<Vec<WriteJob>>>,
-    /// Read-only connections for `read` (none for an in-memory database: reads then
-    /// use the one connection).
-    readers: Option<Arc<Readers>>,
 }
 
-/// A write waiting for a commit: it runs in its own savepoint and hands back what
-/// tells its caller the outcome once the commit is (or is not) durable.
-type WriteJob = Box<dyn FnOnce(&Connection) -> Box<dyn FnOnce(Result<()>) + Send> + Send>;
+/// A write waiting for a commit: it runs in its own savepoint of the batch's transaction
+/// (or, given `None`, learns the batch cannot run) and hands back what tells its caller
+/// the outcome once the commit is (or is not) durable. It clears the flag when the
+/// transaction is no longer sound (SQLite rolled it back, a savepoint would not close).
+type WriteJob = Box<dyn FnOnce(Option<&Connection>, &mut bool) -> Finisher + Send>;
+type Finisher = Box<dyn FnOnce(Result<()>) + Send>;
+
+/// Read-only connections kept open between reads.
+const MAX_IDLE_READERS: usize = 8;
 
 /// Idle read-only connections on the database file, opened as needed.
 struct Readers {
@@ -116,8 +123,13 @@ impl Db {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let (answer, answered) = std::sync::mpsc::sync_channel::<Result<T>>(1);
-        let job: WriteJob = Box::new(move |conn| {
-            let outcome = in_savepoint(conn, f);
+        let job: WriteJob = Box::new(move |conn, sound| {
+            let outcome = match conn {
+                Some(conn) => in_savepoint(conn, f, sound),
+                None => Err(Error::Task(
+                    "not written: the batch's transaction could not go on".into(),
+                )),
+            };
             Box::new(move |committed: Result<()>| {
                 let result = match (outcome, committed) {
                     (Ok(value), Ok(())) => Ok(value),
@@ -161,11 +173,11 @@ impl Db {
             None => readers.open()?,
         };
         let result = f(&conn);
-        readers
-            .idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(conn);
+        let mut idle = readers.idle.lock().unwrap_or_else(|p| p.into_inner());
+        // A few are kept; more were only needed at a peak.
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
         result
     }
 
@@ -209,41 +221,64 @@ impl Readers {
     }
 }
 
-/// `f` in a savepoint: kept if it succeeds, undone if it fails.
-fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-    conn.execute_batch("SAVEPOINT write")?;
-    match f(conn) {
-        Ok(value) => {
-            conn.execute_batch("RELEASE write")?;
-            Ok(value)
-        }
-        Err(e) => {
-            conn.execute_batch("ROLLBACK TO write; RELEASE write")?;
-            Err(e)
-        }
+/// `f` in a savepoint: kept if it succeeds, undone if it fails or panics (a panic is
+/// its caller's error, not the batch's end). `sound` is cleared when the transaction
+/// cannot go on: the savepoint would not close, or SQLite rolled everything back.
+fn in_savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T>,
+    sound: &mut bool,
+) -> Result<T> {
+    if let Err(e) = conn.execute_batch("SAVEPOINT write") {
+        *sound = false;
+        return Err(e.into());
     }
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
+        .unwrap_or_else(|_| Err(Error::Task("a database write panicked".into())));
+    let closed = match &outcome {
+        Ok(_) => conn.execute_batch("RELEASE write"),
+        Err(_) => conn.execute_batch("ROLLBACK TO write; RELEASE write"),
+    };
+    if closed.is_err() || conn.is_autocommit() {
+        *sound = false;
+    }
+    outcome
 }
 
-/// One transaction for every waiting write, then each caller told the outcome.
+/// One transaction for every waiting write, then each caller told the outcome. Once
+/// the transaction is not sound, the rest of the batch does not run and nothing of it
+/// is committed: every caller hears so.
 fn commit_batch(conn: &Connection, batch: Vec<WriteJob>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let message = e.to_string();
-        for job in batch {
-            // Not begun: nothing may run; each caller gets the error.
-            drop(job);
-        }
-        tracing::error!(error = %message, "cannot begin a write transaction");
-        return;
-    }
-    let finishers: Vec<_> = batch.into_iter().map(|job| job(conn)).collect();
-    let committed = conn.execute_batch("COMMIT").map_err(Error::from);
-    if committed.is_err() {
+    // Never build on a transaction something else left open.
+    if !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
+    }
+    let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(Error::from);
+    let mut sound = begun.is_ok();
+    let finishers: Vec<Finisher> = batch
+        .into_iter()
+        .map(|job| match sound {
+            true => job(Some(conn), &mut sound),
+            false => job(None, &mut sound),
+        })
+        .collect();
+    let committed = match (&begun, sound) {
+        (Err(e), _) => Err(Error::Task(format!("cannot begin a write: {e}"))),
+        (Ok(()), false) => Err(Error::Task("a write broke the batch's transaction".into())),
+        (Ok(()), true) => conn.execute_batch("COMMIT").map_err(Error::from),
+    };
+    if committed.is_err() {
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        if let Err(e) = &committed {
+            tracing::error!(error = %e, writes = finishers.len(), "a group of writes was not committed");
+        }
     }
     for finish in finishers {
         finish(match &committed {
             Ok(()) => Ok(()),
-            Err(e) => Err(Error::Task(format!("commit failed: {e}"))),
+            Err(e) => Err(Error::Task(format!("not committed: {e}"))),
         });
     }
 }
@@ -310,6 +345,33 @@ pub fn audit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A write that panics fails its own caller only; the connection is left in no
+    /// transaction, so later writes — batched or not — are committed.
+    #[test]
+    fn a_panicking_write_breaks_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("p.db")).unwrap();
+        db.call_blocking(|c| Ok(c.execute_batch("CREATE TABLE t (n INTEGER)")?))
+            .unwrap();
+        let failed = db.write_blocking(|c| -> Result<()> {
+            c.execute("INSERT INTO t (n) VALUES (1)", [])?;
+            panic!("a bug in a write");
+        });
+        assert!(failed.is_err());
+        db.write_blocking(|c| Ok(c.execute("INSERT INTO t (n) VALUES (2)", [])?))
+            .unwrap();
+        db.call_blocking(|c| Ok(c.execute("INSERT INTO t (n) VALUES (3)", [])?))
+            .unwrap();
+        let seen: Vec<i64> = db
+            .read_blocking(|c| {
+                let mut stmt = c.prepare("SELECT n FROM t ORDER BY n")?;
+                let rows = stmt.query_map([], |r| r.get(0))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .unwrap();
+        assert_eq!(seen, [2, 3]);
+    }
 
     /// Writes from many threads at once: each is committed (and visible to a fresh
     /// read-only connection) when its caller hears back; one that fails is undone alone.

@@ -43,10 +43,14 @@ pub async fn current(state: &AppState, req: &Req) -> Result<Option<Member>> {
     let touch_after = sessions::TOUCH_AFTER_SECS.min(idle / 4);
     if now - session.last_seen_at >= touch_after {
         let hash = session_hash.clone();
-        state
+        // Best effort: a page is not refused because its seen-mark could not be set.
+        if let Err(e) = state
             .db
             .write(move |c| sessions::touch(c, &hash, now))
-            .await?;
+            .await
+        {
+            tracing::warn!(error = %e, "cannot mark a session as seen");
+        }
     }
     let account = Some(account);
     Ok(account

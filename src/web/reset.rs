@@ -200,6 +200,9 @@ pub async fn temp_login(state: &AppState, req: &Req) -> Result<Resp> {
         Ok(found) => found,
         Err(response) => return Ok(response),
     };
+    // A place to check the password first (or 503 at once): an answer is counted only
+    // when it will be checked, so a crowd of logins cannot spend a member's tries.
+    let ticket = state.hashing.reserve()?;
     let Some(attempts) = FLOW.count_attempt(state, link_id).await? else {
         return Ok(link_problem(state));
     };
@@ -214,8 +217,7 @@ pub async fn temp_login(state: &AppState, req: &Req) -> Result<Resp> {
     let stored = current.link.as_ref().and_then(|l| l.secret_hash.clone());
     let typed = to_half_width(form.temp_password.trim());
     let key = state.key.clone();
-    let password_ok = state
-        .hashing
+    let password_ok = ticket
         .run(move || key.verify_temp_password(&typed, stored.as_deref()))
         .await?;
     if !(id_matches && password_ok) {

@@ -10,6 +10,7 @@ use crate::address::to_half_width;
 use crate::db::links::LinkState;
 use crate::db::members;
 use crate::error::Result;
+use crate::hashing::Ticket;
 
 /// GET of the mailed link: checks it without spending it, and trades it for a session.
 pub async fn open_link(state: &AppState, token: &str) -> Result<Resp> {
@@ -54,10 +55,13 @@ pub async fn verify_submit(state: &AppState, req: &Req) -> Result<Resp> {
         Ok(found) => found,
         Err(response) => return Ok(response),
     };
+    // A place to check the postcard first (or 503 at once): an answer is counted only
+    // when it will be checked, so a crowd of logins cannot spend a member's tries.
+    let ticket = state.hashing.reserve()?;
     let Some(attempts) = FLOW.count_attempt(state, link.id).await? else {
         return Ok(link_problem(state, Some(LinkState::Used)));
     };
-    let holder = postcard_holder(state, &form).await?;
+    let holder = postcard_holder(state, ticket, &form).await?;
     if let Postcard::Used = holder {
         return Ok(postcard_used(state));
     }
@@ -134,7 +138,7 @@ const POSTCARD_USED: ErrorPage<'static> = ErrorPage {
 
 /// Whose postcard this is, if the password matches. Full-width input is read as
 /// half-width; the ID is printed in capitals.
-async fn postcard_holder(state: &AppState, form: &VerifyForm) -> Result<Postcard> {
+async fn postcard_holder(state: &AppState, ticket: Ticket, form: &VerifyForm) -> Result<Postcard> {
     let temp_login_id = to_half_width(form.temp_login_id.trim()).to_ascii_uppercase();
     let holder = state
         .db
@@ -144,8 +148,7 @@ async fn postcard_holder(state: &AppState, form: &VerifyForm) -> Result<Postcard
     let typed = to_half_width(form.temp_password.trim());
     let key = state.key.clone();
     // Off the async threads: a postcard from before the server key is argon2id.
-    let matches = state
-        .hashing
+    let matches = ticket
         .run(move || key.verify_temp_password(&typed, stored.as_deref()))
         .await?;
     Ok(match holder {
