@@ -281,3 +281,26 @@ fn a_new_login_id_keeps_the_count_of_wrong_passwords() {
     let right = guess(&mut browser, PASSWORD);
     assert!(right.body.contains("一時的に制限"), "{}", right.body);
 }
+
+/// Two tabs removing the member's two addresses at the same moment: one goes, the other
+/// is refused — the member is never left without an address.
+#[test]
+fn two_removals_at_once_leave_an_address() {
+    let daemon = TestDaemon::start();
+    register(&daemon, "3103", "one@example.net", "tworemove");
+    let mut browser = daemon.browser();
+    log_in(&daemon, &mut browser, "tworemove", "one@example.net", 1);
+    add_address(&daemon, &mut browser, "two@example.net");
+    browser.open("/profile");
+    let mut tabs = [browser.tab(), browser.tab()];
+    let [first, second] = &mut tabs;
+    std::thread::scope(|scope| {
+        scope.spawn(|| first.submit("/profile/email/remove", &[("email", "one@example.net")]));
+        scope.spawn(|| second.submit("/profile/email/remove", &[("email", "two@example.net")]));
+    });
+    let left: i64 = daemon
+        .db()
+        .query_row("SELECT count(*) FROM member_emails", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 1, "one address is always left");
+}

@@ -155,29 +155,40 @@ pub async fn remove_email(state: &AppState, req: &Req) -> Result<Resp> {
         return Ok(redirect("/profile"));
     };
     let (from, client_ip) = (state.config.mail.from.clone(), req.client_ip());
-    state
+    // Counted again where it is removed: two removals at once (two tabs) must not leave
+    // the member without an address.
+    let removed = state
         .db
-        .call(move |c| {
-            let tx = c.transaction()?;
-            members::remove_email(&tx, member_id, &address)?;
-            announce(
-                &tx,
-                member_id,
-                "メールアドレスの削除",
-                &from,
-                Some(&address),
-            )?;
+        .write(move |c| {
+            if members::emails(c, member_id)?.len() <= 1 {
+                return Ok(false);
+            }
+            if !members::remove_email(c, member_id, &address)? {
+                return Ok(true); // gone already: nothing to announce
+            }
+            announce(c, member_id, "メールアドレスの削除", &from, Some(&address))?;
             db::audit(
-                &tx,
+                c,
                 "profile_changed",
                 Some(member_id),
                 client_ip.as_deref(),
                 "email removed",
             )?;
-            tx.commit()?;
-            Ok(())
+            Ok(true)
         })
         .await?;
+    if !removed {
+        let error = "最後のメールアドレスは削除できません。先にほかのアドレスを追加してください。";
+        return refuse(
+            state,
+            req,
+            &member.account,
+            Field::Email,
+            String::new(),
+            error.into(),
+        )
+        .await;
+    }
     state.outbox_wake.notify_one();
     Ok(redirect("/profile?done=email_removed"))
 }
