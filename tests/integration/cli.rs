@@ -535,20 +535,9 @@ fn files_are_private_without_systemd() {
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
 
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("karamail.toml"),
-        "[smtp]\nlisten = \"127.0.0.1:0\"\nintake_addresses = [\"kc@example.jp\"]\n\
-         greeting_delay = \"10ms\"\n[http]\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"\"\n",
-    )
-    .unwrap();
+    let dir = daemon_folder("");
     let loose = |args: &[&str]| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_karamail"));
-        command
-            .args(["--config", "karamail.toml"])
-            .args(args)
-            .current_dir(dir.path())
-            .env_remove("KARAMAIL_CONFIG");
+        let mut command = in_folder(&dir, args);
         // SAFETY: umask(2) in the child before exec; nothing else runs there.
         unsafe {
             command.pre_exec(|| {
@@ -660,6 +649,33 @@ fn postcards_never_carry_a_formula() {
     );
 }
 
+/// A folder with a `karamail.toml` for running the real daemon on loopback port 0
+/// (`metrics_listen` as given).
+fn daemon_folder(metrics_listen: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("karamail.toml"),
+        format!(
+            "[smtp]\nlisten = \"127.0.0.1:0\"\nintake_addresses = [\"kc@example.jp\"]\n\
+             greeting_delay = \"10ms\"\n[http]\nlisten = \"127.0.0.1:0\"\n\
+             metrics_listen = \"{metrics_listen}\"\n"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+/// `karamail --config karamail.toml ARGS` in `dir`, not yet run.
+fn in_folder(dir: &tempfile::TempDir, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_karamail"));
+    command
+        .args(["--config", "karamail.toml"])
+        .args(args)
+        .current_dir(dir.path())
+        .env_remove("KARAMAIL_CONFIG");
+    command
+}
+
 /// Spawns `command` (a `serve`) and waits for its "karamail listening" line: the child,
 /// its SMTP address and the rest of its log.
 fn listening(
@@ -696,21 +712,11 @@ fn listening(
 #[test]
 fn the_log_and_the_config_are_safe_from_odd_input() {
     use std::io::Read;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("karamail.toml"),
-        "[smtp]\nlisten = \"127.0.0.1:0\"\nintake_addresses = [\"kc@example.jp\"]\n\
-         greeting_delay = \"10ms\"\n[http]\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"0.0.0.0:0\"\n",
-    )
-    .unwrap();
+    let dir = daemon_folder("0.0.0.0:0");
     let command = |args: &[&str]| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_karamail"));
-        command
-            .args(["--config", "karamail.toml", "--create-database"])
-            .args(args)
-            .current_dir(dir.path())
-            .env_remove("KARAMAIL_CONFIG");
-        command
+        let mut all = vec!["--create-database"];
+        all.extend_from_slice(args);
+        in_folder(&dir, &all)
     };
     let bad_url = command(&["check-config"])
         .env(

@@ -126,6 +126,24 @@ pub async fn remove_email_form(state: &AppState, req: &Req) -> Result<Resp> {
     }
 }
 
+/// The member's only address cannot go.
+async fn refuse_last_address(
+    state: &AppState,
+    req: &Req,
+    account: &members::Account,
+) -> Result<Resp> {
+    let error = "最後のメールアドレスは削除できません。先にほかのアドレスを追加してください。";
+    refuse(
+        state,
+        req,
+        account,
+        Field::Email,
+        String::new(),
+        error.into(),
+    )
+    .await
+}
+
 pub async fn remove_email(state: &AppState, req: &Req) -> Result<Resp> {
     let form: EmailForm = req.form(state.origin())?;
     let Some(member) = member::current(state, req).await? else {
@@ -137,16 +155,7 @@ pub async fn remove_email(state: &AppState, req: &Req) -> Result<Resp> {
         .read(move |c| members::emails(c, member_id))
         .await?;
     if emails.len() <= 1 {
-        let error = "最後のメールアドレスは削除できません。先にほかのアドレスを追加してください。";
-        return refuse(
-            state,
-            req,
-            &member.account,
-            Field::Email,
-            String::new(),
-            error.into(),
-        )
-        .await;
+        return refuse_last_address(state, req, &member.account).await;
     }
     let Some(address) = emails
         .into_iter()
@@ -178,16 +187,7 @@ pub async fn remove_email(state: &AppState, req: &Req) -> Result<Resp> {
         })
         .await?;
     if !removed {
-        let error = "最後のメールアドレスは削除できません。先にほかのアドレスを追加してください。";
-        return refuse(
-            state,
-            req,
-            &member.account,
-            Field::Email,
-            String::new(),
-            error.into(),
-        )
-        .await;
+        return refuse_last_address(state, req, &member.account).await;
     }
     state.outbox_wake.notify_one();
     Ok(redirect("/profile?done=email_removed"))
