@@ -1,42 +1,53 @@
 #!/usr/bin/env bash
-# Intake throughput: 20,000 empty mails over 20 parallel connections, one connection
-# per mail (Postfix's smtp-source), to karamail and, in the same run, to smtp-sink
-# (the protocol's speed limit on this machine). Prints messages/second and the ratio.
+# SMTP intake: karamail against smtp-sink (Postfix's test server: the protocol's speed
+# limit on this machine) and aiosmtpd (Python asyncio, stores nothing), each driven by
+# the same client (examples/smtp_load.rs) in the same run: empty mails, one connection
+# per mail, each with its own sender and from many loopback addresses. karamail stores
+# every mail before its 250 and answers each with an .eml (the embedded default).
 #
-#   bash bench/smtp-throughput.sh            # 20000 mails, 20 sessions
-#   MESSAGES=2000 SESSIONS=10 bash bench/smtp-throughput.sh
+# Prints, for each number of parallel clients, the rate of each server, the ratios, and
+# karamail's reply latency (from each 250 to its .eml); then that latency at a steady
+# 1,000 mails/s; writes the figures to bench/results/intake.tsv and the plot to
+# bench/results/intake.svg.
+#
+#   bash bench/smtp-throughput.sh
+#   CLIENTS="1 20" MESSAGES=2000 bash bench/smtp-throughput.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MESSAGES=${MESSAGES:-20000}
-SESSIONS=${SESSIONS:-20}
+CLIENTS=${CLIENTS:-"1 5 10 20 50 100"}
+MESSAGES=${MESSAGES:-5000}
 
-if ! command -v smtp-source >/dev/null 2>&1; then
+if ! command -v smtp-sink >/dev/null 2>&1 && [ ! -x /usr/sbin/smtp-sink ]; then
     export DEBIAN_FRONTEND=noninteractive
-    # "No configuration": install the tools without configuring or starting a Postfix.
+    # "No configuration": the tools without configuring or starting a Postfix.
     echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
     apt-get update -q
     apt-get install -y -q --no-install-recommends postfix >/dev/null
 fi
-SMTP_SOURCE=$(command -v smtp-source || echo /usr/sbin/smtp-source)
 SMTP_SINK=$(command -v smtp-sink || echo /usr/sbin/smtp-sink)
+python3 -c 'import aiosmtpd' 2>/dev/null || pip install -q aiosmtpd
 
 cargo build --release --locked -q
+cargo build --release --locked -q --example smtp_load --example intake_plot
+load=$PWD/target/release/examples/smtp_load
 work=$(mktemp -d)
+results=bench/results
+mkdir -p "$results"
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null; rm -rf "$work"' EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-KM_SMTP=$(free_port); KM_HTTP=$(free_port); SINK=$(free_port)
+KM_SMTP=$(free_port); KM_HTTP=$(free_port); SINK=$(free_port); AIO=$(free_port)
 
-# Every mail is answered: limits off, so each one costs what a real sign-up costs
-# (stored, queued, a link minted, an .eml written).
+# The sign-up limits are raised so that every mail costs what an answered sign-up costs
+# (stored, queued, a link minted, an .eml written); the rest are the defaults.
 cat > "$work/karamail.toml" <<TOML
 [smtp]
 listen = "127.0.0.1:$KM_SMTP"
 intake_addresses = ["kc@localhost"]
 trusted_relays = []
-# One client address opens every connection here, and the early-talker pause (300ms by
-# default) would only measure itself: both out of the way for a protocol benchmark.
-max_connections_per_ip = 1000
+# Every client address here is on the one loopback network; and the early-talker pause
+# (300ms by default) would only measure itself.
+max_connections_per_network = 1000
 greeting_delay = "1ms"
 [http]
 listen = "127.0.0.1:$KM_HTTP"
@@ -51,9 +62,10 @@ signup_per_address_day = 1000000
 signup_per_ip_hour = 1000000
 signup_per_ip_day = 1000000
 TOML
-RUST_LOG=warn ./target/release/karamail --config "$work/karamail.toml" serve 2>"$work/karamail.log" &
+RUST_LOG=warn ./target/release/karamail --config "$work/karamail.toml" --create-database serve 2>"$work/karamail.log" &
 # smtp-sink refuses to run as root without a user to switch to.
-"$SMTP_SINK" -u nobody -c "127.0.0.1:$SINK" 256 >/dev/null 2>"$work/sink.log" &
+"$SMTP_SINK" -u nobody -c "127.0.0.1:$SINK" 1024 >/dev/null 2>"$work/sink.log" &
+python3 bench/aiosmtpd_server.py "$AIO" 2>"$work/aiosmtpd.log" &
 wait_for_port() {
     for _ in $(seq 100); do
         (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
@@ -61,32 +73,51 @@ wait_for_port() {
     done
     echo "nothing listens on port $1" >&2; cat "$work"/*.log >&2; exit 1
 }
-wait_for_port "$KM_SMTP"
-wait_for_port "$SINK"
+for port in "$KM_SMTP" "$SINK" "$AIO"; do wait_for_port "$port"; done
 
-measure() { # name port -> prints messages/second
-    local start end
-    start=$(date +%s.%N)
-    "$SMTP_SOURCE" -s "$SESSIONS" -m "$MESSAGES" -f member@example.net -t kc@localhost "127.0.0.1:$2"
-    end=$(date +%s.%N)
-    python3 -c "print(f'{$MESSAGES / ($end - $start):.0f}')"
+field() { # key line -> value
+    tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"
 }
 
-query() { # SQL -> the first column of the first row
-    python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])' "$work/karamail.db" "$1"
-}
+# A fresh database grows its files during the first few thousand mails; measured
+# after that, as a running service would be.
+"$load" --server "127.0.0.1:$KM_SMTP" --clients 20 --messages 3000 --tag warm --eml-dir "$work/outbox" >/dev/null
 
-sink_rate=$(measure smtp-sink "$SINK")
-intake_start=$(date +%s.%N)
-karamail_rate=$(measure karamail "$KM_SMTP")
-stored=$(query "select count(*) from signup_requests")
-# The replies: wait until the outbox is empty (every reply written as an .eml).
-while [ "$(query "select count(*) from outbox where status = 'queued'")" != 0 ]; do sleep 0.2; done
-drained=$(date +%s.%N)
-sent=$(query "select count(*) from outbox where status = 'sent'")
+tsv=$results/intake.tsv
+printf 'server\tclients\trate\tsession_p50_ms\tsession_p99_ms\treply_p50_ms\treply_p99_ms\n' > "$tsv"
+printf '%8s %10s %10s %10s %9s %9s %14s %14s\n' clients karamail smtp-sink aiosmtpd "/sink" "/aiosmtpd" "reply p50 ms" "reply p99 ms"
+for clients in $CLIENTS; do
+    # Fewer mails for a few clients, so each point takes seconds, not minutes.
+    messages=$(( clients * 300 < MESSAGES ? clients * 300 : MESSAGES ))
+    messages=$(( messages < 600 ? 600 : messages ))
+    declare -A rate=()
+    for server in smtp-sink aiosmtpd karamail; do
+        case $server in
+            smtp-sink) port=$SINK; extra=() ;;
+            aiosmtpd) port=$AIO; extra=() ;;
+            karamail) port=$KM_SMTP; extra=(--eml-dir "$work/outbox") ;;
+        esac
+        line=$("$load" --server "127.0.0.1:$port" --clients "$clients" --messages "$messages" --tag "c$clients" "${extra[@]}")
+        rate[$server]=$(field rate "$line")
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$server" "$clients" "${rate[$server]}" \
+            "$(field session_p50_ms "$line")" "$(field session_p99_ms "$line")" \
+            "$(field reply_p50_ms "$line")" "$(field reply_p99_ms "$line")" >> "$tsv"
+        if [ "$server" = karamail ]; then
+            missing=$(field replies_missing "$line")
+            [ "$missing" = 0 ] || echo "karamail: $missing replies missing after two minutes" >&2
+            reply50=$(field reply_p50_ms "$line"); reply99=$(field reply_p99_ms "$line")
+        fi
+    done
+    python3 -c 'import sys; c, k, s, a, r50, r99 = sys.argv[1:]; k, s, a = float(k), float(s), float(a); print(f"{c:>8} {k:10,.0f} {s:10,.0f} {a:10,.0f} {k/s:9.2f} {k/a:9.2f} {r50:>14} {r99:>14}")' \
+        "$clients" "${rate[karamail]}" "${rate[smtp-sink]}" "${rate[aiosmtpd]}" "$reply50" "$reply99"
+done
 
-echo "messages: $MESSAGES over $SESSIONS parallel connections, one connection per mail"
-echo "smtp-sink: $sink_rate msg/s"
-echo "karamail:  $karamail_rate msg/s accepted ($stored stored)"
-python3 -c "print(f'ratio karamail/smtp-sink: {$karamail_rate / $sink_rate:.3f}')"
-python3 -c "print(f'replies:   $sent sent, all within {$drained - $intake_start:.1f} s of the first mail ({$sent / ($drained - $intake_start):.0f} replies/s end to end)')"
+echo
+echo "karamail at a steady 1,000 mails/s (10,000 mails, up to 100 clients):"
+line=$("$load" --server "127.0.0.1:$KM_SMTP" --clients 100 --messages 10000 --rate 1000 --tag steady --eml-dir "$work/outbox")
+echo "  $line"
+echo "  reply latency from the 250 to the .eml: p50 $(field reply_p50_ms "$line") ms, p99 $(field reply_p99_ms "$line") ms (negative: the .eml was on disk before the client read its 250)"
+
+./target/release/examples/intake_plot "$tsv" "$results/intake.svg"
+echo
+echo "figures: $tsv; plot: $results/intake.svg"

@@ -196,7 +196,10 @@ async fn watchdog(db: Db) {
     let every = interval / 2;
     loop {
         let alive = db
-            .call(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+            .call(|c| {
+                Ok(c.prepare_cached("SELECT 1")?
+                    .query_row([], |r| r.get::<_, i64>(0))?)
+            })
             .await;
         if alive.is_ok() {
             let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);

@@ -89,11 +89,11 @@ pub fn render(conn: &Connection) -> Result<String> {
         "Mails refused for good (see `karamail outbox list --status failed`).",
         &[("", count("failed"))],
     );
-    let retrying: i64 = conn.query_row(
-        "SELECT count(*) FROM outbox WHERE status = 'queued' AND last_error IS NOT NULL",
-        [],
-        |r| r.get(0),
-    )?;
+    let retrying: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM outbox WHERE status = 'queued' AND last_error IS NOT NULL",
+        )?
+        .query_row([], |r| r.get(0))?;
     metric(
         &mut out,
         "karamail_outbox_retrying_mails",
@@ -101,8 +101,7 @@ pub fn render(conn: &Connection) -> Result<String> {
         "Queued mails waiting for a retry after a refusal or a transport failure.",
         &[("", retrying)],
     );
-    let (oldest, attempts): (Option<i64>, i64) = conn.query_row(
-        "SELECT (SELECT min(created_at) FROM outbox WHERE status = 'queued'), coalesce(sum(attempts), 0) FROM outbox",
+    let (oldest, attempts): (Option<i64>, i64) = conn.prepare_cached("SELECT (SELECT min(created_at) FROM outbox WHERE status = 'queued'), coalesce(sum(attempts), 0) FROM outbox")?.query_row(
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
@@ -190,6 +189,18 @@ pub fn hashing(pool: &crate::hashing::HashPool) -> String {
             "counter",
             "Requests answered 503 since start because every password-hashing place was taken.",
             stats.refused() as i64,
+        ),
+        (
+            "karamail_db_commits_total",
+            "counter",
+            "Group commits of the database writer since start (one fsync each).",
+            crate::db::COMMITS.load(std::sync::atomic::Ordering::Relaxed) as i64,
+        ),
+        (
+            "karamail_db_writes_total",
+            "counter",
+            "Writes committed or refused by the database writer since start; divided by the commits, the batch size.",
+            crate::db::WRITES.load(std::sync::atomic::Ordering::Relaxed) as i64,
         ),
     ];
     for (name, kind, help, value) in figures {

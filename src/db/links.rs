@@ -64,9 +64,8 @@ pub struct NewLink<'a> {
 }
 
 pub fn insert(conn: &Connection, link: &NewLink, now: i64) -> Result<i64> {
-    conn.execute(
-        "INSERT INTO links (purpose, token_hash, address, member_id, secret_hash, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    conn.prepare_cached("INSERT INTO links (purpose, token_hash, address, member_id, secret_hash, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?.execute(
         params![
             link.purpose.as_str(),
             link.token_hash,
@@ -82,10 +81,10 @@ pub fn insert(conn: &Connection, link: &NewLink, now: i64) -> Result<i64> {
 
 /// Ends a member's unused links of one purpose (a new reissue mail voids the last).
 pub fn void_open(conn: &Connection, purpose: Purpose, member_id: i64, now: i64) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE links SET used_at = ?3 WHERE purpose = ?1 AND member_id = ?2 AND used_at IS NULL",
-        params![purpose.as_str(), member_id, now],
-    )?;
+    )?
+    .execute(params![purpose.as_str(), member_id, now])?;
     Ok(())
 }
 
@@ -129,10 +128,11 @@ pub fn find(conn: &Connection, id: i64) -> Result<Option<Link>> {
 
 /// Spends the link for `member_id`. False when it was spent meanwhile.
 pub fn mark_used(conn: &Connection, id: i64, member_id: Option<i64>, now: i64) -> Result<bool> {
-    let changed = conn.execute(
-        "UPDATE links SET used_at = ?2, member_id = ?3 WHERE id = ?1 AND used_at IS NULL",
-        params![id, now, member_id],
-    )?;
+    let changed = conn
+        .prepare_cached(
+            "UPDATE links SET used_at = ?2, member_id = ?3 WHERE id = ?1 AND used_at IS NULL",
+        )?
+        .execute(params![id, now, member_id])?;
     Ok(changed == 1)
 }
 

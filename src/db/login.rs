@@ -34,9 +34,8 @@ pub fn record_failure(
     locked_until: Option<i64>,
     now: i64,
 ) -> Result<()> {
-    conn.execute(
-        "INSERT INTO login_failures (login_key, failures, last_failure_at, locked_until) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (login_key) DO UPDATE SET failures = ?2, last_failure_at = ?3, locked_until = ?4",
+    conn.prepare_cached("INSERT INTO login_failures (login_key, failures, last_failure_at, locked_until) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (login_key) DO UPDATE SET failures = ?2, last_failure_at = ?3, locked_until = ?4")?.execute(
         params![login_key, failures, now, locked_until],
     )?;
     Ok(())
@@ -48,24 +47,23 @@ pub fn move_failures(conn: &Connection, from: &str, to: &str) -> Result<()> {
     if from == to {
         return Ok(());
     }
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO login_failures (login_key, failures, last_failure_at, locked_until)
          SELECT ?2, failures, last_failure_at, locked_until FROM login_failures WHERE login_key = ?1
          ON CONFLICT (login_key) DO UPDATE SET
              failures = max(failures, excluded.failures),
              last_failure_at = max(last_failure_at, excluded.last_failure_at),
              locked_until = max(coalesce(locked_until, 0), coalesce(excluded.locked_until, 0))",
-        params![from, to],
-    )?;
-    conn.execute("DELETE FROM login_failures WHERE login_key = ?1", [from])?;
+    )?
+    .execute(params![from, to])?;
+    conn.prepare_cached("DELETE FROM login_failures WHERE login_key = ?1")?
+        .execute([from])?;
     Ok(())
 }
 
 pub fn clear_failures(conn: &Connection, login_key: &str) -> Result<()> {
-    conn.execute(
-        "DELETE FROM login_failures WHERE login_key = ?1",
-        [login_key],
-    )?;
+    conn.prepare_cached("DELETE FROM login_failures WHERE login_key = ?1")?
+        .execute([login_key])?;
     Ok(())
 }
 
@@ -87,19 +85,19 @@ pub fn start_attempt(
     expires_at: i64,
 ) -> Result<i64> {
     end_attempts_of(conn, member_id, now)?;
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO login_attempts (member_id, pending_hash, created_at, expires_at, keys_sent_at)
          VALUES (?1, ?2, ?3, ?4, ?3)",
-        params![member_id, pending_hash, now, expires_at],
-    )?;
+    )?
+    .execute(params![member_id, pending_hash, now, expires_at])?;
     Ok(conn.last_insert_rowid())
 }
 
 pub fn end_attempts_of(conn: &Connection, member_id: i64, now: i64) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE login_attempts SET ended_at = ?2 WHERE member_id = ?1 AND ended_at IS NULL",
-        params![member_id, now],
-    )?;
+    )?
+    .execute(params![member_id, now])?;
     Ok(())
 }
 
@@ -139,17 +137,16 @@ pub fn is_open(conn: &Connection, attempt_id: i64, now: i64) -> Result<bool> {
 }
 
 pub fn end_attempt(conn: &Connection, attempt_id: i64, now: i64) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE login_attempts SET ended_at = ?2 WHERE id = ?1 AND ended_at IS NULL",
-        params![attempt_id, now],
-    )?;
+    )?
+    .execute(params![attempt_id, now])?;
     Ok(())
 }
 
 /// Counts a wrong key; returns the new count.
 pub fn add_failed_key(conn: &Connection, attempt_id: i64) -> Result<u32> {
-    Ok(conn.query_row(
-        "UPDATE login_attempts SET failed_keys = failed_keys + 1 WHERE id = ?1 RETURNING failed_keys",
+    Ok(conn.prepare_cached("UPDATE login_attempts SET failed_keys = failed_keys + 1 WHERE id = ?1 RETURNING failed_keys")?.query_row(
         [attempt_id],
         |row| row.get(0),
     )?)
@@ -157,11 +154,10 @@ pub fn add_failed_key(conn: &Connection, attempt_id: i64) -> Result<u32> {
 
 /// 再請求: the old keys die; new ones are minted as the new mails go out.
 pub fn forget_keys(conn: &Connection, attempt_id: i64, now: i64) -> Result<()> {
-    conn.execute("DELETE FROM login_keys WHERE attempt_id = ?1", [attempt_id])?;
-    conn.execute(
-        "UPDATE login_attempts SET keys_sent_at = ?2 WHERE id = ?1",
-        params![attempt_id, now],
-    )?;
+    conn.prepare_cached("DELETE FROM login_keys WHERE attempt_id = ?1")?
+        .execute([attempt_id])?;
+    conn.prepare_cached("UPDATE login_attempts SET keys_sent_at = ?2 WHERE id = ?1")?
+        .execute(params![attempt_id, now])?;
     Ok(())
 }
 
@@ -173,9 +169,8 @@ pub fn put_key(
     key_hash: &[u8],
     expires_at: i64,
 ) -> Result<()> {
-    conn.execute(
-        "INSERT INTO login_keys (attempt_id, outbox_id, key_hash, expires_at) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (attempt_id, outbox_id) DO UPDATE SET key_hash = ?3, expires_at = ?4",
+    conn.prepare_cached("INSERT INTO login_keys (attempt_id, outbox_id, key_hash, expires_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (attempt_id, outbox_id) DO UPDATE SET key_hash = ?3, expires_at = ?4")?.execute(
         params![attempt_id, outbox_id, key_hash, expires_at],
     )?;
     Ok(())

@@ -21,9 +21,8 @@ pub struct NewMember<'a> {
 }
 
 pub fn insert(conn: &Connection, member: &NewMember, now: i64) -> Result<i64> {
-    conn.execute(
-        "INSERT INTO members (member_no, name, temp_login_id, temp_password_hash, temp_issued_at, imported_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+    conn.prepare_cached("INSERT INTO members (member_no, name, temp_login_id, temp_password_hash, temp_issued_at, imported_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)")?.execute(
         params![member.member_no, member.name, member.temp_login_id, member.temp_password_hash, now],
     )?;
     Ok(conn.last_insert_rowid())
@@ -42,7 +41,7 @@ pub fn exists_member_no(conn: &Connection, member_no: &str) -> Result<bool> {
 
 /// Every temporary login ID given out so far (a new one must differ from all).
 pub fn temp_login_ids(conn: &mut Connection) -> Result<std::collections::HashSet<String>> {
-    let mut stmt = conn.prepare("SELECT temp_login_id FROM members")?;
+    let mut stmt = conn.prepare_cached("SELECT temp_login_id FROM members")?;
     let ids = stmt.query_map([], |row| row.get(0))?;
     Ok(ids.collect::<Result<_, _>>()?)
 }
@@ -89,9 +88,8 @@ pub struct Registration<'a> {
 /// Completes sign-up: sets the chosen credentials, spends the postcard, records the
 /// address. Returns false when the member had already completed it meanwhile.
 pub fn register(conn: &Connection, reg: &Registration, now: i64) -> Result<bool> {
-    let changed = conn.execute(
-        "UPDATE members SET login_id = ?2, password_hash = ?3, nickname = ?4, registered_at = ?5
-         WHERE id = ?1 AND registered_at IS NULL AND temp_password_hash IS NOT NULL",
+    let changed = conn.prepare_cached("UPDATE members SET login_id = ?2, password_hash = ?3, nickname = ?4, registered_at = ?5
+         WHERE id = ?1 AND registered_at IS NULL AND temp_password_hash IS NOT NULL")?.execute(
         params![
             reg.member_id,
             reg.login_id,
@@ -103,10 +101,10 @@ pub fn register(conn: &Connection, reg: &Registration, now: i64) -> Result<bool>
     if changed == 0 {
         return Ok(false);
     }
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO member_emails (member_id, address, added_at) VALUES (?1, ?2, ?3)",
-        params![reg.member_id, reg.address, now],
-    )?;
+    )?
+    .execute(params![reg.member_id, reg.address, now])?;
     Ok(true)
 }
 
@@ -148,11 +146,10 @@ fn account_where(
     value: impl rusqlite::ToSql,
 ) -> Result<Option<Account>> {
     Ok(conn
-        .query_row(
-            &format!("SELECT {ACCOUNT_COLUMNS} FROM members WHERE {condition}"),
-            [value],
-            account_from_row,
-        )
+        .prepare_cached(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM members WHERE {condition}"
+        ))?
+        .query_row([value], account_from_row)
         .optional()?)
 }
 
@@ -203,49 +200,43 @@ pub fn add_email(conn: &Connection, member_id: i64, address: &str, now: i64) -> 
     {
         return Ok(false);
     }
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO member_emails (member_id, address, added_at) VALUES (?1, ?2, ?3)",
-        params![member_id, address, now],
-    )?;
+    )?
+    .execute(params![member_id, address, now])?;
     Ok(true)
 }
 
 pub fn remove_email(conn: &Connection, member_id: i64, address: &str) -> Result<bool> {
-    Ok(conn.execute(
-        "DELETE FROM member_emails WHERE member_id = ?1 AND address = ?2 COLLATE NOCASE",
-        params![member_id, address],
-    )? > 0)
+    Ok(conn
+        .prepare_cached(
+            "DELETE FROM member_emails WHERE member_id = ?1 AND address = ?2 COLLATE NOCASE",
+        )?
+        .execute(params![member_id, address])?
+        > 0)
 }
 
 pub fn set_login_id(conn: &Connection, member_id: i64, login_id: &str) -> Result<()> {
-    conn.execute(
-        "UPDATE members SET login_id = ?2 WHERE id = ?1",
-        params![member_id, login_id],
-    )?;
+    conn.prepare_cached("UPDATE members SET login_id = ?2 WHERE id = ?1")?
+        .execute(params![member_id, login_id])?;
     Ok(())
 }
 
 pub fn set_password_hash(conn: &Connection, member_id: i64, hash: &str) -> Result<()> {
-    conn.execute(
-        "UPDATE members SET password_hash = ?2 WHERE id = ?1",
-        params![member_id, hash],
-    )?;
+    conn.prepare_cached("UPDATE members SET password_hash = ?2 WHERE id = ?1")?
+        .execute(params![member_id, hash])?;
     Ok(())
 }
 
 pub fn set_nickname(conn: &Connection, member_id: i64, nickname: &str) -> Result<()> {
-    conn.execute(
-        "UPDATE members SET nickname = ?2 WHERE id = ?1",
-        params![member_id, nickname],
-    )?;
+    conn.prepare_cached("UPDATE members SET nickname = ?2 WHERE id = ?1")?
+        .execute(params![member_id, nickname])?;
     Ok(())
 }
 
 pub fn set_disabled(conn: &Connection, member_id: i64, disabled_at: Option<i64>) -> Result<()> {
-    conn.execute(
-        "UPDATE members SET disabled_at = ?2 WHERE id = ?1",
-        params![member_id, disabled_at],
-    )?;
+    conn.prepare_cached("UPDATE members SET disabled_at = ?2 WHERE id = ?1")?
+        .execute(params![member_id, disabled_at])?;
     Ok(())
 }
 
@@ -257,8 +248,7 @@ pub fn replace_postcard(
     temp_password_hash: &str,
     now: i64,
 ) -> Result<()> {
-    conn.execute(
-        "UPDATE members SET temp_login_id = ?2, temp_password_hash = ?3, temp_issued_at = ?4 WHERE id = ?1",
+    conn.prepare_cached("UPDATE members SET temp_login_id = ?2, temp_password_hash = ?3, temp_issued_at = ?4 WHERE id = ?1")?.execute(
         params![member_id, temp_login_id, temp_password_hash, now],
     )?;
     Ok(())

@@ -12,6 +12,7 @@ pub mod server_key;
 pub mod sessions;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,17 +31,17 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/005.sql"),
 ];
 
-/// The one connection, shared. SQLite serialises writers anyway; one connection keeps
-/// every transaction simple and is far from the limit at this service's load.
+/// The one writing connection, shared: group-committed writes (`write`) go to it through
+/// the writer thread; `call` takes it directly. Reads use read-only connections (`read`).
 #[derive(Clone)]
 pub struct Db {
     /// Read-only connections for `read` (none for an in-memory database: reads then
     /// use the one connection). Declared first, so dropped before the writer's
     /// connection, which can then checkpoint and remove the WAL as it closes.
     readers: Option<Arc<Readers>>,
+    /// Where `write` queues its jobs; dropped (and its thread joined) before `conn`.
+    writer: Arc<Writer>,
     conn: Arc<Mutex<Connection>>,
-    /// Writes waiting for the next group commit (`write`).
-    pending: Arc<Mutex<Vec<WriteJob>>>,
 }
 
 /// A write waiting for a commit: it runs in its own savepoint of the batch's transaction
@@ -50,6 +51,52 @@ pub struct Db {
 type WriteJob = Box<dyn FnOnce(Option<&Connection>, &mut bool) -> Finisher + Send>;
 type Finisher = Box<dyn FnOnce(Result<()>) + Send>;
 
+/// The thread that commits the queued writes, a batch at a time.
+struct Writer {
+    jobs: Option<std::sync::mpsc::Sender<WriteJob>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Most writes in one commit: a batch is what waited while the last commit was under
+/// way, and a caller waits for the whole of its batch.
+const MAX_BATCH: usize = 256;
+
+/// Commits and writes since start, for `/metrics` (writes per commit: the batching).
+pub static COMMITS: AtomicU64 = AtomicU64::new(0);
+pub static WRITES: AtomicU64 = AtomicU64::new(0);
+
+impl Writer {
+    fn start(conn: Arc<Mutex<Connection>>) -> Result<Writer> {
+        let (jobs, queued) = std::sync::mpsc::channel::<WriteJob>();
+        let thread = std::thread::Builder::new()
+            .name("karamail-db-writer".into())
+            .spawn(move || {
+                while let Ok(first) = queued.recv() {
+                    let mut batch = vec![first];
+                    batch.extend(queued.try_iter().take(MAX_BATCH - 1));
+                    let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+                    COMMITS.fetch_add(1, Ordering::Relaxed);
+                    WRITES.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    commit_batch(&conn, batch);
+                }
+            })?;
+        Ok(Writer {
+            jobs: Some(jobs),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Writer {
+    /// The queue closes; the thread commits what is left and ends.
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Read-only connections kept open between reads.
 const MAX_IDLE_READERS: usize = 8;
 
@@ -57,6 +104,8 @@ const MAX_IDLE_READERS: usize = 8;
 struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// Turns for `read`: `MAX_IDLE_READERS` of them.
+    turns: Arc<tokio::sync::Semaphore>,
 }
 
 impl Db {
@@ -69,6 +118,7 @@ impl Db {
         db.readers = Some(Arc::new(Readers {
             path: path.to_path_buf(),
             idle: Mutex::default(),
+            turns: Arc::new(tokio::sync::Semaphore::new(MAX_IDLE_READERS)),
         }));
         // Made 0600 under karamail's umask; one made before (or by hand) is made so.
         for suffix in ["", "-wal", "-shm"] {
@@ -93,36 +143,48 @@ impl Db {
         // then writes fails at once (SQLITE_BUSY, no waiting) when another process — the
         // daemon beside a CLI import — wrote in between; an immediate one waits its turn.
         conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
+        keep_plans(&conn)?;
         migrate(&mut conn)?;
+        let conn = Arc::new(Mutex::new(conn));
         Ok(Db {
-            conn: Arc::new(Mutex::new(conn)),
-            pending: Arc::default(),
             readers: None,
+            writer: Arc::new(Writer::start(conn.clone())?),
+            conn,
         })
     }
 
-    /// Runs the write `f` and answers once it is committed and on disk. Writes that
-    /// arrive while another commit is under way wait for the connection together, and
-    /// whichever gets it first commits them all in one transaction — one fsync for the
-    /// lot (group commit). Each runs in a savepoint of its own: one that fails is rolled
-    /// back alone and its caller gets its error; if the commit fails, every caller of
-    /// the batch gets an error and nothing of it was written.
+    /// Runs the write `f` and answers once it is committed and on disk. Writes queue for
+    /// the writer thread, which commits whatever waited while its last commit was under
+    /// way in one transaction — one fsync for the lot (group commit). Each runs in a
+    /// savepoint of its own: one that fails is rolled back alone and its caller gets its
+    /// error; if the commit fails, every caller of the batch gets an error and nothing
+    /// of it was written.
     pub async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let db = self.clone();
-        tokio::task::spawn_blocking(move || db.write_blocking(f)).await?
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.queue_write(f, answer);
+        answered.await.map_err(|_| lost_write())?
     }
 
-    /// `write` on this thread (the SMTP handler, the CLI).
+    /// `write` on this thread (the CLI, blocking code); never from async code.
     pub fn write_blocking<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let (answer, answered) = std::sync::mpsc::sync_channel::<Result<T>>(1);
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.queue_write(f, answer);
+        answered.blocking_recv().map_err(|_| lost_write())?
+    }
+
+    fn queue_write<T, F>(&self, f: F, answer: tokio::sync::oneshot::Sender<Result<T>>)
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
         let job: WriteJob = Box::new(move |conn, sound| {
             let outcome = match conn {
                 Some(conn) => in_savepoint(conn, f, sound),
@@ -139,17 +201,11 @@ impl Db {
                 let _ = answer.send(result);
             })
         });
-        self.lock_pending().push(job);
-        {
-            let conn = self.lock_conn();
-            let batch = std::mem::take(&mut *self.lock_pending());
-            if !batch.is_empty() {
-                commit_batch(&conn, batch);
-            }
+        if let Some(jobs) = &self.writer.jobs {
+            // A send fails only when the thread is gone; the answer's sender is then
+            // dropped with the job, and the caller hears the write was lost.
+            let _ = jobs.send(job);
         }
-        answered
-            .recv()
-            .map_err(|_| Error::Task("a database write was lost".into()))?
     }
 
     /// Runs the read `f` on a read-only connection: it sees the last commit and never
@@ -159,6 +215,13 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        // At most as many reads at once as connections kept: more would not finish
+        // sooner on a few cores, and each extra connection is opened (its schema parsed,
+        // its statements prepared) only to be closed again.
+        let _turn = match &self.readers {
+            Some(readers) => Some(readers.turns.clone().acquire_owned().await),
+            None => None,
+        };
         let db = self.clone();
         tokio::task::spawn_blocking(move || db.read_blocking(f)).await?
     }
@@ -172,9 +235,15 @@ impl Db {
             Some(conn) => conn,
             None => readers.open()?,
         };
+        // One read transaction for all of `f`: its queries see one state of the
+        // database, and take SQLite's shared lock once rather than each.
+        run_cached(&conn, "BEGIN")?;
         let result = f(&conn);
+        if run_cached(&conn, "COMMIT").is_err() {
+            return result; // the connection is dropped, not kept in a transaction
+        }
         let mut idle = readers.idle.lock().unwrap_or_else(|p| p.into_inner());
-        // A few are kept; more were only needed at a peak.
+        // A few are kept; more were only needed at a peak of blocking callers.
         if idle.len() < MAX_IDLE_READERS {
             idle.push(conn);
         }
@@ -187,10 +256,6 @@ impl Db {
         self.conn
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn lock_pending(&self) -> std::sync::MutexGuard<'_, Vec<WriteJob>> {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Runs `f` on a blocking thread; for async code.
@@ -217,8 +282,20 @@ impl Readers {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(Duration::from_secs(5))?;
+        keep_plans(&conn)?;
         Ok(conn)
     }
+}
+
+/// Statements are prepared once per connection and kept (`prepare_cached`). SQLite
+/// would prepare a statement again whenever a parameter its plan looked at changed —
+/// every `LIMIT ?` and, with the bundled build's STAT4, range bounds such as a time —
+/// so nearly every run parsed its SQL anew; plan stability (QPSG) keeps the plan.
+fn keep_plans(conn: &Connection) -> Result<()> {
+    use rusqlite::config::DbConfig;
+    conn.set_prepared_statement_cache_capacity(64);
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    Ok(())
 }
 
 /// `f` in a savepoint: kept if it succeeds, undone if it fails or panics (a panic is
@@ -229,20 +306,25 @@ fn in_savepoint<T>(
     f: impl FnOnce(&Connection) -> Result<T>,
     sound: &mut bool,
 ) -> Result<T> {
-    if let Err(e) = conn.execute_batch("SAVEPOINT write") {
+    if let Err(e) = run_cached(conn, "SAVEPOINT write") {
         *sound = false;
         return Err(e.into());
     }
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
         .unwrap_or_else(|_| Err(Error::Task("a database write panicked".into())));
     let closed = match &outcome {
-        Ok(_) => conn.execute_batch("RELEASE write"),
+        Ok(_) => run_cached(conn, "RELEASE write"),
         Err(_) => conn.execute_batch("ROLLBACK TO write; RELEASE write"),
     };
     if closed.is_err() || conn.is_autocommit() {
         *sound = false;
     }
     outcome
+}
+
+/// A statement of one word or two, run without parsing it again each time.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 /// One transaction for every waiting write, then each caller told the outcome. Once
@@ -253,7 +335,7 @@ fn commit_batch(conn: &Connection, batch: Vec<WriteJob>) {
     if !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
     }
-    let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(Error::from);
+    let begun = run_cached(conn, "BEGIN IMMEDIATE").map_err(Error::from);
     let mut sound = begun.is_ok();
     let finishers: Vec<Finisher> = batch
         .into_iter()
@@ -265,7 +347,7 @@ fn commit_batch(conn: &Connection, batch: Vec<WriteJob>) {
     let committed = match (&begun, sound) {
         (Err(e), _) => Err(Error::Task(format!("cannot begin a write: {e}"))),
         (Ok(()), false) => Err(Error::Task("a write broke the batch's transaction".into())),
-        (Ok(()), true) => conn.execute_batch("COMMIT").map_err(Error::from),
+        (Ok(()), true) => run_cached(conn, "COMMIT").map_err(Error::from),
     };
     if committed.is_err() {
         if !conn.is_autocommit() {
@@ -306,9 +388,9 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         }
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-    let dangling: i64 = tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
-        r.get(0)
-    })?;
+    let dangling: i64 = tx
+        .prepare_cached("SELECT count(*) FROM pragma_foreign_key_check")?
+        .query_row([], |r| r.get(0))?;
     if dangling > 0 {
         return Err(Error::Migration(format!(
             "{dangling} rows would refer to nothing"
@@ -317,6 +399,10 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     tx.commit()?;
     conn.pragma_update(None, "foreign_keys", true)?;
     Ok(())
+}
+
+fn lost_write() -> Error {
+    Error::Task("a database write was lost".into())
 }
 
 /// Seconds since the Unix epoch; every time in the database is one of these.
@@ -335,10 +421,16 @@ pub fn audit(
     client_ip: Option<&str>,
     detail: &str,
 ) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO audit (at, event, member_id, client_ip, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-        rusqlite::params![now(), event, member_id, client_ip, detail],
-    )?;
+    )?
+    .execute(rusqlite::params![
+        now(),
+        event,
+        member_id,
+        client_ip,
+        detail
+    ])?;
     Ok(())
 }
 

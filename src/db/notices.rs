@@ -20,10 +20,10 @@ pub fn insert(
     ends_on: Option<&str>,
     now: i64,
 ) -> Result<i64> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO notices (title, body, published_at, ends_on) VALUES (?1, ?2, ?3, ?4)",
-        params![title, body, now, ends_on],
-    )?;
+    )?
+    .execute(params![title, body, now, ends_on])?;
     Ok(conn.last_insert_rowid())
 }
 
@@ -39,14 +39,14 @@ fn from_row(row: &rusqlite::Row) -> rusqlite::Result<Notice> {
 
 /// Every notice, newest first.
 pub fn all(conn: &Connection) -> Result<Vec<Notice>> {
-    let mut stmt = conn.prepare("SELECT id, title, body, published_at, ends_on FROM notices ORDER BY published_at DESC, id DESC")?;
+    let mut stmt = conn.prepare_cached("SELECT id, title, body, published_at, ends_on FROM notices ORDER BY published_at DESC, id DESC")?;
     let rows = stmt.query_map([], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Notices to show on `today` (YYYY-MM-DD), newest first.
 pub fn current(conn: &Connection, today: &str) -> Result<Vec<Notice>> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT id, title, body, published_at, ends_on FROM notices
          WHERE ends_on IS NULL OR ends_on >= ?1 ORDER BY published_at DESC, id DESC",
     )?;
@@ -55,5 +55,8 @@ pub fn current(conn: &Connection, today: &str) -> Result<Vec<Notice>> {
 }
 
 pub fn delete(conn: &Connection, id: i64) -> Result<bool> {
-    Ok(conn.execute("DELETE FROM notices WHERE id = ?1", [id])? == 1)
+    Ok(conn
+        .prepare_cached("DELETE FROM notices WHERE id = ?1")?
+        .execute([id])?
+        == 1)
 }

@@ -23,19 +23,21 @@ pub fn insert(
     message_id: &str,
     now: i64,
 ) -> Result<i64> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO outbox (kind, recipient, params, message_id, created_at, next_attempt_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-        params![kind, recipient, params_json, message_id, now],
-    )?;
+    )?
+    .execute(params![kind, recipient, params_json, message_id, now])?;
     Ok(conn.last_insert_rowid())
 }
 
-/// Mails due now, in the order they were queued.
+/// Mails due now, the longest due first (in the order they were queued when due
+/// together). The index `outbox_due` gives this order as it is: a backlog of any size
+/// costs nothing to take from (ordered by `id` alone, each claim sorted the backlog).
 pub fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<QueuedMail>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, kind, recipient, params, message_id, attempts, created_at FROM outbox
-         WHERE status = 'queued' AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
+         WHERE status = 'queued' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![now, limit as i64], |row| {
         Ok(QueuedMail {
@@ -71,16 +73,16 @@ pub fn next_due_at(conn: &Connection, busy: &[i64]) -> Result<Option<i64>> {
 /// Makes the mails that waited for the transport due now (it is back); a mail waiting
 /// for its own recipient keeps its own time.
 pub fn retry_all_now(conn: &Connection, now: i64) -> Result<usize> {
-    Ok(conn.execute(
-        "UPDATE outbox SET next_attempt_at = ?1
+    Ok(conn
+        .prepare_cached(
+            "UPDATE outbox SET next_attempt_at = ?1
          WHERE status = 'queued' AND transport_fault = 1 AND next_attempt_at > ?1",
-        [now],
-    )?)
+        )?
+        .execute([now])?)
 }
 
 pub fn mark_sent(conn: &Connection, id: i64, now: i64) -> Result<()> {
-    conn.execute(
-        "UPDATE outbox SET status = 'sent', sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
+    conn.prepare_cached("UPDATE outbox SET status = 'sent', sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1")?.execute(
         params![id, now],
     )?;
     Ok(())
@@ -94,11 +96,11 @@ pub fn mark_retry(
     error: &str,
     transport: bool,
 ) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3,
                 transport_fault = ?4 WHERE id = ?1",
-        params![id, next_attempt_at, error, transport],
-    )?;
+    )?
+    .execute(params![id, next_attempt_at, error, transport])?;
     Ok(())
 }
 
@@ -106,10 +108,9 @@ pub fn mark_retry(
 /// when the transport is back.
 pub fn requeue_for_transport(conn: &Connection, ids: &[i64], now: i64) -> Result<()> {
     for id in ids {
-        conn.execute(
-            "UPDATE outbox SET status = 'queued', transport_fault = 1, next_attempt_at = ?2,
+        conn.prepare_cached("UPDATE outbox SET status = 'queued', transport_fault = 1, next_attempt_at = ?2,
                     last_error = 'the relay refused mail to several domains alike: ' || coalesce(last_error, '')
-             WHERE id = ?1 AND status = 'failed'",
+             WHERE id = ?1 AND status = 'failed'")?.execute(
             params![id, now],
         )?;
     }
@@ -118,8 +119,7 @@ pub fn requeue_for_transport(conn: &Connection, ids: &[i64], now: i64) -> Result
 
 /// A permanent refusal: kept, with the reason, for the sysadmin; never retried.
 pub fn mark_failed(conn: &Connection, id: i64, error: &str) -> Result<()> {
-    conn.execute(
-        "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
+    conn.prepare_cached("UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?2 WHERE id = ?1")?.execute(
         params![id, error],
     )?;
     Ok(())
@@ -127,18 +127,17 @@ pub fn mark_failed(conn: &Connection, id: i64, error: &str) -> Result<()> {
 
 /// A mail that will never be sent: its useful life passed (`expired`).
 pub fn mark_expired(conn: &Connection, id: i64, reason: &str) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE outbox SET status = 'expired', last_error = ?2 WHERE id = ?1 AND status = 'queued'",
-        params![id, reason],
-    )?;
+    )?
+    .execute(params![id, reason])?;
     Ok(())
 }
 
 /// The sysadmin's `outbox cancel ID`: a queued or failed mail is never sent.
 pub fn cancel(conn: &Connection, id: i64) -> Result<bool> {
-    Ok(conn.execute(
-        "UPDATE outbox SET status = 'cancelled', last_error = coalesce(last_error || '; ', '') || 'cancelled by the sysadmin'
-         WHERE id = ?1 AND status IN ('queued', 'failed')",
+    Ok(conn.prepare_cached("UPDATE outbox SET status = 'cancelled', last_error = coalesce(last_error || '; ', '') || 'cancelled by the sysadmin'
+         WHERE id = ?1 AND status IN ('queued', 'failed')")?.execute(
         [id],
     )? == 1)
 }
@@ -158,7 +157,7 @@ pub struct Row {
 
 /// The newest rows first, of one status or all.
 pub fn list(conn: &Connection, status: Option<&str>, limit: usize) -> Result<Vec<Row>> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT id, kind, recipient, status, attempts, next_attempt_at, sent_at, last_error FROM outbox
          WHERE ?1 IS NULL OR status = ?1 ORDER BY id DESC LIMIT ?2",
     )?;
@@ -180,7 +179,7 @@ pub fn list(conn: &Connection, status: Option<&str>, limit: usize) -> Result<Vec
 /// How many mails are in each state.
 pub fn count_by_status(conn: &mut Connection) -> Result<Vec<(String, i64)>> {
     let mut stmt =
-        conn.prepare("SELECT status, count(*) FROM outbox GROUP BY status ORDER BY status")?;
+        conn.prepare_cached("SELECT status, count(*) FROM outbox GROUP BY status ORDER BY status")?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -188,18 +187,16 @@ pub fn count_by_status(conn: &mut Connection) -> Result<Vec<(String, i64)>> {
 /// Queues mail `id` (failed or waiting) to go now; without an id, every failed mail.
 pub fn requeue(conn: &Connection, id: Option<i64>, now: i64) -> Result<usize> {
     Ok(match id {
-        Some(id) => conn.execute(
-            "UPDATE outbox SET status = 'queued', next_attempt_at = ?2 WHERE id = ?1 AND status != 'sent'",
+        Some(id) => conn.prepare_cached("UPDATE outbox SET status = 'queued', next_attempt_at = ?2 WHERE id = ?1 AND status != 'sent'")?.execute(
             params![id, now],
         )?,
-        None => conn.execute("UPDATE outbox SET status = 'queued', next_attempt_at = ?1 WHERE status = 'failed'", [now])?,
+        None => conn.prepare_cached("UPDATE outbox SET status = 'queued', next_attempt_at = ?1 WHERE status = 'failed'")?.execute( [now])?,
     })
 }
 
 /// Removes sent mail older than `before`; queued and failed mail is never removed.
 pub fn purge_sent(conn: &Connection, before: i64) -> Result<usize> {
-    Ok(conn.execute(
-        "DELETE FROM outbox WHERE status = 'sent' AND sent_at < ?1",
-        [before],
-    )?)
+    Ok(conn
+        .prepare_cached("DELETE FROM outbox WHERE status = 'sent' AND sent_at < ?1")?
+        .execute([before])?)
 }

@@ -40,8 +40,7 @@ pub struct NewRecord<'a> {
 
 pub fn insert(conn: &Connection, record: &NewRecord, now: i64) -> Result<i64> {
     let extra = serde_json::to_string(record.extra).unwrap_or_else(|_| "[]".into());
-    conn.execute(
-        "INSERT INTO records (member_id, kind, date, title, body, extra, imported_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    conn.prepare_cached("INSERT INTO records (member_id, kind, date, title, body, extra, imported_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?.execute(
         params![record.member_id, record.kind.as_str(), record.date, record.title, record.body, extra, now],
     )?;
     Ok(conn.last_insert_rowid())
@@ -60,7 +59,7 @@ fn from_row(row: &rusqlite::Row) -> rusqlite::Result<Record> {
 
 /// A member's records of one kind, newest first.
 pub fn for_member(conn: &Connection, member_id: i64, kind: Kind) -> Result<Vec<Record>> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT id, date, title, body, extra FROM records WHERE member_id = ?1 AND kind = ?2 ORDER BY date DESC, id DESC",
     )?;
     let rows = stmt.query_map(params![member_id, kind.as_str()], from_row)?;

@@ -16,10 +16,9 @@ pub struct NewRequest<'a> {
 }
 
 pub fn insert(conn: &Connection, request: &NewRequest, now: i64) -> Result<i64> {
-    conn.execute(
-        "INSERT INTO signup_requests
+    conn.prepare_cached("INSERT INTO signup_requests
            (requested_at, via, address, address_key, client_ip, smtp_client_ip, message_id, size, outcome)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?.execute(
         params![
             now,
             request.via,
@@ -42,20 +41,20 @@ pub fn queued_for_address(
     since: i64,
     limit: u32,
 ) -> Result<u32> {
-    Ok(conn.query_row(
-        "SELECT count(*) FROM (SELECT 1 FROM signup_requests
+    Ok(conn
+        .prepare_cached(
+            "SELECT count(*) FROM (SELECT 1 FROM signup_requests
           WHERE address_key = ?1 AND outcome = 'queued' AND requested_at >= ?2 LIMIT ?3)",
-        params![address_key, since, limit],
-        |row| row.get(0),
-    )?)
+        )?
+        .query_row(params![address_key, since, limit], |row| row.get(0))?)
 }
 
 /// Mails sent on behalf of this client address since `since`, counted up to `limit`.
 pub fn queued_for_ip(conn: &Connection, client_ip: &str, since: i64, limit: u32) -> Result<u32> {
-    Ok(conn.query_row(
-        "SELECT count(*) FROM (SELECT 1 FROM signup_requests
+    Ok(conn
+        .prepare_cached(
+            "SELECT count(*) FROM (SELECT 1 FROM signup_requests
           WHERE client_ip = ?1 AND outcome = 'queued' AND requested_at >= ?2 LIMIT ?3)",
-        params![client_ip, since, limit],
-        |row| row.get(0),
-    )?)
+        )?
+        .query_row(params![client_ip, since, limit], |row| row.get(0))?)
 }

@@ -16,10 +16,10 @@ pub fn fingerprint(conn: &Connection) -> Result<Option<Vec<u8>>> {
 }
 
 pub fn set_fingerprint(conn: &Connection, fingerprint: &[u8]) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO server_key (id, fingerprint) VALUES (1, ?1)
          ON CONFLICT (id) DO UPDATE SET fingerprint = ?1",
-        [fingerprint],
-    )?;
+    )?
+    .execute([fingerprint])?;
     Ok(())
 }

@@ -45,9 +45,8 @@ pub struct NewSession<'a> {
 }
 
 pub fn insert(conn: &Connection, session: &NewSession, now: i64) -> Result<()> {
-    conn.execute(
-        "INSERT INTO sessions (id_hash, kind, link_id, member_id, created_at, expires_at, last_seen_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5)",
+    conn.prepare_cached("INSERT INTO sessions (id_hash, kind, link_id, member_id, created_at, expires_at, last_seen_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5)")?.execute(
         params![
             session.id_hash,
             session.kind.as_str(),
@@ -89,38 +88,41 @@ pub fn find(
 
 /// Marks a session as seen now (it idles from here).
 pub fn touch(conn: &Connection, id_hash: &[u8], now: i64) -> Result<()> {
-    conn.execute(
-        "UPDATE sessions SET last_seen_at = ?2 WHERE id_hash = ?1",
-        params![id_hash, now],
-    )?;
+    conn.prepare_cached("UPDATE sessions SET last_seen_at = ?2 WHERE id_hash = ?1")?
+        .execute(params![id_hash, now])?;
     Ok(())
 }
 
 pub fn delete(conn: &Connection, id_hash: &[u8]) -> Result<()> {
-    conn.execute("DELETE FROM sessions WHERE id_hash = ?1", [id_hash])?;
+    conn.prepare_cached("DELETE FROM sessions WHERE id_hash = ?1")?
+        .execute([id_hash])?;
     Ok(())
 }
 
 /// Ends every session that rode on a link, e.g. once the link is spent.
 pub fn delete_for_link(conn: &Connection, link_id: i64) -> Result<()> {
-    conn.execute("DELETE FROM sessions WHERE link_id = ?1", [link_id])?;
+    conn.prepare_cached("DELETE FROM sessions WHERE link_id = ?1")?
+        .execute([link_id])?;
     Ok(())
 }
 
 /// Ends every session of a member (password reissued, account disabled).
 pub fn delete_for_member(conn: &Connection, member_id: i64) -> Result<usize> {
-    Ok(conn.execute("DELETE FROM sessions WHERE member_id = ?1", [member_id])?)
+    Ok(conn
+        .prepare_cached("DELETE FROM sessions WHERE member_id = ?1")?
+        .execute([member_id])?)
 }
 
 /// Ends a member's other sessions (after a password change on one of them).
 pub fn delete_others(conn: &Connection, member_id: i64, keep: &[u8]) -> Result<usize> {
-    Ok(conn.execute(
-        "DELETE FROM sessions WHERE member_id = ?1 AND id_hash != ?2",
-        params![member_id, keep],
-    )?)
+    Ok(conn
+        .prepare_cached("DELETE FROM sessions WHERE member_id = ?1 AND id_hash != ?2")?
+        .execute(params![member_id, keep])?)
 }
 
 /// Forgets sessions past their absolute end (idle ones go once their end passes too).
 pub fn delete_expired(conn: &Connection, now: i64) -> Result<usize> {
-    Ok(conn.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now])?)
+    Ok(conn
+        .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
+        .execute([now])?)
 }

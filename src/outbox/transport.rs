@@ -63,46 +63,67 @@ impl Sender {
         }
     }
 
-    /// How many mails may be under way at once: files are written one by one.
+    /// How many mails may be under way at once: `[mail] relay_connections` for the
+    /// relay, and as many `.eml` files written at once (each its own fsync).
     pub fn lanes(&self, configured: usize) -> usize {
+        configured.max(1)
+    }
+
+    /// How many mails a lane takes at once. The relay's lane sends one at a time: a
+    /// mail sent and not yet recorded when karamail stops is sent again, so no more than
+    /// one may be in that state. `.eml` files are written a batch at a time with one
+    /// sync for the lot (a file written again after a crash only replaces itself).
+    pub fn batch(&self) -> usize {
         match self {
-            Sender::Files(_) => 1,
-            Sender::Relay(_) => configured.max(1),
+            Sender::Files(_) => EML_BATCH,
+            Sender::Relay(_) => 1,
         }
     }
 
-    /// Sends one mail on `lane`; with the file transport it becomes `{name}.eml`.
+    /// Sends one mail on `lane` (see `send_all`).
     pub async fn send(
         &self,
         lane: &mut Lane,
         name: &str,
         message: &Message,
     ) -> Result<(), SendError> {
+        let mut outcomes = self.send_all(lane, &[(name.to_string(), message)]).await;
+        outcomes.pop().unwrap_or(Ok(()))
+    }
+
+    /// Sends each `(name, message)` on `lane`, in order; with the file transport each
+    /// becomes `{name}.eml`. One outcome per mail.
+    pub async fn send_all(
+        &self,
+        lane: &mut Lane,
+        mails: &[(String, &Message)],
+    ) -> Vec<Result<(), SendError>> {
         let relay = match self {
             Sender::Files(dir) => {
-                return write_eml(dir, name, &message.formatted())
+                let files = mails
+                    .iter()
+                    .map(|(name, message)| (name.clone(), message.formatted()))
+                    .collect();
+                return write_emls(dir.clone(), files)
                     .await
-                    .map_err(|e| SendError {
-                        permanent: false,
-                        transport: true,
-                        message: format!("writing .eml: {e}"),
-                        ..Default::default()
-                    });
+                    .into_iter()
+                    .map(|written| {
+                        written.map_err(|e| SendError {
+                            permanent: false,
+                            transport: true,
+                            message: format!("writing .eml: {e}"),
+                            ..Default::default()
+                        })
+                    })
+                    .collect();
             }
             Sender::Relay(relay) => relay,
         };
-        let (from, to) = envelope(message)?;
-        let mut connection = match lane.connection.take() {
-            Some(connection) if !connection.has_broken() => connection,
-            _ => relay.connect().await?,
-        };
-        let bytes = message.formatted();
-        let sent = relay::deliver(&mut connection, relay.timeout(), &from, &to, &bytes).await;
-        match &sent {
-            Err(error) if error.transport => {} // dropped: the next mail reconnects
-            _ => lane.connection = Some(connection),
+        let mut outcomes = Vec::with_capacity(mails.len());
+        for (_, message) in mails {
+            outcomes.push(send_by_relay(relay, lane, message).await);
         }
-        sent
+        outcomes
     }
 
     /// Ends a lane politely (QUIT).
@@ -111,6 +132,21 @@ impl Sender {
             relay::quit(connection).await;
         }
     }
+}
+
+async fn send_by_relay(relay: &Relay, lane: &mut Lane, message: &Message) -> Result<(), SendError> {
+    let (from, to) = envelope(message)?;
+    let mut connection = match lane.connection.take() {
+        Some(connection) if !connection.has_broken() => connection,
+        _ => relay.connect().await?,
+    };
+    let bytes = message.formatted();
+    let sent = relay::deliver(&mut connection, relay.timeout(), &from, &to, &bytes).await;
+    match &sent {
+        Err(error) if error.transport => {} // dropped: the next mail reconnects
+        _ => lane.connection = Some(connection),
+    }
+    sent
 }
 
 fn relay_of(config: &Config) -> Result<Relay> {
@@ -134,26 +170,66 @@ fn envelope(message: &Message) -> Result<(lettre::Address, lettre::Address), Sen
     }
 }
 
-/// Writes the file whole or not at all (temporary name, fsync, rename), so a reader
-/// never sees half a mail and a retry after a crash replaces rather than duplicates.
-async fn write_eml(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let final_path = dir.join(format!("{name}.eml"));
-    let temp_path = dir.join(format!(".{name}.eml.tmp"));
-    let bytes = bytes.to_vec();
-    tokio::task::spawn_blocking(move || {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        // Live tokens, keys and temporary passwords: for karamail's user only.
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&temp_path)?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp_path, &final_path)
+/// `.eml` files written with one sync.
+const EML_BATCH: usize = 32;
+
+/// Writes each file whole or not at all, so a reader never sees half a mail and a retry
+/// after a crash replaces rather than duplicates: every file under a temporary name,
+/// one `syncfs` for all their data, then each renamed and the folder synced, so each
+/// answer `Ok` means the file is on disk under its name.
+async fn write_emls(dir: PathBuf, files: Vec<(String, Vec<u8>)>) -> Vec<std::io::Result<()>> {
+    let count = files.len();
+    let written = tokio::task::spawn_blocking(move || write_emls_now(&dir, &files)).await;
+    written.unwrap_or_else(|e| {
+        (0..count)
+            .map(|_| Err(std::io::Error::other(e.to_string())))
+            .collect()
     })
-    .await
-    .map_err(std::io::Error::other)?
+}
+
+fn write_emls_now(dir: &Path, files: &[(String, Vec<u8>)]) -> Vec<std::io::Result<()>> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let temp_path = |name: &str| dir.join(format!(".{name}.eml.tmp"));
+    let mut outcomes: Vec<std::io::Result<()>> = files
+        .iter()
+        .map(|(name, bytes)| {
+            // Live tokens, keys and temporary passwords: for karamail's user only.
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(temp_path(name))?
+                .write_all(bytes)
+        })
+        .collect();
+    let synced = std::fs::File::open(dir).and_then(|folder| {
+        sync_filesystem(&folder)?;
+        for ((name, _), outcome) in files.iter().zip(outcomes.iter_mut()) {
+            if outcome.is_ok() {
+                *outcome = std::fs::rename(temp_path(name), dir.join(format!("{name}.eml")));
+            }
+        }
+        folder.sync_all()
+    });
+    if let Err(e) = synced {
+        let failed =
+            |_: &mut std::io::Result<()>| Err(std::io::Error::new(e.kind(), e.to_string()));
+        outcomes
+            .iter_mut()
+            .for_each(|outcome| *outcome = failed(outcome));
+    }
+    outcomes
+}
+
+/// Every file's data on the filesystem holding `folder` to disk, in one call: cheaper
+/// than an fsync per file, which is one journal commit each.
+fn sync_filesystem(folder: &std::fs::File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: syncfs only reads the descriptor, which `folder` keeps open.
+    match unsafe { libc::syncfs(folder.as_raw_fd()) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
 }

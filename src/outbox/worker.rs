@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use futures_util::future::join_all;
 use tokio::sync::{Notify, watch};
 
 use super::transport::{Lane, SendError, Sender};
@@ -99,24 +100,32 @@ impl Shared {
                     self.worker.sender.close(std::mem::take(&mut lane)).await;
                     wait
                 }
-                None => match self.claim().await {
-                    Ok(Some(mail)) => {
-                        let id = mail.id;
-                        match self.worker.send_one(&mut lane, mail).await {
-                            Ok(sent) => {
-                                self.in_flight.lock().await.remove(&id);
-                                self.after(sent).await;
-                                continue;
-                            }
-                            // Sent or not, its outcome could not be written down: it stays
-                            // held, so no lane sends it again before a restart.
-                            Err(e) => {
-                                tracing::error!(outbox_id = id, error = %e, "outbox: cannot record a mail; holding it");
-                                Duration::from_secs(1)
+                None => match self.claim(self.worker.sender.batch()).await {
+                    Ok(mails) if !mails.is_empty() => {
+                        let ids: Vec<i64> = mails.iter().map(|m| m.id).collect();
+                        let outcomes = self.worker.send_batch(&mut lane, mails).await;
+                        let mut in_flight = self.in_flight.lock().await;
+                        let mut recorded = Vec::new();
+                        for (id, outcome) in ids.into_iter().zip(outcomes) {
+                            match outcome {
+                                Ok(sent) => {
+                                    in_flight.remove(&id);
+                                    recorded.push(sent);
+                                }
+                                // Sent or not, its outcome could not be written down: it
+                                // stays held, so no lane sends it again before a restart.
+                                Err(e) => {
+                                    tracing::error!(outbox_id = id, error = %e, "outbox: cannot record a mail; holding it");
+                                }
                             }
                         }
+                        drop(in_flight);
+                        for sent in recorded {
+                            self.after(sent).await;
+                        }
+                        continue;
                     }
-                    Ok(None) => {
+                    Ok(_) => {
                         // Nothing due: an idle connection is not kept.
                         self.worker.sender.close(std::mem::take(&mut lane)).await;
                         self.until_next_due().await
@@ -137,10 +146,11 @@ impl Shared {
         self.worker.sender.close(lane).await;
     }
 
-    /// The oldest due mail no lane has taken; wakes another lane if more are due.
-    async fn claim(&self) -> Result<Option<queue::QueuedMail>> {
+    /// Up to `most` of the longest due mails no lane has taken; wakes another lane if
+    /// more are due.
+    async fn claim(&self, most: usize) -> Result<Vec<queue::QueuedMail>> {
         let mut in_flight = self.in_flight.lock().await;
-        let limit = in_flight.len() + 2;
+        let limit = in_flight.len() + most + 1;
         let due = self
             .worker
             .db
@@ -150,14 +160,12 @@ impl Shared {
             .into_iter()
             .filter(|m| !in_flight.contains(&m.id))
             .collect();
-        if free.len() > 1 {
+        if free.len() > most {
+            free.truncate(most);
             self.worker.wake.notify_one();
         }
-        let mail = (!free.is_empty()).then(|| free.remove(0));
-        if let Some(mail) = &mail {
-            in_flight.insert(mail.id);
-        }
-        Ok(mail)
+        in_flight.extend(free.iter().map(|m| m.id));
+        Ok(free)
     }
 
     /// The mails to requeue if this refusal, with one of the same code for another
@@ -240,46 +248,98 @@ impl Shared {
     }
 }
 
+/// A claimed mail made ready to send, or what became of it without sending.
+enum Ready {
+    Send(lettre::Message),
+    /// It could not be built: recorded like a refusal.
+    Unsent(SendError),
+    /// Nothing more to do (it expired unsent), and whether that was written down.
+    Settled(Result<Sent>),
+}
+
+/// What to write down about a mail after the transport had its turn.
+enum Attempt {
+    Tried(std::result::Result<(), SendError>),
+    Settled(Result<Sent>),
+}
+
 impl Worker {
-    async fn send_one(&self, lane: &mut Lane, queued: queue::QueuedMail) -> Result<Sent> {
+    /// Sends claimed mails: all are composed at once (their writes — links, keys —
+    /// share a commit), handed to the transport together (`Sender::send_all`), and
+    /// recorded at once. One outcome per mail, in order.
+    async fn send_batch(
+        &self,
+        lane: &mut Lane,
+        mails: Vec<queue::QueuedMail>,
+    ) -> Vec<Result<Sent>> {
+        let ready = join_all(mails.iter().map(|mail| self.ready(mail))).await;
+        let to_send: Vec<(String, &lettre::Message)> = mails
+            .iter()
+            .zip(&ready)
+            .filter_map(|(mail, ready)| match ready {
+                Ready::Send(message) => Some((format!("{:08}", mail.id), message)),
+                _ => None,
+            })
+            .collect();
+        let mut sent = self.sender.send_all(lane, &to_send).await.into_iter();
+        let attempts: Vec<Attempt> = ready
+            .into_iter()
+            .map(|ready| match ready {
+                Ready::Send(_) => Attempt::Tried(sent.next().unwrap_or_else(|| {
+                    Err(SendError {
+                        message: "the transport gave no outcome".into(),
+                        ..Default::default()
+                    })
+                })),
+                Ready::Unsent(error) => Attempt::Tried(Err(error)),
+                Ready::Settled(outcome) => Attempt::Settled(outcome),
+            })
+            .collect();
+        join_all(
+            mails
+                .iter()
+                .zip(attempts)
+                .map(|(mail, attempt)| async move {
+                    match attempt {
+                        Attempt::Tried(result) => self.record(mail, result).await,
+                        Attempt::Settled(outcome) => outcome,
+                    }
+                }),
+        )
+        .await
+    }
+
+    /// A mail past its useful life is settled here (never sent late); the others are
+    /// composed.
+    async fn ready(&self, queued: &queue::QueuedMail) -> Ready {
         let id = queued.id;
-        let now = db::now();
         if let Some(life) = self.mailer.useful_life(&queued.kind)
-            && now >= queued.created_at + life
+            && db::now() >= queued.created_at + life
         {
             let reason = format!("expired: not sent within {life} s of being queued");
             tracing::warn!(outbox_id = id, kind = %queued.kind, "mail expired unsent; never sent late");
-            self.db
+            let marked = self
+                .db
                 .write(move |c| queue::mark_expired(c, id, &reason))
-                .await?;
-            return Ok(Sent::Never);
+                .await;
+            return Ready::Settled(marked.map(|_| Sent::Never));
         }
-        let result = match self.mailer.compose(&self.db, &queued).await {
-            Ok(Composed::Mail(message)) => {
-                self.sender.send(lane, &format!("{id:08}"), &message).await
-            }
-            Ok(Composed::Obsolete(reason)) => Err(SendError {
-                permanent: true,
+        let unsent = |permanent: bool, message: String| {
+            Ready::Unsent(SendError {
+                permanent,
                 transport: false,
-                message: format!("not sent: {reason}"),
+                message,
                 ..Default::default()
-            }),
+            })
+        };
+        match self.mailer.compose(&self.db, queued).await {
+            Ok(Composed::Mail(message)) => Ready::Send(message),
+            Ok(Composed::Obsolete(reason)) => unsent(true, format!("not sent: {reason}")),
             // A mail that cannot be built (an address no sender takes) never will be;
             // it fails alone and the queue goes on.
-            Err(e @ Error::Mail(_)) => Err(SendError {
-                permanent: true,
-                transport: false,
-                message: format!("composing: {e}"),
-                ..Default::default()
-            }),
-            Err(e) => Err(SendError {
-                permanent: false,
-                transport: false,
-                message: format!("composing: {e}"),
-                ..Default::default()
-            }),
-        };
-        self.record(&queued, result).await
+            Err(e @ Error::Mail(_)) => unsent(true, format!("composing: {e}")),
+            Err(e) => unsent(false, format!("composing: {e}")),
+        }
     }
 
     /// Writes down what became of a mail.

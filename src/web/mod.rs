@@ -261,7 +261,10 @@ async fn operator(state: &AppState, path: &str) -> Resp {
 async fn healthz(state: &AppState) -> Resp {
     let alive = state
         .db
-        .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .read(|c| {
+            Ok(c.prepare_cached("SELECT 1")?
+                .query_row([], |r| r.get::<_, i64>(0))?)
+        })
         .await;
     let (status, body) = match alive {
         Ok(_) => (StatusCode::OK, "ok\n"),

@@ -88,8 +88,7 @@ pub async fn request_submit(state: &AppState, req: &Req) -> Result<Resp> {
                     "queued"
                 }
             };
-            tx.execute(
-                "INSERT INTO reset_requests (requested_at, address_key, client_ip, outcome) VALUES (?1, ?2, ?3, ?4)",
+            tx.prepare_cached("INSERT INTO reset_requests (requested_at, address_key, client_ip, outcome) VALUES (?1, ?2, ?3, ?4)")?.execute(
                 rusqlite::params![now, address.key(), client_ip, outcome],
             )?;
             tx.commit()?;

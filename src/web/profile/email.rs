@@ -87,8 +87,7 @@ async fn verification_mails_last_hour(state: &AppState, member_id: i64) -> Resul
     state
         .db
         .call(move |c| {
-            Ok(c.query_row(
-                "SELECT count(*) FROM outbox WHERE kind = 'email_verify' AND params = ?1 AND created_at > ?2",
+            Ok(c.prepare_cached("SELECT count(*) FROM outbox WHERE kind = 'email_verify' AND params = ?1 AND created_at > ?2")?.query_row(
                 rusqlite::params![params, db::now() - 3600],
                 |r| r.get(0),
             )?)
