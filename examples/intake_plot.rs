@@ -75,6 +75,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .configure_mesh()
         .x_desc("parallel clients (one connection per mail)")
         .y_desc("mails/s")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
         .draw()?;
     let colours = [("karamail", RED), ("smtp-sink", BLUE), ("aiosmtpd", GREEN)];
     for (server, colour) in colours {
@@ -101,6 +103,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .configure_mesh()
         .x_desc("parallel clients (one connection per mail)")
         .y_desc("ms")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
         .draw()?;
     for (label, value, colour) in [
         ("p50", (|p: &Point| p.reply_p50) as fn(&Point) -> f64, RED),

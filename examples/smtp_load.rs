@@ -14,17 +14,16 @@
 //! ```
 //! `--rate` paces the mails (mails per second in all) instead of sending as fast as
 //! the clients can; `--eml-dir` waits for every reply's `.eml` there and reports the
-//! time from each `250` to its reply (the `.eml`'s ctime: the rename that makes it
-//! whole; negative when it was there before the client read the `250`). Prints one
-//! line of `key=value` pairs.
+//! time from each `250` to its reply (when inotify saw the rename that makes it whole;
+//! negative when it was there before the client read the `250`). Prints one line of
+//! `key=value` pairs.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpSocket;
@@ -165,39 +164,90 @@ fn recipient_of(eml: &Path) -> Option<String> {
     Some(to.trim_end_matches('>').to_ascii_lowercase())
 }
 
-/// Waits (up to two minutes) until every accepted mail's reply is in `dir`, and gives
-/// each reply's time after its `250`.
-fn reply_latencies(dir: &Path, accepted: &HashMap<String, SystemTime>) -> (Vec<f64>, usize) {
-    let mut found: HashMap<String, SystemTime> = HashMap::new();
-    let mut seen: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while found.len() < accepted.len() && Instant::now() < deadline {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.extension().is_none_or(|e| e != "eml") || !seen.insert(path.clone()) {
-                continue;
+/// When each `.eml` appeared in a folder, as inotify tells it (file times are kept in
+/// the kernel's coarse clock, up to a few ms early: too coarse for this).
+struct Watcher {
+    appeared: Arc<std::sync::Mutex<HashMap<String, SystemTime>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Watcher {
+    fn start(dir: &Path) -> Watcher {
+        use std::os::unix::ffi::OsStrExt;
+        std::fs::create_dir_all(dir).expect("the .eml folder");
+        let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).expect("a folder path");
+        // SAFETY: plain system calls on a descriptor this thread owns.
+        let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC) };
+        assert!(fd >= 0, "inotify: {}", std::io::Error::last_os_error());
+        let watch = unsafe { libc::inotify_add_watch(fd, path.as_ptr(), libc::IN_MOVED_TO) };
+        assert!(watch >= 0, "inotify: {}", std::io::Error::last_os_error());
+        let appeared = Arc::new(std::sync::Mutex::new(HashMap::new()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (seen, stopping) = (appeared.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut buffer = vec![0u8; 256 * 1024];
+            while !stopping.load(Ordering::Relaxed) {
+                let mut ready = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+                if unsafe { libc::poll(&mut ready, 1, 50) } <= 0 {
+                    continue;
+                }
+                let read = unsafe { libc::read(fd, buffer.as_mut_ptr().cast(), buffer.len()) };
+                let now = SystemTime::now();
+                let mut events = &buffer[..read.max(0) as usize];
+                let mut seen = seen.lock().unwrap();
+                // Each event: wd, mask, cookie, len (4 bytes each), then len bytes of name.
+                while events.len() >= 16 {
+                    let len = u32::from_ne_bytes(events[12..16].try_into().unwrap()) as usize;
+                    let name = &events[16..16 + len];
+                    let name = String::from_utf8_lossy(name).trim_end_matches('\0').to_string();
+                    seen.entry(name).or_insert(now);
+                    events = &events[16 + len..];
+                }
             }
-            let (Some(to), Ok(meta)) = (recipient_of(&path), entry.metadata()) else {
-                continue;
-            };
-            if accepted.contains_key(&to) {
-                let written =
-                    UNIX_EPOCH + Duration::new(meta.ctime() as u64, meta.ctime_nsec() as u32);
-                found.insert(to, written);
+            unsafe { libc::close(fd) };
+        });
+        Watcher { appeared, stop, thread }
+    }
+
+    /// Waits (up to two minutes) until every accepted mail's reply is in `dir`, and
+    /// gives each reply's time after its `250`, and how many never came.
+    fn latencies(self, dir: &Path, accepted: &HashMap<String, SystemTime>) -> (Vec<f64>, usize) {
+        let mut found: HashMap<String, SystemTime> = HashMap::new();
+        let mut read: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while found.len() < accepted.len() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            let appeared: Vec<(String, SystemTime)> = self
+                .appeared
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(name, _)| name.ends_with(".eml") && !read.contains(*name))
+                .map(|(name, at)| (name.clone(), *at))
+                .collect();
+            for (name, at) in appeared {
+                read.insert(name.clone());
+                if let Some(to) = recipient_of(&dir.join(&name))
+                    && accepted.contains_key(&to)
+                {
+                    found.insert(to, at);
+                }
             }
         }
-        std::thread::sleep(Duration::from_millis(50));
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+        let mut latencies: Vec<f64> = found
+            .iter()
+            // Negative when the reply was on disk before the client read its 250.
+            .map(|(to, written)| match written.duration_since(accepted[to]) {
+                Ok(after) => ms(after),
+                Err(before) => -ms(before.duration()),
+            })
+            .collect();
+        latencies.sort_by(f64::total_cmp);
+        (latencies, accepted.len() - found.len())
     }
-    let mut latencies: Vec<f64> = found
-        .iter()
-        // Negative when the reply was on disk before the client read its 250.
-        .map(|(to, written)| match written.duration_since(accepted[to]) {
-            Ok(after) => ms(after),
-            Err(before) => -ms(before.duration()),
-        })
-        .collect();
-    latencies.sort_by(f64::total_cmp);
-    (latencies, accepted.len() - found.len())
 }
 
 fn main() {
@@ -207,6 +257,7 @@ fn main() {
         .build()
         .expect("a runtime");
     let next = Arc::new(AtomicUsize::new(0));
+    let watcher = options.eml_dir.as_deref().map(Watcher::start);
     let started = Instant::now();
     let results = runtime.block_on(async {
         let mut clients = Vec::new();
@@ -261,8 +312,8 @@ fn main() {
         percentile(&sessions, 50),
         percentile(&sessions, 99),
     );
-    if let Some(dir) = &options.eml_dir {
-        let (replies, missing) = reply_latencies(dir, &accepted);
+    if let (Some(dir), Some(watcher)) = (&options.eml_dir, watcher) {
+        let (replies, missing) = watcher.latencies(dir, &accepted);
         line += &format!(
             " replies={} replies_missing={missing} reply_p50_ms={:.2} reply_p99_ms={:.2}",
             replies.len(),

@@ -70,13 +70,14 @@ pub fn next_due_at(conn: &Connection, busy: &[i64]) -> Result<Option<i64>> {
     Ok(None)
 }
 
-/// Makes the mails that waited for the transport due now (it is back); a mail waiting
-/// for its own recipient keeps its own time.
+/// Makes the mails that waited for the transport due (it is back), as due since they
+/// were queued: they go out in the order they were queued, before newer mails; a mail
+/// waiting for its own recipient keeps its own time.
 pub fn retry_all_now(conn: &Connection, now: i64) -> Result<usize> {
     Ok(conn
         .prepare_cached(
-            "UPDATE outbox SET next_attempt_at = ?1
-         WHERE status = 'queued' AND transport_fault = 1 AND next_attempt_at > ?1",
+            "UPDATE outbox SET next_attempt_at = min(created_at, ?1)
+         WHERE status = 'queued' AND transport_fault = 1",
         )?
         .execute([now])?)
 }
@@ -88,7 +89,9 @@ pub fn mark_sent(conn: &Connection, id: i64, now: i64) -> Result<()> {
     Ok(())
 }
 
-/// A try that failed for now; `transport`: for the transport's sake, not the mail's.
+/// A try that failed for now; `transport`: for the transport's sake, not the mail's —
+/// then the mail keeps its time and so its place in the queue (every lane's pause
+/// decides when it is tried again), and the backlog goes out in order.
 pub fn mark_retry(
     conn: &Connection,
     id: i64,
@@ -97,8 +100,9 @@ pub fn mark_retry(
     transport: bool,
 ) -> Result<()> {
     conn.prepare_cached(
-        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3,
-                transport_fault = ?4 WHERE id = ?1",
+        "UPDATE outbox SET attempts = attempts + 1, last_error = ?3, transport_fault = ?4,
+                next_attempt_at = CASE WHEN ?4 THEN next_attempt_at ELSE ?2 END
+         WHERE id = ?1",
     )?
     .execute(params![id, next_attempt_at, error, transport])?;
     Ok(())
