@@ -25,7 +25,12 @@ fn read(path: &str) -> Vec<Point> {
         .filter(|line| !line.trim().is_empty())
         .map(|line| {
             let fields: Vec<&str> = line.split('\t').collect();
-            let number = |i: usize| fields.get(i).and_then(|f| f.parse().ok()).unwrap_or(f64::NAN);
+            let number = |i: usize| {
+                fields
+                    .get(i)
+                    .and_then(|f| f.parse().ok())
+                    .unwrap_or(f64::NAN)
+            };
             Point {
                 server: fields[0].to_string(),
                 clients: number(1),
@@ -85,7 +90,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .draw_series(LineSeries::new(line.clone(), colour.stroke_width(2)))?
             .label(server)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour));
-        rate_chart.draw_series(line.into_iter().map(|xy| Circle::new(xy, 3, colour.filled())))?;
+        rate_chart.draw_series(
+            line.into_iter()
+                .map(|xy| Circle::new(xy, 3, colour.filled())),
+        )?;
     }
     rate_chart
         .configure_series_labels()
@@ -94,7 +102,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .draw()?;
 
     let mut latency_chart = ChartBuilder::on(&right)
-        .caption("karamail: from the 250 to the reply's .eml", ("sans-serif", 20))
+        .caption(
+            "karamail: from the 250 to the reply's .eml",
+            ("sans-serif", 20),
+        )
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(60)
@@ -115,7 +126,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .draw_series(LineSeries::new(line.clone(), colour.stroke_width(2)))?
             .label(label)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour));
-        latency_chart.draw_series(line.into_iter().map(|xy| Circle::new(xy, 3, colour.filled())))?;
+        latency_chart.draw_series(
+            line.into_iter()
+                .map(|xy| Circle::new(xy, 3, colour.filled())),
+        )?;
     }
     latency_chart
         .configure_series_labels()

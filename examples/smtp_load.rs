@@ -188,7 +188,11 @@ impl Watcher {
         let thread = std::thread::spawn(move || {
             let mut buffer = vec![0u8; 256 * 1024];
             while !stopping.load(Ordering::Relaxed) {
-                let mut ready = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+                let mut ready = libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
                 if unsafe { libc::poll(&mut ready, 1, 50) } <= 0 {
                     continue;
                 }
@@ -200,14 +204,20 @@ impl Watcher {
                 while events.len() >= 16 {
                     let len = u32::from_ne_bytes(events[12..16].try_into().unwrap()) as usize;
                     let name = &events[16..16 + len];
-                    let name = String::from_utf8_lossy(name).trim_end_matches('\0').to_string();
+                    let name = String::from_utf8_lossy(name)
+                        .trim_end_matches('\0')
+                        .to_string();
                     seen.entry(name).or_insert(now);
                     events = &events[16 + len..];
                 }
             }
             unsafe { libc::close(fd) };
         });
-        Watcher { appeared, stop, thread }
+        Watcher {
+            appeared,
+            stop,
+            thread,
+        }
     }
 
     /// Waits (up to two minutes) until every accepted mail's reply is in `dir`, and

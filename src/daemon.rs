@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::db::{Db, sessions};
@@ -62,7 +62,6 @@ pub async fn start(config: Config) -> Result<Daemon> {
         .transpose()?;
     let (smtp_addr, http_addr) = (smtp_listener.local_addr()?, http_listener.local_addr()?);
     let public_url = config.public_url(http_addr);
-    let outbox_wake = Arc::new(Notify::new());
     let (stop, stopped) = watch::channel(false);
 
     let sender = Sender::from_config(&config)?;
@@ -101,7 +100,7 @@ pub async fn start(config: Config) -> Result<Daemon> {
         db: db.clone(),
         sender,
         mailer: Arc::new(mailer),
-        wake: outbox_wake.clone(),
+        wake: db.mail_queued(),
         retry_initial: config.mail.retry_initial.0,
         retry_max: config.mail.retry_max.0,
         lanes: config.mail.relay_connections,
@@ -110,7 +109,6 @@ pub async fn start(config: Config) -> Result<Daemon> {
         config: config.clone(),
         db: db.clone(),
         templates: templates.clone(),
-        outbox_wake: outbox_wake.clone(),
         public_url: public_url.clone(),
         limits: web::WebLimits::new(&config),
         views: Default::default(),
@@ -123,7 +121,6 @@ pub async fn start(config: Config) -> Result<Daemon> {
     let intake = Arc::new(Intake {
         config,
         db: db.clone(),
-        outbox_wake,
         closed: Default::default(),
         sender_auth,
     });

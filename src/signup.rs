@@ -7,7 +7,7 @@ use crate::address::Address;
 use crate::config::LimitsConfig;
 use crate::db::{self, requests};
 use crate::error::Result;
-use crate::outbox::{self, OutgoingMail};
+use crate::mail::{self, OutgoingMail};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {
@@ -91,7 +91,7 @@ pub fn request_link(
             in_reply_to: request.message_id.map(str::to_string),
             auto_replied: request.via == Via::Mail,
         };
-        outbox::enqueue(conn, &mail, &address.to_string(), from, now)?;
+        mail::queue(conn, &mail, &address.to_string(), from, now)?;
     }
     Ok(outcome)
 }

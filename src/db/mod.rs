@@ -42,6 +42,19 @@ pub struct Db {
     /// Where `write` queues its jobs; dropped (and its thread joined) before `conn`.
     writer: Arc<Writer>,
     conn: Arc<Mutex<Connection>>,
+    /// Told after every commit that queued a mail: what the outbox waits on.
+    mail_queued: Arc<tokio::sync::Notify>,
+}
+
+thread_local! {
+    /// Set by a write that queues a mail (`outbox::insert`), read after its commit.
+    static QUEUED_MAIL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Called by the queries that make a mail due: once the transaction commits, the
+/// outbox is woken (no flow wakes it itself).
+pub(crate) fn mail_was_queued() {
+    QUEUED_MAIL.set(true);
 }
 
 /// A write waiting for a commit: it runs in its own savepoint of the batch's transaction
@@ -66,7 +79,10 @@ pub static COMMITS: AtomicU64 = AtomicU64::new(0);
 pub static WRITES: AtomicU64 = AtomicU64::new(0);
 
 impl Writer {
-    fn start(conn: Arc<Mutex<Connection>>) -> Result<Writer> {
+    fn start(
+        conn: Arc<Mutex<Connection>>,
+        mail_queued: Arc<tokio::sync::Notify>,
+    ) -> Result<Writer> {
         let (jobs, queued) = std::sync::mpsc::channel::<WriteJob>();
         let thread = std::thread::Builder::new()
             .name("karamail-db-writer".into())
@@ -77,7 +93,11 @@ impl Writer {
                     let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
                     COMMITS.fetch_add(1, Ordering::Relaxed);
                     WRITES.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    QUEUED_MAIL.set(false);
                     commit_batch(&conn, batch);
+                    if QUEUED_MAIL.take() {
+                        mail_queued.notify_one();
+                    }
                 }
             })?;
         Ok(Writer {
@@ -146,11 +166,18 @@ impl Db {
         keep_plans(&conn)?;
         migrate(&mut conn)?;
         let conn = Arc::new(Mutex::new(conn));
+        let mail_queued = Arc::new(tokio::sync::Notify::new());
         Ok(Db {
             readers: None,
-            writer: Arc::new(Writer::start(conn.clone())?),
+            writer: Arc::new(Writer::start(conn.clone(), mail_queued.clone())?),
             conn,
+            mail_queued,
         })
+    }
+
+    /// Notified after each commit that queued a mail (see `mail_was_queued`).
+    pub fn mail_queued(&self) -> Arc<tokio::sync::Notify> {
+        self.mail_queued.clone()
     }
 
     /// Runs the write `f` and answers once it is committed and on disk. Writes queue for
@@ -270,7 +297,13 @@ impl Db {
 
     /// Runs `f` on this thread; for the SMTP threads and the CLI.
     pub fn call_blocking<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
-        f(&mut self.lock_conn())
+        let mut conn = self.lock_conn();
+        QUEUED_MAIL.set(false);
+        let result = f(&mut conn);
+        if QUEUED_MAIL.take() {
+            self.mail_queued.notify_one();
+        }
+        result
     }
 }
 

@@ -23,6 +23,7 @@ pub fn insert(
     message_id: &str,
     now: i64,
 ) -> Result<i64> {
+    super::mail_was_queued();
     conn.prepare_cached(
         "INSERT INTO outbox (kind, recipient, params, message_id, created_at, next_attempt_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
@@ -190,6 +191,7 @@ pub fn count_by_status(conn: &mut Connection) -> Result<Vec<(String, i64)>> {
 
 /// Queues mail `id` (failed or waiting) to go now; without an id, every failed mail.
 pub fn requeue(conn: &Connection, id: Option<i64>, now: i64) -> Result<usize> {
+    super::mail_was_queued();
     Ok(match id {
         Some(id) => conn.prepare_cached("UPDATE outbox SET status = 'queued', next_attempt_at = ?2 WHERE id = ?1 AND status != 'sent'")?.execute(
             params![id, now],

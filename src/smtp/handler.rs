@@ -187,9 +187,6 @@ pub async fn store(intake: &Intake, prepared: Prepared) -> Response {
                 size,
                 "mail received"
             );
-            if outcome == signup::Outcome::Queued {
-                intake.outbox_wake.notify_one();
-            }
             reply(250, "2.0.0 Ok: queued")
         }
         Err(e) => {

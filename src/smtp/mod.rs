@@ -13,8 +13,6 @@ mod server;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use tokio::sync::Notify;
-
 use crate::config::Config;
 use crate::db::Db;
 
@@ -24,7 +22,6 @@ pub use server::serve;
 pub struct Intake {
     pub config: Arc<Config>,
     pub db: Db,
-    pub outbox_wake: Arc<Notify>,
     /// Set at shutdown: from then on HELO and MAIL get 421 (a transaction under way
     /// is finished).
     pub closed: AtomicBool,

@@ -10,7 +10,7 @@ use super::{AppState, ErrorPage, Req, Resp, Trouble, error_response, member};
 use crate::db::{self, login as attempts, members};
 use crate::error::Result;
 use crate::login::{self, LoginCheck, PasswordCheck};
-use crate::outbox::{self, OutgoingMail};
+use crate::mail::{self, OutgoingMail};
 use crate::secrets::{self, SecretKind};
 
 const PENDING_COOKIE: &str = "km_login";
@@ -128,14 +128,13 @@ async fn start_attempt(state: &AppState, req: &Req, account: members::Account) -
             Ok(())
         })
         .await?;
-    state.outbox_wake.notify_one();
     let cookie = set_session_cookie(PENDING_COOKIE, &pending, PENDING_PATH, state.https());
     Ok(with_cookie(redirect("/login/key"), &cookie))
 }
 
 fn queue_keys(c: &rusqlite::Connection, member_id: i64, attempt_id: i64, from: &str) -> Result<()> {
     for address in members::emails(c, member_id)? {
-        outbox::enqueue(
+        mail::queue(
             c,
             &OutgoingMail::LoginKey { attempt_id },
             &address,
@@ -342,7 +341,6 @@ pub async fn resend(state: &AppState, req: &Req) -> Result<Resp> {
             Ok(())
         })
         .await?;
-    state.outbox_wake.notify_one();
     state.key_page(
         req,
         StatusCode::OK,

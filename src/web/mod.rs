@@ -27,7 +27,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Serialize;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::connections::{Caps, Connections};
@@ -52,7 +52,6 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
     pub templates: Arc<Templates>,
-    pub outbox_wake: Arc<Notify>,
     /// Base URL members see, no trailing slash.
     pub public_url: String,
     pub limits: WebLimits,

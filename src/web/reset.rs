@@ -15,7 +15,7 @@ use crate::db::links::{LinkState, Purpose};
 use crate::db::sessions::{self, Kind};
 use crate::db::{self, login as attempts, members};
 use crate::error::Result;
-use crate::outbox::{self, OutgoingMail};
+use crate::mail::{self, OutgoingMail};
 use crate::{login, password};
 
 const FLOW: LinkFlow = LinkFlow {
@@ -67,7 +67,7 @@ pub async fn request_submit(state: &AppState, req: &Req) -> Result<Resp> {
         }
     };
     let (config, client_ip) = (state.config.clone(), req.client_ip());
-    let queued = state
+    state
         .db
         .call(move |c| {
             let tx = c.transaction()?;
@@ -83,7 +83,7 @@ pub async fn request_submit(state: &AppState, req: &Req) -> Result<Resp> {
                 None => "unknown_address",
                 Some(account) => {
                     let mail = OutgoingMail::Reset { member_id: account.id };
-                    outbox::enqueue(&tx, &mail, &address.to_string(), &config.mail.from, now)?;
+                    mail::queue(&tx, &mail, &address.to_string(), &config.mail.from, now)?;
                     db::audit(&tx, "reset_requested", Some(account.id), client_ip.as_deref(), "")?;
                     "queued"
                 }
@@ -92,12 +92,9 @@ pub async fn request_submit(state: &AppState, req: &Req) -> Result<Resp> {
                 rusqlite::params![now, address.key(), client_ip, outcome],
             )?;
             tx.commit()?;
-            Ok(outcome == "queued")
+            Ok(())
         })
         .await?;
-    if queued {
-        state.outbox_wake.notify_one();
-    }
     state.page(
         "reset_request.html",
         &RequestPage {
@@ -370,7 +367,7 @@ pub async fn password_submit(state: &AppState, req: &Req) -> Result<Resp> {
                 let mail = OutgoingMail::ProfileChanged {
                     change: "パスワード（再発行）".into(),
                 };
-                outbox::enqueue(&tx, &mail, &address, &from, now)?;
+                mail::queue(&tx, &mail, &address, &from, now)?;
             }
             db::audit(
                 &tx,
@@ -383,7 +380,6 @@ pub async fn password_submit(state: &AppState, req: &Req) -> Result<Resp> {
             Ok(())
         })
         .await?;
-    state.outbox_wake.notify_one();
     let response = redirect("/reset/done");
     Ok(with_cookie(response, &FLOW.clear_cookie(state)))
 }

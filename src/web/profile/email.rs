@@ -10,7 +10,7 @@ use super::{Field, MAX_ADDRESSES, announce, refuse};
 use crate::address::Address;
 use crate::db::{self, links, members};
 use crate::error::Result;
-use crate::outbox::{self, OutgoingMail};
+use crate::mail::{self, OutgoingMail};
 use crate::secrets::SecretKind;
 
 /// Confirmation mails one member may send in an hour (each goes to an address not yet
@@ -61,7 +61,7 @@ pub async fn add_email(state: &AppState, req: &Req) -> Result<Resp> {
     state
         .db
         .call(move |c| {
-            outbox::enqueue(
+            mail::queue(
                 c,
                 &OutgoingMail::EmailVerify { member_id },
                 &address,
@@ -77,7 +77,6 @@ pub async fn add_email(state: &AppState, req: &Req) -> Result<Resp> {
             )
         })
         .await?;
-    state.outbox_wake.notify_one();
     Ok(redirect("/profile?done=email_sent"))
 }
 
@@ -188,7 +187,6 @@ pub async fn remove_email(state: &AppState, req: &Req) -> Result<Resp> {
     if !removed {
         return refuse_last_address(state, req, &member.account).await;
     }
-    state.outbox_wake.notify_one();
     Ok(redirect("/profile?done=email_removed"))
 }
 
@@ -287,7 +285,6 @@ pub async fn confirm_email(state: &AppState, req: &Req) -> Result<Resp> {
         };
         return Ok(error_response(state, StatusCode::CONFLICT, &page));
     }
-    state.outbox_wake.notify_one();
     let cookie = clear_cookie(LINK_COOKIE, LINK_PATH, state.https());
     Ok(with_cookie(redirect("/profile/email/added"), &cookie))
 }

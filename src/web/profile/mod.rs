@@ -17,7 +17,7 @@ use super::{AppState, Req, Resp, member};
 use crate::db::{self, members, sessions};
 use crate::error::Result;
 use crate::login::{self, PasswordCheck};
-use crate::outbox::{self, OutgoingMail};
+use crate::mail::{self, OutgoingMail};
 use crate::password;
 
 pub const MAX_ADDRESSES: usize = 3;
@@ -149,7 +149,7 @@ fn announce(
         let mail = OutgoingMail::ProfileChanged {
             change: change.to_string(),
         };
-        outbox::enqueue(c, &mail, &address, from, db::now())?;
+        mail::queue(c, &mail, &address, from, db::now())?;
     }
     Ok(())
 }
@@ -181,7 +181,6 @@ async fn commit_change(
             Ok(())
         })
         .await?;
-    state.outbox_wake.notify_one();
     Ok(redirect(&format!("/profile?done={done}")))
 }
 

@@ -68,9 +68,6 @@ pub async fn request_submit(state: &AppState, req: &Req) -> Result<Resp> {
         outcome = outcome.as_str(),
         "sign-up mail requested on the web"
     );
-    if outcome == requests::Outcome::Queued {
-        state.outbox_wake.notify_one();
-    }
     state.page(
         "signup_sent.html",
         &SentPage {

@@ -1,6 +1,11 @@
 //! Composing outgoing mail: one template per mail under `templates/mail/` (its first
 //! line is `Subject: …`), one small function per mail, the headers every mail carries,
-//! and the secrets a mail brings, made at the moment it is sent.
+//! and the secrets a mail brings, made at the moment it is sent. What a queued mail is,
+//! and queueing one: `outgoing`.
+
+mod outgoing;
+
+pub use outgoing::{OutgoingMail, new_message_id, queue};
 
 use std::sync::Arc;
 
@@ -20,7 +25,6 @@ use crate::config::{Charset, Config};
 use crate::db::{self, Db, links, login, members, outbox::QueuedMail};
 use crate::error::{Error, Result};
 use crate::jst;
-use crate::outbox::OutgoingMail;
 use crate::secrets::{self, SecretKind};
 
 /// Renders and builds mails; shared by the outbox worker.
@@ -260,7 +264,7 @@ impl Mailer {
             kind: "test".into(),
             recipient: recipient.to_string(),
             params: String::new(),
-            message_id: crate::outbox::new_message_id(&self.config.mail.from, db::now()),
+            message_id: new_message_id(&self.config.mail.from, db::now()),
             attempts: 0,
             created_at: db::now(),
         };
