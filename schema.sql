@@ -118,6 +118,7 @@ CREATE TABLE reset_requests (
     outcome      TEXT NOT NULL
 );
 CREATE INDEX reset_requests_address ON reset_requests (address_key, requested_at);
+CREATE INDEX reset_requests_ip ON reset_requests (client_ip, outcome, requested_at);
 
 -- お知らせ from the society, shown on every member's top page.
 CREATE TABLE notices (

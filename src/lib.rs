@@ -13,6 +13,7 @@ pub mod dkim;
 pub mod dns;
 pub mod error;
 pub mod files;
+pub mod flows;
 pub mod hashing;
 pub mod jst;
 pub mod log;

@@ -8,6 +8,7 @@ pub mod notices;
 pub mod outbox;
 pub mod records;
 pub mod requests;
+pub mod reset_requests;
 pub mod server_key;
 pub mod sessions;
 
@@ -22,13 +23,14 @@ use crate::error::{Error, Result};
 
 const SCHEMA: &str = include_str!("../../schema.sql");
 /// Bump with every change to `schema.sql`, and add the step to `MIGRATIONS`.
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 /// `MIGRATIONS[n]` turns a version n+1 database into version n+2.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/002.sql"),
     include_str!("migrations/003.sql"),
     include_str!("migrations/004.sql"),
     include_str!("migrations/005.sql"),
+    include_str!("migrations/006.sql"),
 ];
 
 /// The one writing connection, shared: group-committed writes (`write`) go to it through

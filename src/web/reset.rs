@@ -12,10 +12,10 @@ use super::profile::{check_new_login_id, check_new_password};
 use super::{AppState, ErrorPage, Req, Resp, Trouble, error_response};
 use crate::address::{Address, to_half_width};
 use crate::db::links::{LinkState, Purpose};
-use crate::db::sessions::{self, Kind};
-use crate::db::{self, login as attempts, members};
+use crate::db::sessions::Kind;
+use crate::db::{self, members};
 use crate::error::Result;
-use crate::mail::{self, OutgoingMail};
+use crate::flows::reset;
 use crate::{login, password};
 
 const FLOW: LinkFlow = LinkFlow {
@@ -69,30 +69,9 @@ pub async fn request_submit(state: &AppState, req: &Req) -> Result<Resp> {
     let (config, client_ip) = (state.config.clone(), req.client_ip());
     state
         .db
-        .call(move |c| {
-            let tx = c.transaction()?;
-            let now = db::now();
-            let account = members::account_by_email(&tx, &address.to_string())?.filter(|a| a.disabled_at.is_none());
-            let (by_address, by_ip) = (
-                count_requests(&tx, "address_key", &address.key(), now)?,
-                client_ip.as_deref().map(|ip| count_requests(&tx, "client_ip", ip, now)).transpose()?.unwrap_or(0),
-            );
-            let outcome = match account {
-                _ if by_address >= config.limits.reset_per_address_hour => "rate_limited_address",
-                _ if by_ip >= config.limits.reset_per_ip_hour => "rate_limited_ip",
-                None => "unknown_address",
-                Some(account) => {
-                    let mail = OutgoingMail::Reset { member_id: account.id };
-                    mail::queue(&tx, &mail, &address.to_string(), &config.mail.from, now)?;
-                    db::audit(&tx, "reset_requested", Some(account.id), client_ip.as_deref(), "")?;
-                    "queued"
-                }
-            };
-            tx.prepare_cached("INSERT INTO reset_requests (requested_at, address_key, client_ip, outcome) VALUES (?1, ?2, ?3, ?4)")?.execute(
-                rusqlite::params![now, address.key(), client_ip, outcome],
-            )?;
-            tx.commit()?;
-            Ok(())
+        .write(move |tx| {
+            let (limits, from) = (&config.limits, &config.mail.from);
+            reset::request(tx, limits, from, &address, client_ip.as_deref(), db::now())
         })
         .await?;
     state.page(
@@ -104,14 +83,6 @@ pub async fn request_submit(state: &AppState, req: &Req) -> Result<Resp> {
             sent: true,
         },
     )
-}
-
-/// Requests in the last hour by one address or one client.
-fn count_requests(c: &rusqlite::Connection, column: &str, value: &str, now: i64) -> Result<u32> {
-    let sql = format!(
-        "SELECT count(*) FROM reset_requests WHERE {column} = ?1 AND requested_at >= ?2 AND outcome = 'queued'"
-    );
-    Ok(c.query_row(&sql, rusqlite::params![value, now - 3600], |r| r.get(0))?)
 }
 
 fn link_problem(state: &AppState) -> Resp {
@@ -343,41 +314,20 @@ pub async fn password_submit(state: &AppState, req: &Req) -> Result<Resp> {
     }
     let plain = form.password.clone();
     let hash = state.hashing.run(move || password::hash(&plain)).await??;
-    let (member_id, old_login_id, from, client_ip) = (
-        account.id,
-        account.login_id.clone().unwrap_or_default(),
-        state.config.mail.from.clone(),
-        req.client_ip(),
-    );
+    let (from, client_ip) = (state.config.mail.from.clone(), req.client_ip());
+    let old_login_id = account.login_id.clone().unwrap_or_default();
     state
         .db
-        .call(move |c| {
-            let tx = c.transaction()?;
-            let now = db::now();
-            members::set_password_hash(&tx, member_id, &hash)?;
-            if !new_login_id.is_empty() {
-                members::set_login_id(&tx, member_id, &new_login_id)?;
-            }
-            // Whoever was logged in with the old password is logged out.
-            sessions::delete_for_member(&tx, member_id)?;
-            sessions::delete(&tx, &session_hash)?;
-            attempts::end_attempts_of(&tx, member_id, now)?;
-            attempts::clear_failures(&tx, &login::login_key(&old_login_id))?;
-            for address in members::emails(&tx, member_id)? {
-                let mail = OutgoingMail::ProfileChanged {
-                    change: "パスワード（再発行）".into(),
-                };
-                mail::queue(&tx, &mail, &address, &from, now)?;
-            }
-            db::audit(
-                &tx,
-                "reset_completed",
-                Some(member_id),
-                client_ip.as_deref(),
-                "",
-            )?;
-            tx.commit()?;
-            Ok(())
+        .write(move |tx| {
+            let change = reset::NewPassword {
+                member_id: account.id,
+                session_hash: &session_hash,
+                old_login_id: &old_login_id,
+                new_login_id: Some(new_login_id.as_str()).filter(|id| !id.is_empty()),
+                password_hash: &hash,
+                client_ip: client_ip.as_deref(),
+            };
+            reset::complete(tx, &change, &from, db::now())
         })
         .await?;
     let response = redirect("/reset/done");
