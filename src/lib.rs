@@ -29,7 +29,6 @@ pub mod ratelimit;
 pub mod records;
 pub mod secrets;
 pub mod shutdown;
-pub mod signup;
 pub mod smtp;
 pub mod templates;
 pub mod tls;

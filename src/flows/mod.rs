@@ -5,3 +5,4 @@
 //! transaction commits.
 
 pub mod reset;
+pub mod signup_request;

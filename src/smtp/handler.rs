@@ -15,7 +15,7 @@ use mailin::{Action, Handler, Response};
 use super::sender_auth::Verdict;
 use super::{Intake, autoreply};
 use crate::config::Config;
-use crate::signup::{self, LinkRequest, Via};
+use crate::flows::signup_request::{self as signup, LinkRequest, Via};
 
 /// The envelope sender the server loop writes for `MAIL FROM:<>`, which `mailin`'s
 /// parser would refuse; bounces must be accepted (and are never answered).

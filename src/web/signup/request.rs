@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::super::{AppState, Req, Resp};
 use crate::address::Address;
 use crate::error::Result;
-use crate::signup::{self as requests, LinkRequest, Via};
+use crate::flows::signup_request::{self as signup, LinkRequest, Via};
 
 #[derive(Serialize, Default)]
 struct RequestPage<'a> {
@@ -48,8 +48,7 @@ pub async fn request_submit(state: &AppState, req: &Req) -> Result<Resp> {
     let shown = address.clone();
     let outcome = state
         .db
-        .call(move |conn| {
-            let tx = conn.transaction()?;
+        .write(move |tx| {
             let request = LinkRequest {
                 via: Via::Web,
                 address: &address,
@@ -59,9 +58,7 @@ pub async fn request_submit(state: &AppState, req: &Req) -> Result<Resp> {
                 size: None,
                 suppressed: None,
             };
-            let outcome = requests::request_link(&tx, &config.limits, &config.mail.from, &request)?;
-            tx.commit()?;
-            Ok(outcome)
+            signup::request_link(tx, &config.limits, &config.mail.from, &request)
         })
         .await?;
     tracing::info!(

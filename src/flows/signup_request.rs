@@ -1,5 +1,5 @@
 //! Asking for a sign-up mail, by empty mail (Procedure B) or web form (Procedure A):
-//! both come here, are recorded, rate-limited and, if allowed, queued in the outbox.
+//! both come here, are recorded, rate-limited and, if allowed, queued for the outbox.
 
 use rusqlite::Connection;
 
