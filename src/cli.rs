@@ -109,7 +109,7 @@ pub fn members_show(config: &Config, member_no: &str) -> anyhow::Result<()> {
         let key = account
             .login_id
             .as_deref()
-            .map(crate::login::login_key)
+            .map(crate::flows::login::login_key)
             .unwrap_or_default();
         Ok((
             emails,

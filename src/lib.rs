@@ -17,7 +17,6 @@ pub mod flows;
 pub mod hashing;
 pub mod jst;
 pub mod log;
-pub mod login;
 pub mod mail;
 pub mod members;
 pub mod metrics;

@@ -4,5 +4,7 @@
 //! the reply or page. Mail a step queues (`mail::queue`) wakes the outbox once the
 //! transaction commits.
 
+pub mod login;
+pub mod login_key;
 pub mod reset;
 pub mod signup_request;

@@ -8,7 +8,7 @@ use crate::address::Address;
 use crate::config::LimitsConfig;
 use crate::db::{self, login as attempts, members, reset_requests, sessions};
 use crate::error::Result;
-use crate::login::login_key;
+use crate::flows::login::login_key;
 use crate::mail::{self, OutgoingMail};
 
 /// What became of a request; the same page either way (no account enumeration).

@@ -9,8 +9,8 @@ use super::http::{self, clear_cookie, redirect, set_session_cookie, with_cookie}
 use super::{AppState, ErrorPage, Req, Resp, Trouble, error_response, member};
 use crate::db::{self, login as attempts, members};
 use crate::error::Result;
-use crate::login::{self, LoginCheck, PasswordCheck};
-use crate::mail::{self, OutgoingMail};
+use crate::flows::login::{self, LoginCheck, PasswordCheck};
+use crate::flows::login_key::{self, KeyAnswer};
 use crate::secrets::{self, SecretKind};
 
 const PENDING_COOKIE: &str = "km_login";
@@ -111,38 +111,14 @@ async fn start_attempt(state: &AppState, req: &Req, account: members::Account) -
         (account.id, state.config.mail.from.clone(), req.client_ip());
     state
         .db
-        .call(move |c| {
-            let tx = c.transaction()?;
+        .write(move |tx| {
+            let ip = client_ip.as_deref();
             let now = db::now();
-            let attempt_id =
-                attempts::start_attempt(&tx, member_id, &pending_hash, now, now + ATTEMPT_SECS)?;
-            queue_keys(&tx, member_id, attempt_id, &from)?;
-            db::audit(
-                &tx,
-                "login_key_sent",
-                Some(member_id),
-                client_ip.as_deref(),
-                "",
-            )?;
-            tx.commit()?;
-            Ok(())
+            login_key::start(tx, member_id, &pending_hash, ATTEMPT_SECS, &from, ip, now)
         })
         .await?;
     let cookie = set_session_cookie(PENDING_COOKIE, &pending, PENDING_PATH, state.https());
     Ok(with_cookie(redirect("/login/key"), &cookie))
-}
-
-fn queue_keys(c: &rusqlite::Connection, member_id: i64, attempt_id: i64, from: &str) -> Result<()> {
-    for address in members::emails(c, member_id)? {
-        mail::queue(
-            c,
-            &OutgoingMail::LoginKey { attempt_id },
-            &address,
-            from,
-            db::now(),
-        )?;
-    }
-    Ok(())
 }
 
 #[derive(Serialize)]
@@ -228,44 +204,11 @@ pub async fn key_submit(state: &AppState, req: &Req) -> Result<Resp> {
         state.config.policy.login_key_max_attempts,
         req.client_ip(),
     );
-    // The attempt is looked at again in the transaction that compares and counts:
-    // parallel guesses that all found it open before the last allowed failure ended it
-    // are refused here, unchecked.
     let outcome = state
         .db
-        .call(move |c| {
-            let tx = c.transaction()?;
-            let now = db::now();
-            if !attempts::is_open(&tx, attempt_id, now)? {
-                return Ok(KeyAnswer::Ended);
-            }
-            let right = attempts::live_key_hashes(&tx, attempt_id, now)?
-                .iter()
-                .fold(false, |found, hash| {
-                    found | secrets::constant_time_eq(hash, &typed_hash)
-                });
-            if right {
-                attempts::end_attempt(&tx, attempt_id, now)?;
-                tx.commit()?;
-                return Ok(KeyAnswer::Right);
-            }
-            let failed = attempts::add_failed_key(&tx, attempt_id)?;
-            if failed >= max {
-                attempts::end_attempt(&tx, attempt_id, now)?;
-            }
-            db::audit(
-                &tx,
-                "login_key_failed",
-                Some(attempt.member_id),
-                client_ip.as_deref(),
-                &format!("failure {failed}"),
-            )?;
-            tx.commit()?;
-            Ok(if failed >= max {
-                KeyAnswer::Over
-            } else {
-                KeyAnswer::Wrong { left: max - failed }
-            })
+        .write(move |tx| {
+            let (ip, member_id) = (client_ip.as_deref(), attempt.member_id);
+            login_key::check(tx, attempt_id, member_id, &typed_hash, max, ip, db::now())
         })
         .await?;
     match outcome {
@@ -291,19 +234,6 @@ pub async fn key_submit(state: &AppState, req: &Req) -> Result<Resp> {
     }
 }
 
-/// What a typed 暗証キー amounts to.
-enum KeyAnswer {
-    Right,
-    Wrong {
-        left: u32,
-    },
-    /// This wrong key was the last one allowed: the attempt is over.
-    Over,
-    /// The attempt had ended before this key was looked at (by a parallel guess, a
-    /// newer login or time).
-    Ended,
-}
-
 /// 暗証キーの再請求: new keys to every address, the old ones void; not too often.
 pub async fn resend(state: &AppState, req: &Req) -> Result<Resp> {
     let _: Vec<(String, String)> = req.form(state.origin())?;
@@ -326,19 +256,9 @@ pub async fn resend(state: &AppState, req: &Req) -> Result<Resp> {
     );
     state
         .db
-        .call(move |c| {
-            let tx = c.transaction()?;
-            attempts::forget_keys(&tx, attempt_id, db::now())?;
-            queue_keys(&tx, member_id, attempt_id, &from)?;
-            db::audit(
-                &tx,
-                "login_key_resent",
-                Some(member_id),
-                client_ip.as_deref(),
-                "",
-            )?;
-            tx.commit()?;
-            Ok(())
+        .write(move |tx| {
+            let ip = client_ip.as_deref();
+            login_key::resend(tx, attempt_id, member_id, &from, ip, db::now())
         })
         .await?;
     state.key_page(

@@ -15,8 +15,9 @@ use crate::db::links::{LinkState, Purpose};
 use crate::db::sessions::Kind;
 use crate::db::{self, members};
 use crate::error::Result;
+use crate::flows::login;
 use crate::flows::reset;
-use crate::{login, password};
+use crate::password;
 
 const FLOW: LinkFlow = LinkFlow {
     purpose: Purpose::Reset,

@@ -16,7 +16,7 @@ use super::http::{self, redirect};
 use super::{AppState, Req, Resp, member};
 use crate::db::{self, members, sessions};
 use crate::error::Result;
-use crate::login::{self, PasswordCheck};
+use crate::flows::login::{self, PasswordCheck};
 use crate::mail::{self, OutgoingMail};
 use crate::password;
 

@@ -1,5 +1,9 @@
 //! The first half of logging in: login ID and password, with a progressive lockout
-//! per typed login ID that looks the same whether or not the ID exists.
+//! per typed login ID that looks the same whether or not the ID exists. An attempt is
+//! counted (`count_attempt`) before its password is hashed, and settled after
+//! (`settle`): two writes around the hash, which runs in the hashing pool.
+
+use rusqlite::Connection;
 
 use crate::address::to_half_width;
 use crate::config::PolicyConfig;
@@ -33,7 +37,7 @@ fn minutes(secs: i64) -> i64 {
 }
 
 /// An attempt counted (and a lock it reached set) before its secret is checked.
-struct Counted {
+pub struct Counted {
     key: String,
     count: u32,
     lock_secs: Option<i64>,
@@ -42,72 +46,58 @@ struct Counted {
 /// Counts one attempt for the login ID `key`, in the transaction that reads the count:
 /// N parallel guesses cost N attempts, and those past the lock are never checked.
 /// `Err(minutes)` when the ID is locked already (that try is not counted).
-async fn count_attempt(
-    db: &Db,
+pub fn count_attempt(
+    tx: &Connection,
     policy: &PolicyConfig,
     key: String,
+    now: i64,
 ) -> Result<Result<Counted, i64>> {
-    let now = db::now();
-    let policy = policy.clone();
-    db.call(move |c| {
-        let tx = c.transaction()?;
-        let failures = login::failures(&tx, &key)?;
-        if let Some(until) = failures.locked_until.filter(|until| *until > now) {
-            return Ok(Err(minutes(until - now)));
-        }
-        let count = failures.failures + 1;
-        let lock_secs = lock_secs(count, &policy);
-        login::record_failure(&tx, &key, count, lock_secs.map(|secs| now + secs), now)?;
-        tx.commit()?;
-        Ok(Ok(Counted {
-            key,
-            count,
-            lock_secs,
-        }))
-    })
-    .await
+    let failures = login::failures(tx, &key)?;
+    if let Some(until) = failures.locked_until.filter(|until| *until > now) {
+        return Ok(Err(minutes(until - now)));
+    }
+    let count = failures.failures + 1;
+    let lock_secs = lock_secs(count, policy);
+    login::record_failure(tx, &key, count, lock_secs.map(|secs| now + secs), now)?;
+    Ok(Ok(Counted {
+        key,
+        count,
+        lock_secs,
+    }))
 }
 
-/// Settles a counted attempt: a right secret undoes the count, a wrong one is audited
-/// as `event` (and the lock it started as `login_locked`).
-async fn settle(
-    db: &Db,
-    counted: Counted,
+/// A wrong secret, audited as `event` (and the lock it started as `login_locked`).
+pub struct Failure {
+    pub event: &'static str,
+    pub member_id: Option<i64>,
+    pub client_ip: Option<String>,
+}
+
+/// Settles a counted attempt: a right secret undoes the count, a wrong one is audited.
+pub fn settle(
+    tx: &Connection,
+    counted: &Counted,
     right: bool,
-    event: &'static str,
-    member_id: Option<i64>,
-    client_ip: Option<String>,
+    failure: &Failure,
 ) -> Result<PasswordCheck> {
     if right {
-        db.call(move |c| login::clear_failures(c, &counted.key))
-            .await?;
+        login::clear_failures(tx, &counted.key)?;
         return Ok(PasswordCheck::Right);
     }
-    let Counted {
-        count, lock_secs, ..
-    } = counted;
-    db.call(move |c| {
+    let (member_id, client_ip) = (failure.member_id, failure.client_ip.as_deref());
+    let detail = format!("failure {}", counted.count);
+    db::audit(tx, failure.event, member_id, client_ip, &detail)?;
+    if let Some(secs) = counted.lock_secs {
         db::audit(
-            c,
-            event,
+            tx,
+            "login_locked",
             member_id,
-            client_ip.as_deref(),
-            &format!("failure {count}"),
+            client_ip,
+            &format!("{secs} s"),
         )?;
-        if let Some(secs) = lock_secs {
-            db::audit(
-                c,
-                "login_locked",
-                member_id,
-                client_ip.as_deref(),
-                &format!("{secs} s"),
-            )?;
-        }
-        Ok(())
-    })
-    .await?;
+    }
     Ok(PasswordCheck::Wrong {
-        locked_minutes: lock_secs.map(minutes),
+        locked_minutes: counted.lock_secs.map(minutes),
     })
 }
 
@@ -148,17 +138,29 @@ pub async fn check_password(
     // when it will be checked.
     let ticket = hashing.reserve()?;
     let key = login_key(typed_id);
-    let counted = match count_attempt(db, policy, key.clone()).await? {
+    let policy = policy.clone();
+    let counted = match db
+        .write(move |tx| count_attempt(tx, &policy, key, db::now()))
+        .await?
+    {
         Err(minutes) => return Ok(LoginCheck::Refused(PasswordCheck::Locked { minutes })),
         Ok(counted) => counted,
     };
+    let key = counted.key.clone();
     let account = db
-        .call(move |c| members::account_by_login_id(c, &key))
+        .read(move |c| members::account_by_login_id(c, &key))
         .await?;
     let stored = account.as_ref().and_then(|a| a.password_hash.clone());
     let right = verify(ticket, typed_password, stored).await?;
-    let member_id = account.as_ref().map(|a| a.id);
-    match settle(db, counted, right, "login_failed", member_id, client_ip).await? {
+    let failure = Failure {
+        event: "login_failed",
+        member_id: account.as_ref().map(|a| a.id),
+        client_ip,
+    };
+    match db
+        .write(move |tx| settle(tx, &counted, right, &failure))
+        .await?
+    {
         PasswordCheck::Right => {}
         refused => return Ok(LoginCheck::Refused(refused)),
     }
@@ -182,13 +184,22 @@ pub async fn check_current_password(
 ) -> Result<PasswordCheck> {
     let ticket = hashing.reserve()?;
     let key = login_key(account.login_id.as_deref().unwrap_or_default());
-    let counted = match count_attempt(db, policy, key).await? {
+    let policy = policy.clone();
+    let counted = match db
+        .write(move |tx| count_attempt(tx, &policy, key, db::now()))
+        .await?
+    {
         Err(minutes) => return Ok(PasswordCheck::Locked { minutes }),
         Ok(counted) => counted,
     };
     let right = verify(ticket, typed_password, account.password_hash.clone()).await?;
-    let event = "password_change_failed";
-    settle(db, counted, right, event, Some(account.id), client_ip).await
+    let failure = Failure {
+        event: "password_change_failed",
+        member_id: Some(account.id),
+        client_ip,
+    };
+    db.write(move |tx| settle(tx, &counted, right, &failure))
+        .await
 }
 
 async fn verify(ticket: Ticket, typed: &str, stored: Option<String>) -> Result<bool> {
