@@ -4,7 +4,9 @@
 //! the reply or page. Mail a step queues (`mail::queue`) wakes the outbox once the
 //! transaction commits.
 
+pub mod link;
 pub mod login;
 pub mod login_key;
+pub mod register;
 pub mod reset;
 pub mod signup_request;

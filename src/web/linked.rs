@@ -6,9 +6,10 @@
 use super::http::{clear_cookie, set_cookie, set_session_cookie};
 use super::{AppState, Req};
 use crate::db::links::{self, Link, LinkState, Purpose};
-use crate::db::sessions::{self, Kind, NewSession, Session};
+use crate::db::sessions::{self, Kind, Session};
 use crate::db::{self};
 use crate::error::Result;
+use crate::flows::link::{self, Wrong};
 use crate::secrets::{self, SecretKind};
 
 pub struct LinkFlow {
@@ -29,12 +30,6 @@ pub struct Current {
     pub link: Option<Link>,
 }
 
-/// What wrong answers have done to the link.
-pub struct Wrong {
-    pub attempts: u32,
-    pub voided: bool,
-}
-
 impl LinkFlow {
     /// GET of the mailed link: a session for a usable link (its `Set-Cookie`), or why not.
     pub async fn open(
@@ -52,23 +47,7 @@ impl LinkFlow {
         let id_hash = state.key.hash(SecretKind::Session, &id);
         let opened = state
             .db
-            .call(move |c| {
-                let Some(link) = links::find_by_token_hash(c, purpose, &hash)? else {
-                    return Ok(Err(None));
-                };
-                if link.state(now) != LinkState::Usable {
-                    return Ok(Err(Some(link.state(now))));
-                }
-                let session = NewSession {
-                    id_hash: &id_hash,
-                    kind,
-                    link_id: Some(link.id),
-                    member_id: None,
-                    expires_at: link.expires_at,
-                };
-                sessions::insert(c, &session, now)?;
-                Ok(Ok(link.expires_at))
-            })
+            .write(move |tx| link::open(tx, purpose, &hash, kind, &id_hash, now))
             .await?;
         Ok(opened.map(|expires_at| {
             set_cookie(self.cookie, &id, self.path, expires_at - now, state.https())
@@ -111,7 +90,7 @@ impl LinkFlow {
         let max = state.config.policy.signup_max_attempts;
         state
             .db
-            .call(move |c| links::count_attempt(c, link_id, max))
+            .write(move |tx| link::count_attempt(tx, link_id, max))
             .await
     }
 
@@ -126,24 +105,16 @@ impl LinkFlow {
         event: &'static str,
         attempts: u32,
     ) -> Result<Wrong> {
-        let (max, client_ip) = (state.config.policy.signup_max_attempts, req.client_ip());
+        let max = state.config.policy.signup_max_attempts;
+        let answer = link::Answer {
+            link_id,
+            member_id,
+            event,
+            client_ip: req.client_ip(),
+        };
         state
             .db
-            .call(move |c| {
-                let voided = attempts >= max;
-                if voided {
-                    links::mark_used(c, link_id, None, db::now())?;
-                    sessions::delete_for_link(c, link_id)?;
-                }
-                db::audit(
-                    c,
-                    event,
-                    member_id,
-                    client_ip.as_deref(),
-                    &format!("link {link_id}, attempt {attempts}"),
-                )?;
-                Ok(Wrong { attempts, voided })
-            })
+            .write(move |tx| link::wrong_answer(tx, &answer, attempts, max, db::now()))
             .await
     }
 
@@ -163,38 +134,29 @@ impl LinkFlow {
     ) -> Result<Option<String>> {
         let new_id = secrets::new_token();
         let new_hash = state.key.hash(SecretKind::Session, &new_id);
-        let (old_hash, kind, client_ip) = (current.id_hash.clone(), self.kind, req.client_ip());
+        let (old_hash, kind) = (current.id_hash.clone(), self.kind);
         let link_ends = match self.lasts_as_link {
             true => current.link.as_ref().map_or(0, |l| l.expires_at),
             false => 0,
         };
         let ttl = state.config.policy.signup_session_ttl.as_secs();
+        let answer = link::Answer {
+            link_id,
+            member_id: Some(member_id),
+            event,
+            client_ip: req.client_ip(),
+        };
         let spent = state
             .db
-            .call(move |c| {
-                let tx = c.transaction()?;
+            .write(move |tx| {
                 let now = db::now();
-                if !links::mark_used(&tx, link_id, Some(member_id), now)? {
-                    return Ok(false);
-                }
-                sessions::delete(&tx, &old_hash)?;
-                let session = NewSession {
-                    id_hash: &new_hash,
+                let passed = link::Passed {
+                    old_hash: &old_hash,
+                    new_hash: &new_hash,
                     kind,
-                    link_id: Some(link_id),
-                    member_id: Some(member_id),
                     expires_at: (now + ttl).max(link_ends),
                 };
-                sessions::insert(&tx, &session, now)?;
-                db::audit(
-                    &tx,
-                    event,
-                    Some(member_id),
-                    client_ip.as_deref(),
-                    &format!("link {link_id}"),
-                )?;
-                tx.commit()?;
-                Ok(true)
+                link::pass(tx, &answer, member_id, &passed, now)
             })
             .await?;
         Ok(spent.then(|| set_session_cookie(self.cookie, &new_id, self.path, state.https())))

@@ -104,7 +104,7 @@ async fn verified_session(state: &AppState, req: &Req) -> Result<Result<(i64, St
     };
     let account = state
         .db
-        .call(move |c| members::account(c, member_id))
+        .read(move |c| members::account(c, member_id))
         .await?;
     if account.is_some_and(|a| a.registered_at.is_some()) {
         return Ok(Err(redirect("/signup/done")));

@@ -10,6 +10,7 @@ use super::verified_session;
 use crate::address::Address;
 use crate::db::{self, members};
 use crate::error::Result;
+use crate::flows::register::{self, Registered};
 use crate::password;
 
 /// 利用者情報入力: the values typed (never the passwords) and an error per field.
@@ -118,13 +119,6 @@ pub async fn profile_submit(state: &AppState, req: &Req) -> Result<Resp> {
     Ok(http::html(StatusCode::UNPROCESSABLE_ENTITY, body))
 }
 
-enum Registered {
-    Done,
-    /// Another tab or device completed this member's sign-up first.
-    AlreadyDone,
-    LoginIdTaken,
-}
-
 /// Stores the member's choices and spends the postcard.
 async fn register(
     state: &AppState,
@@ -139,11 +133,7 @@ async fn register(
     let client_ip = req.client_ip();
     state
         .db
-        .call(move |c| {
-            let tx = c.transaction()?;
-            if members::login_id_taken(&tx, &login_id)? {
-                return Ok(Registered::LoginIdTaken);
-            }
+        .write(move |tx| {
             let registration = members::Registration {
                 member_id,
                 login_id: &login_id,
@@ -151,20 +141,7 @@ async fn register(
                 nickname: &nickname,
                 address: &address,
             };
-            let done = members::register(&tx, &registration, db::now())?;
-            if !done {
-                tx.commit()?;
-                return Ok(Registered::AlreadyDone);
-            }
-            db::audit(
-                &tx,
-                "signup_completed",
-                Some(member_id),
-                client_ip.as_deref(),
-                "",
-            )?;
-            tx.commit()?;
-            Ok(Registered::Done)
+            register::register(tx, &registration, client_ip.as_deref(), db::now())
         })
         .await
 }

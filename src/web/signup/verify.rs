@@ -142,7 +142,7 @@ async fn postcard_holder(state: &AppState, ticket: Ticket, form: &VerifyForm) ->
     let temp_login_id = to_half_width(form.temp_login_id.trim()).to_ascii_uppercase();
     let holder = state
         .db
-        .call(move |c| members::find_by_temp_login_id(c, &temp_login_id))
+        .read(move |c| members::find_by_temp_login_id(c, &temp_login_id))
         .await?;
     let stored = holder.as_ref().and_then(|h| h.temp_password_hash.clone());
     let typed = to_half_width(form.temp_password.trim());
