@@ -32,6 +32,20 @@ pub fn insert(
     Ok(conn.last_insert_rowid())
 }
 
+/// Mails of `kind` with these `params` queued since `since`, whatever became of them.
+pub fn count_queued_since(
+    conn: &Connection,
+    kind: &str,
+    params_json: &str,
+    since: i64,
+) -> Result<u32> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT count(*) FROM outbox WHERE kind = ?1 AND params = ?2 AND created_at > ?3",
+        )?
+        .query_row(params![kind, params_json, since], |r| r.get(0))?)
+}
+
 /// Mails due now, the longest due first (in the order they were queued when due
 /// together). The index `outbox_due` gives this order as it is: a backlog of any size
 /// costs nothing to take from (ordered by `id` alone, each claim sorted the backlog).

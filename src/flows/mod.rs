@@ -4,9 +4,11 @@
 //! the reply or page. Mail a step queues (`mail::queue`) wakes the outbox once the
 //! transaction commits.
 
+pub mod address;
 pub mod link;
 pub mod login;
 pub mod login_key;
+pub mod profile;
 pub mod register;
 pub mod reset;
 pub mod signup_request;

@@ -6,11 +6,11 @@ use serde::{Deserialize, Serialize};
 
 use super::super::http::{clear_cookie, redirect, set_cookie, with_cookie};
 use super::super::{AppState, ErrorPage, Req, Resp, Trouble, error_response, member};
-use super::{Field, MAX_ADDRESSES, announce, refuse};
+use super::{Field, MAX_ADDRESSES, refuse};
 use crate::address::Address;
 use crate::db::{self, links, members};
 use crate::error::Result;
-use crate::mail::{self, OutgoingMail};
+use crate::flows::address;
 use crate::secrets::SecretKind;
 
 /// Confirmation mails one member may send in an hour (each goes to an address not yet
@@ -54,43 +54,25 @@ pub async fn add_email(state: &AppState, req: &Req) -> Result<Resp> {
     if let Some(error) = error {
         return refuse(state, req, &member.account, Field::Email, form.email, error).await;
     }
-    let address = Address::parse_typed(&form.email)
+    let new_address = Address::parse_typed(&form.email)
         .expect("checked above")
         .to_string();
     let (from, client_ip) = (state.config.mail.from.clone(), req.client_ip());
     state
         .db
-        .call(move |c| {
-            mail::queue(
-                c,
-                &OutgoingMail::EmailVerify { member_id },
-                &address,
-                &from,
-                db::now(),
-            )?;
-            db::audit(
-                c,
-                "email_verification_sent",
-                Some(member_id),
-                client_ip.as_deref(),
-                "",
-            )
+        .write(move |tx| {
+            let ip = client_ip.as_deref();
+            address::ask_to_add(tx, member_id, &new_address, &from, ip, db::now())
         })
         .await?;
     Ok(redirect("/profile?done=email_sent"))
 }
 
 async fn verification_mails_last_hour(state: &AppState, member_id: i64) -> Result<u32> {
-    let params =
-        serde_json::to_string(&OutgoingMail::EmailVerify { member_id }).unwrap_or_default();
+    let since = db::now() - 3600;
     state
         .db
-        .call(move |c| {
-            Ok(c.prepare_cached("SELECT count(*) FROM outbox WHERE kind = 'email_verify' AND params = ?1 AND created_at > ?2")?.query_row(
-                rusqlite::params![params, db::now() - 3600],
-                |r| r.get(0),
-            )?)
-        })
+        .read(move |c| address::confirmations_since(c, member_id, since))
         .await
 }
 
@@ -155,36 +137,21 @@ pub async fn remove_email(state: &AppState, req: &Req) -> Result<Resp> {
     if emails.len() <= 1 {
         return refuse_last_address(state, req, &member.account).await;
     }
-    let Some(address) = emails
+    let Some(gone) = emails
         .into_iter()
         .find(|e| e.eq_ignore_ascii_case(form.email.trim()))
     else {
         return Ok(redirect("/profile"));
     };
     let (from, client_ip) = (state.config.mail.from.clone(), req.client_ip());
-    // Counted again where it is removed: two removals at once (two tabs) must not leave
-    // the member without an address.
     let removed = state
         .db
-        .write(move |c| {
-            if members::emails(c, member_id)?.len() <= 1 {
-                return Ok(false);
-            }
-            if !members::remove_email(c, member_id, &address)? {
-                return Ok(true); // gone already: nothing to announce
-            }
-            announce(c, member_id, "メールアドレスの削除", &from, Some(&address))?;
-            db::audit(
-                c,
-                "profile_changed",
-                Some(member_id),
-                client_ip.as_deref(),
-                "email removed",
-            )?;
-            Ok(true)
+        .write(move |tx| {
+            let ip = client_ip.as_deref();
+            address::remove(tx, member_id, &gone, &from, ip, db::now())
         })
         .await?;
-    if !removed {
+    if removed == address::Removed::LastAddress {
         return refuse_last_address(state, req, &member.account).await;
     }
     Ok(redirect("/profile?done=email_removed"))
@@ -245,7 +212,7 @@ pub async fn confirm_email(state: &AppState, req: &Req) -> Result<Resp> {
         Ok(link) => link,
         Err(problem) => return Ok(problem),
     };
-    let (from, client_ip, address) = (
+    let (from, client_ip, added_address) = (
         state.config.mail.from.clone(),
         req.client_ip(),
         link.address.clone(),
@@ -255,25 +222,9 @@ pub async fn confirm_email(state: &AppState, req: &Req) -> Result<Resp> {
     };
     let added = state
         .db
-        .call(move |c| {
-            let tx = c.transaction()?;
-            let now = db::now();
-            if members::emails(&tx, member_id)?.len() >= MAX_ADDRESSES
-                || !links::mark_used(&tx, link.id, Some(member_id), now)?
-            {
-                return Ok(false);
-            }
-            members::add_email(&tx, member_id, &address, now)?;
-            announce(&tx, member_id, "メールアドレスの追加", &from, None)?;
-            db::audit(
-                &tx,
-                "profile_changed",
-                Some(member_id),
-                client_ip.as_deref(),
-                "email added",
-            )?;
-            tx.commit()?;
-            Ok(true)
+        .write(move |tx| {
+            let ip = client_ip.as_deref();
+            address::confirm(tx, link.id, member_id, &added_address, &from, ip, db::now())
         })
         .await?;
     if !added {

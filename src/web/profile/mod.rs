@@ -14,13 +14,13 @@ use serde::{Deserialize, Serialize};
 
 use super::http::{self, redirect};
 use super::{AppState, Req, Resp, member};
-use crate::db::{self, members, sessions};
+use crate::db::{self, members};
 use crate::error::Result;
 use crate::flows::login::{self, PasswordCheck};
-use crate::mail::{self, OutgoingMail};
+use crate::flows::profile;
 use crate::password;
 
-pub const MAX_ADDRESSES: usize = 3;
+pub use crate::flows::address::MAX_ADDRESSES;
 const NICKNAME_MAX: usize = 20;
 
 #[derive(Serialize, Default)]
@@ -134,51 +134,20 @@ pub async fn page(state: &AppState, req: &Req) -> Result<Resp> {
     .await
 }
 
-/// Queues 「登録情報変更のお知らせ」 to every address of the member (in the caller's
-/// transaction), plus `also` (an address just removed).
-fn announce(
-    c: &rusqlite::Connection,
-    member_id: i64,
-    change: &str,
-    from: &str,
-    also: Option<&str>,
-) -> Result<()> {
-    let mut addresses = members::emails(c, member_id)?;
-    addresses.extend(also.map(str::to_string));
-    for address in addresses {
-        let mail = OutgoingMail::ProfileChanged {
-            change: change.to_string(),
-        };
-        mail::queue(c, &mail, &address, from, db::now())?;
-    }
-    Ok(())
-}
-
-/// Applies a change, records it, announces it, and shows the page again.
+/// Applies a change (recorded and announced by the flow), and shows the page again.
 async fn commit_change(
     state: &AppState,
     req: &Req,
     member_id: i64,
     done: &'static str,
-    change: &'static str,
-    apply: impl FnOnce(&rusqlite::Connection) -> Result<()> + Send + 'static,
+    change: profile::Change,
 ) -> Result<Resp> {
     let (from, client_ip) = (state.config.mail.from.clone(), req.client_ip());
     state
         .db
-        .call(move |c| {
-            let tx = c.transaction()?;
-            apply(&tx)?;
-            announce(&tx, member_id, change, &from, None)?;
-            db::audit(
-                &tx,
-                "profile_changed",
-                Some(member_id),
-                client_ip.as_deref(),
-                change,
-            )?;
-            tx.commit()?;
-            Ok(())
+        .write(move |tx| {
+            let ip = client_ip.as_deref();
+            profile::change(tx, member_id, &change, &from, ip, db::now())
         })
         .await?;
     Ok(redirect(&format!("/profile?done={done}")))
@@ -254,21 +223,9 @@ pub async fn change_login_id(state: &AppState, req: &Req) -> Result<Resp> {
         )
         .await;
     }
-    // The failures counted against the old ID (and any lock) go with the member: a new
-    // ID is not a new budget of password guesses.
-    let old_key = login::login_key(member.account.login_id.as_deref().unwrap_or_default());
-    commit_change(
-        state,
-        req,
-        member_id,
-        "login_id",
-        "ログインID",
-        move |c| {
-            members::set_login_id(c, member_id, &login_id)?;
-            crate::db::login::move_failures(c, &old_key, &login::login_key(&login_id))
-        },
-    )
-    .await
+    let old = member.account.login_id.clone().unwrap_or_default();
+    let change = profile::Change::LoginId { old, new: login_id };
+    commit_change(state, req, member_id, "login_id", change).await
 }
 
 #[derive(Deserialize)]
@@ -308,15 +265,8 @@ pub async fn change_nickname(state: &AppState, req: &Req) -> Result<Resp> {
         .await;
     }
     let (member_id, nickname) = (member.account.id, form.nickname.trim().to_string());
-    commit_change(
-        state,
-        req,
-        member_id,
-        "nickname",
-        "ニックネーム",
-        move |c| members::set_nickname(c, member_id, &nickname),
-    )
-    .await
+    let change = profile::Change::Nickname(nickname);
+    commit_change(state, req, member_id, "nickname", change).await
 }
 
 #[derive(Deserialize)]
@@ -386,18 +336,6 @@ pub async fn change_password(state: &AppState, req: &Req) -> Result<Resp> {
     let plain = form.password.clone();
     let hash = state.hashing.run(move || password::hash(&plain)).await??;
     let (member_id, keep) = (member.account.id, member.session_hash.clone());
-    // Whoever else was logged in with the old password is logged out.
-    commit_change(
-        state,
-        req,
-        member_id,
-        "password",
-        "パスワード",
-        move |c| {
-            members::set_password_hash(c, member_id, &hash)?;
-            sessions::delete_others(c, member_id, &keep)?;
-            Ok(())
-        },
-    )
-    .await
+    let change = profile::Change::Password { hash, keep };
+    commit_change(state, req, member_id, "password", change).await
 }
