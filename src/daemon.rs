@@ -171,7 +171,7 @@ async fn housekeeping(db: Db, mut shutdown: watch::Receiver<bool>) {
     const EVERY: std::time::Duration = std::time::Duration::from_secs(600);
     loop {
         match db
-            .call(|c| sessions::delete_expired(c, crate::db::now()))
+            .write(|c| sessions::delete_expired(c, crate::db::now()))
             .await
         {
             Ok(0) => {}
@@ -185,19 +185,15 @@ async fn housekeeping(db: Db, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Pings systemd's watchdog at half its interval, as long as the database answers.
+/// Pings systemd's watchdog at half its interval, as long as the database's writer
+/// answers (an empty write: nothing to sync).
 async fn watchdog(db: Db) {
     let Some(interval) = sd_notify::watchdog_enabled() else {
         return;
     };
     let every = interval / 2;
     loop {
-        let alive = db
-            .call(|c| {
-                Ok(c.prepare_cached("SELECT 1")?
-                    .query_row([], |r| r.get::<_, i64>(0))?)
-            })
-            .await;
+        let alive = db.write(crate::db::stats::ping).await;
         if alive.is_ok() {
             let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
         } else {

@@ -5,16 +5,17 @@ use std::fmt::Write;
 
 use rusqlite::Connection;
 
-use crate::db;
+use crate::db::{self, stats};
 use crate::error::Result;
 
 /// The whole exposition, ready to serve.
 pub fn render(conn: &Connection) -> Result<String> {
+    Ok(exposition(&stats::figures(conn)?))
+}
+
+fn exposition(figures: &stats::Figures) -> String {
     let mut out = String::new();
-    let mail = grouped(
-        conn,
-        "SELECT outcome, count(*) FROM signup_requests WHERE via = 'mail' GROUP BY outcome",
-    )?;
+    let mail = &figures.mail_outcomes;
     let received: i64 = mail.iter().map(|(_, n)| n).sum();
     let replied: i64 = mail
         .iter()
@@ -48,13 +49,10 @@ pub fn render(conn: &Connection) -> Result<String> {
         "Accepted mails not answered, by reason.",
         &suppressed,
     );
-    let web = grouped(
-        conn,
-        "SELECT outcome, count(*) FROM signup_requests WHERE via = 'web' GROUP BY outcome",
-    )?;
-    let web: Vec<(String, i64)> = web
-        .into_iter()
-        .map(|(o, n)| (format!("outcome=\"{o}\""), n))
+    let web: Vec<(String, i64)> = figures
+        .web_outcomes
+        .iter()
+        .map(|(o, n)| (format!("outcome=\"{o}\""), *n))
         .collect();
     let web: Vec<(&str, i64)> = web.iter().map(|(l, n)| (l.as_str(), *n)).collect();
     metric(
@@ -65,7 +63,7 @@ pub fn render(conn: &Connection) -> Result<String> {
         &web,
     );
 
-    let status = grouped(conn, "SELECT status, count(*) FROM outbox GROUP BY status")?;
+    let status = &figures.outbox_by_status;
     let count = |s: &str| status.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n);
     let depth = [
         ("status=\"queued\"", count("queued")),
@@ -89,11 +87,7 @@ pub fn render(conn: &Connection) -> Result<String> {
         "Mails refused for good (see `karamail outbox list --status failed`).",
         &[("", count("failed"))],
     );
-    let retrying: i64 = conn
-        .prepare_cached(
-            "SELECT count(*) FROM outbox WHERE status = 'queued' AND last_error IS NOT NULL",
-        )?
-        .query_row([], |r| r.get(0))?;
+    let retrying = figures.outbox_retrying;
     metric(
         &mut out,
         "karamail_outbox_retrying_mails",
@@ -101,10 +95,7 @@ pub fn render(conn: &Connection) -> Result<String> {
         "Queued mails waiting for a retry after a refusal or a transport failure.",
         &[("", retrying)],
     );
-    let (oldest, attempts): (Option<i64>, i64) = conn.prepare_cached("SELECT (SELECT min(created_at) FROM outbox WHERE status = 'queued'), coalesce(sum(attempts), 0) FROM outbox")?.query_row(
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let (oldest, attempts) = (figures.oldest_queued_at, figures.send_attempts);
     let age = oldest.map_or(0, |created| (db::now() - created).max(0));
     metric(
         &mut out,
@@ -121,7 +112,7 @@ pub fn render(conn: &Connection) -> Result<String> {
         &[("", attempts - count("sent"))],
     );
 
-    let audit = grouped(conn, "SELECT event, count(*) FROM audit GROUP BY event")?;
+    let audit = &figures.audit_events;
     let event = |e: &str| audit.iter().find(|(k, _)| k == e).map_or(0, |(_, n)| *n);
     metric(
         &mut out,
@@ -151,13 +142,7 @@ pub fn render(conn: &Connection) -> Result<String> {
         "Login IDs locked after repeated failures.",
         &[("", event("login_locked"))],
     );
-    Ok(out)
-}
-
-fn grouped(conn: &Connection, sql: &str) -> Result<Vec<(String, i64)>> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    out
 }
 
 /// One metric family: `labels` are `key="value"` (empty for none).

@@ -11,6 +11,7 @@ pub mod requests;
 pub mod reset_requests;
 pub mod server_key;
 pub mod sessions;
+pub mod stats;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -76,7 +76,7 @@ pub async fn start(state: &AppState, member_id: i64, client_ip: Option<String>) 
     let absolute = state.config.policy.session_absolute.as_secs();
     state
         .db
-        .call(move |c| {
+        .write(move |c| {
             let now = db::now();
             let session = NewSession {
                 id_hash: &id_hash,
@@ -95,6 +95,6 @@ pub async fn start(state: &AppState, member_id: i64, client_ip: Option<String>) 
 /// Logs out this browser.
 pub async fn end(state: &AppState, member: &Member) -> Result<String> {
     let hash = member.session_hash.clone();
-    state.db.call(move |c| sessions::delete(c, &hash)).await?;
+    state.db.write(move |c| sessions::delete(c, &hash)).await?;
     Ok(clear_cookie(SESSION_COOKIE, "/", state.https()))
 }

@@ -258,13 +258,7 @@ async fn operator(state: &AppState, path: &str) -> Resp {
 
 /// 200 when the database answers, 503 when it does not.
 async fn healthz(state: &AppState) -> Resp {
-    let alive = state
-        .db
-        .read(|c| {
-            Ok(c.prepare_cached("SELECT 1")?
-                .query_row([], |r| r.get::<_, i64>(0))?)
-        })
-        .await;
+    let alive = state.db.read(crate::db::stats::ping).await;
     let (status, body) = match alive {
         Ok(_) => (StatusCode::OK, "ok\n"),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n"),
