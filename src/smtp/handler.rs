@@ -1,80 +1,57 @@
-//! One SMTP transaction as the `mailin` state machine drives it: who may receive, the
-//! size limit, and the moment of truth at the final dot, when the message's facts and
-//! its reply are stored (`store`, awaited by the server loop) before the 250.
+//! The `mailin` state machine's side of a connection: it decides the protocol (command
+//! order, syntax, who may receive) and tells the connection loop what it learned, as it
+//! happens (`Event`), through a one-way channel. Everything else — the sender check,
+//! the judgment of a message, storing it, the reply at the final dot — is the loop's
+//! (`transaction`).
 //!
-//! `mailin` has no RSET hook, so all per-transaction state is reset at `MAIL` and
-//! `DATA`; an error reply from `data_end` would leave its session in DATA state, so
-//! every such reply also closes the connection.
+//! `mailin` has no RSET hook, so a transaction is begun anew at `MAIL`.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Sender;
 
 use mailin::{Action, Handler, Response};
 
-use super::sender_auth::Verdict;
-use super::{Intake, autoreply};
+use super::Intake;
 use crate::config::Config;
-use crate::flows::signup_request::{self as signup, LinkRequest, Via};
 
 /// The envelope sender the server loop writes for `MAIL FROM:<>`, which `mailin`'s
 /// parser would refuse; bounces must be accepted (and are never answered).
 pub const NULL_SENDER_MARK: &str = "@null-sender";
 
-/// One SMTP connection's state.
-pub struct Connection {
+/// What the state machine tells the loop.
+pub enum Event {
+    /// `MAIL` accepted: a new transaction; `sender` is empty for the null sender.
+    Mail { helo: String, sender: String },
+    /// The final dot: the transaction's recipients and message (None when it was over
+    /// the size limit; what came was dropped as it came).
+    Message {
+        recipients: Vec<String>,
+        message: Option<Vec<u8>>,
+    },
+}
+
+/// One connection's protocol state.
+pub struct Protocol {
     intake: Arc<Intake>,
-    client_ip: Option<IpAddr>,
-    sender: String,
+    events: Sender<Event>,
     recipients: Vec<String>,
     message: Vec<u8>,
     oversized: bool,
-    flags: Arc<Flags>,
 }
 
-/// What the server loop and the handler share about one connection.
-#[derive(Default)]
-pub struct Flags {
-    /// A data line had a bare CR or LF.
-    pub bad_newline: AtomicBool,
-    /// Set at MAIL: (HELO name, sender) for the server loop to check, asynchronously.
-    pub to_check: Mutex<Option<(String, String)>>,
-    /// What that check said about the current sender.
-    pub verdict: Mutex<Option<Verdict>>,
-    /// Set at the final dot: the message to store, for the server loop to await.
-    pub prepared: Mutex<Option<Prepared>>,
-}
-
-impl Connection {
-    pub fn new(intake: Arc<Intake>, client_ip: IpAddr, flags: Arc<Flags>) -> Connection {
-        Connection {
+impl Protocol {
+    pub fn new(intake: Arc<Intake>, events: Sender<Event>) -> Protocol {
+        Protocol {
             intake,
-            client_ip: Some(client_ip),
-            sender: String::new(),
+            events,
             recipients: Vec::new(),
             message: Vec::new(),
             oversized: false,
-            flags,
         }
     }
-}
 
-fn reply(code: u16, text: &str) -> Response {
-    Response::custom(code, text.to_string())
-}
-
-/// An error reply after which the connection is closed (see the module comment).
-fn reply_and_close(code: u16, text: &str) -> Response {
-    let mut response = reply(code, text);
-    response.action = Action::Close;
-    response
-}
-
-fn closing() -> Response {
-    reply_and_close(421, "4.3.2 Service shutting down, try again later")
-}
-
-impl Connection {
     fn is_closed(&self) -> bool {
         self.intake.closed.load(Ordering::Relaxed)
     }
@@ -83,117 +60,16 @@ impl Connection {
         let config = &self.intake.config;
         config.is_intake_address(to) || is_postmaster(config, to)
     }
-
-    /// Stores the message's facts and queues the reply, or says why there is none.
-    /// The sender check: done by the server loop at MAIL, or here from the upstream
-    /// MTA's `Authentication-Results`.
-    fn verdict(&self, ip: IpAddr) -> Verdict {
-        let from_loop = self
-            .flags
-            .verdict
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        match self.intake.sender_auth.check_message(ip, &self.message) {
-            Verdict::Authentic => from_loop.unwrap_or(Verdict::Authentic),
-            other => other,
-        }
-    }
-
-    /// Everything about the message that needs no waiting: whether it may be answered,
-    /// and the request to store. `Err` is the reply when it cannot be taken now.
-    fn prepare(&mut self) -> Result<Prepared, Response> {
-        let config = &self.intake.config;
-        let inspection = autoreply::inspect(&self.message);
-        let for_intake = self.recipients.iter().any(|r| config.is_intake_address(r));
-        let sender = autoreply::check_sender(&self.sender, |a| {
-            config.is_intake_address(a) || crate::address::same_mailbox(a, &config.mail.from)
-        });
-        let verdict = match self.client_ip {
-            Some(ip) if sender.is_ok() && for_intake => self.verdict(ip),
-            _ => Verdict::Authentic,
-        };
-        let suppressed = match (&sender, for_intake, verdict) {
-            (_, false, _) => Some("postmaster_only"),
-            (Err(reason), _, _) => Some(*reason),
-            (Ok(_), true, Verdict::TryLater) => {
-                return Err(reply_and_close(
-                    451,
-                    "4.4.3 Cannot check the sender now, please try again later",
-                ));
-            }
-            (Ok(_), true, Verdict::Forged(reason)) => Some(reason),
-            (Ok(_), true, Verdict::Authentic) => inspection.no_reply,
-        };
-        let client_ip = self.client_ip.and_then(|ip| {
-            if config.smtp.trusted_relays.contains(&ip) {
-                inspection.relayed_from
-            } else {
-                Some(ip)
-            }
-        });
-        Ok(Prepared {
-            sender: self.sender.clone(),
-            client_ip: client_ip.map(|ip| ip.to_string()),
-            smtp_client_ip: self.client_ip.map(|ip| ip.to_string()),
-            message_id: inspection.message_id,
-            size: self.message.len(),
-            suppressed,
-        })
-    }
 }
 
-/// A received message ready to be stored (at the final dot, before the reply).
-pub struct Prepared {
-    sender: String,
-    client_ip: Option<String>,
-    smtp_client_ip: Option<String>,
-    message_id: Option<String>,
-    size: usize,
-    suppressed: Option<&'static str>,
+fn reply(code: u16, text: &str) -> Response {
+    Response::custom(code, text.to_string())
 }
 
-/// Stores the message's facts and queues its reply, or records why there is none, and
-/// answers: `250` once that is on disk — with whatever other mails arrived meanwhile, in
-/// one commit (`Db::write`) — or `451` when it could not be.
-pub async fn store(intake: &Intake, prepared: Prepared) -> Response {
-    let config = intake.config.clone();
-    let (sender, connected_from, size) = (
-        prepared.sender.clone(),
-        prepared.smtp_client_ip.clone(),
-        prepared.size,
-    );
-    let stored = intake
-        .db
-        .write(move |conn| {
-            let request = LinkRequest {
-                via: Via::Mail,
-                address: &prepared.sender,
-                client_ip: prepared.client_ip.as_deref(),
-                smtp_client_ip: prepared.smtp_client_ip.as_deref(),
-                message_id: prepared.message_id.as_deref(),
-                size: Some(prepared.size),
-                suppressed: prepared.suppressed,
-            };
-            signup::request_link(conn, &config.limits, &config.mail.from, &request)
-        })
-        .await;
-    match stored {
-        Ok(outcome) => {
-            tracing::info!(
-                client = connected_from.as_deref().unwrap_or("-"),
-                sender = %sender,
-                outcome = outcome.as_str(),
-                size,
-                "mail received"
-            );
-            reply(250, "2.0.0 Ok: queued")
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot store a received mail; answered 451");
-            reply_and_close(451, "4.3.0 Temporary local problem, please try again later")
-        }
-    }
+fn closing() -> Response {
+    let mut response = reply(421, "4.3.2 Service shutting down, try again later");
+    response.action = Action::Close;
+    response
 }
 
 /// `postmaster` bare (RFC 5321 §4.5.1 says it must be accepted) or at one of the
@@ -209,33 +85,24 @@ fn is_postmaster(config: &Config, to: &str) -> bool {
     local.eq_ignore_ascii_case("postmaster") && our_domain
 }
 
-impl Handler for Connection {
-    fn helo(&mut self, ip: IpAddr, _domain: &str) -> Response {
+impl Handler for Protocol {
+    fn helo(&mut self, _ip: IpAddr, _domain: &str) -> Response {
         if self.is_closed() {
             return closing();
         }
-        self.client_ip = Some(ip);
         mailin::response::OK
     }
 
-    fn mail(&mut self, ip: IpAddr, domain: &str, from: &str) -> Response {
+    fn mail(&mut self, _ip: IpAddr, domain: &str, from: &str) -> Response {
         if self.is_closed() {
             return closing();
         }
-        self.client_ip = Some(ip);
-        self.sender = if from == NULL_SENDER_MARK {
-            String::new()
-        } else {
-            from.to_string()
-        };
+        let sender = if from == NULL_SENDER_MARK { "" } else { from };
         self.recipients.clear();
-        let check = (!self.sender.is_empty()).then(|| (domain.to_string(), self.sender.clone()));
-        *self
-            .flags
-            .to_check
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = check;
-        *self.flags.verdict.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let _ = self.events.send(Event::Mail {
+            helo: domain.to_string(),
+            sender: sender.to_string(),
+        });
         reply(250, "2.1.0 Ok")
     }
 
@@ -250,12 +117,7 @@ impl Handler for Connection {
         reply(250, "2.1.5 Ok")
     }
 
-    fn data_start(&mut self, _domain: &str, from: &str, _is8bit: bool, to: &[String]) -> Response {
-        self.sender = if from == NULL_SENDER_MARK {
-            String::new()
-        } else {
-            from.to_string()
-        };
+    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
         self.recipients = to.to_vec();
         self.message.clear();
         self.oversized = false;
@@ -265,38 +127,21 @@ impl Handler for Connection {
     fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
         if self.message.len() + buf.len() > self.intake.config.smtp.max_message_bytes {
             self.oversized = true;
-            self.message.clear();
-            self.message.shrink_to(0);
+            self.message = Vec::new();
         } else if !self.oversized {
             self.message.extend_from_slice(buf);
         }
         Ok(())
     }
 
+    /// The loop answers the final dot itself (see `transaction`); this reply is not
+    /// sent.
     fn data_end(&mut self) -> Response {
-        if self.flags.bad_newline.load(Ordering::Relaxed) {
-            self.message.clear();
-            return reply_and_close(554, "5.5.2 Bare CR or LF in the message is not allowed");
-        }
-        if self.oversized {
-            self.oversized = false;
-            return reply_and_close(552, "5.3.4 Message too big for this address");
-        }
-        // A transaction under way at shutdown is finished; only new ones get 421. The
-        // store itself is awaited by the server loop (`store`), which replaces this
-        // placeholder with its answer.
-        let response = match self.prepare() {
-            Ok(prepared) => {
-                *self
-                    .flags
-                    .prepared
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()) = Some(prepared);
-                reply(250, "2.0.0 Ok: queued")
-            }
-            Err(response) => response,
-        };
-        self.message.clear();
-        response
+        let message = std::mem::take(&mut self.message);
+        let _ = self.events.send(Event::Message {
+            recipients: std::mem::take(&mut self.recipients),
+            message: (!std::mem::take(&mut self.oversized)).then_some(message),
+        });
+        mailin::response::OK
     }
 }

@@ -1,7 +1,8 @@
 //! Mail in: karamail's own SMTP listener. `server` is the tokio accept loop and the
-//! connection I/O (limits, timeouts, the null sender, bare newlines), `handler` the
-//! transaction (`mailin`'s state machine decides the protocol), `autoreply` whether a
-//! mail may be answered.
+//! connection I/O (limits, timeouts, the null sender, bare newlines); `handler` is
+//! `mailin`'s state machine, which decides the protocol and tells the loop what it
+//! learned; `transaction` is what the loop keeps from `MAIL` to the final dot, where it
+//! judges the mail (`autoreply`: may it be answered?) and stores it.
 
 pub mod autoreply;
 mod handler;
@@ -9,6 +10,7 @@ mod header;
 mod relayed;
 pub mod sender_auth;
 mod server;
+mod transaction;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;

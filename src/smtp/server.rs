@@ -8,7 +8,6 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use mailin::{Action, Response, SessionBuilder};
@@ -20,9 +19,10 @@ use tokio_rustls::TlsAcceptor;
 
 use super::Intake;
 use super::autoreply;
-use super::handler::{Connection, Flags, NULL_SENDER_MARK};
+use super::handler::{Event, NULL_SENDER_MARK, Protocol};
 use super::relayed::Relayed;
 use super::sender_auth::Verdict;
+use super::transaction::Transaction;
 use crate::connections::{Caps, Connections, Place};
 use crate::shutdown::stopping;
 
@@ -203,19 +203,20 @@ async fn session(
         }
         return Ok(());
     }
-    let flags = Arc::new(Flags::default());
+    let (tell, events) = std::sync::mpsc::channel();
     let mut builder = SessionBuilder::new(config.hostname.clone());
     if tls.is_some() {
         builder.enable_start_tls();
     }
-    let smtp = builder.build(ip, Connection::new(intake.clone(), ip, flags.clone()));
+    let smtp = builder.build(ip, Protocol::new(intake.clone(), tell));
     send(&mut writer, &smtp.greeting(), idle).await?;
     let ends = Instant::now() + config.session_timeout.0;
     let mut talk = Conversation {
         intake,
         ip,
         smtp,
-        flags,
+        events,
+        transaction: Transaction::default(),
         config,
         ends,
         errors: 0,
@@ -256,8 +257,10 @@ enum After {
 struct Conversation {
     intake: Arc<Intake>,
     ip: IpAddr,
-    smtp: mailin::Session<Connection>,
-    flags: Arc<Flags>,
+    smtp: mailin::Session<Protocol>,
+    /// What the state machine learned (`handler`), taken after each line it processed.
+    events: std::sync::mpsc::Receiver<Event>,
+    transaction: Transaction,
     config: crate::config::SmtpConfig,
     ends: Instant,
     errors: u32,
@@ -320,7 +323,7 @@ impl Conversation {
                 Ok(Ok(LineRead::Line)) if in_data => {
                     if line != b".\r\n" {
                         if bad_newline(&line) {
-                            self.flags.bad_newline.store(true, Ordering::Relaxed);
+                            self.transaction.bad_newline = true;
                         }
                         self.relayed.data_line(&line);
                         self.smtp.process(&line);
@@ -328,18 +331,20 @@ impl Conversation {
                     }
                     in_data = false;
                     self.check_relayed_sender().await;
-                    // The final dot: the handler judges the message, then the store is
+                    // The final dot: the transaction judges the message, the store is
                     // awaited like any other future, and its answer is the reply.
-                    let judged = self.smtp.process(&line);
-                    let prepared = self
-                        .flags
-                        .prepared
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .take();
-                    match prepared {
-                        Some(prepared) => super::handler::store(&self.intake, prepared).await,
-                        None => judged,
+                    let protocol_reply = self.smtp.process(&line);
+                    match self.events.try_recv() {
+                        Ok(Event::Message {
+                            recipients,
+                            message,
+                        }) => {
+                            let (intake, ip) = (&self.intake, self.ip);
+                            self.transaction
+                                .finish(intake, ip, &recipients, message)
+                                .await
+                        }
+                        _ => protocol_reply,
                     }
                 }
                 Ok(Ok(LineRead::Line)) => self.command(&line).await,
@@ -347,7 +352,7 @@ impl Conversation {
             if response.code == 354 {
                 in_data = true;
                 self.relayed.start_data();
-                self.flags.bad_newline.store(false, Ordering::Relaxed);
+                self.transaction.bad_newline = false;
             }
             if response.is_error {
                 self.errors += 1;
@@ -379,30 +384,38 @@ impl Conversation {
         }
     }
 
-    /// A command line; after MAIL, the sender check (SPF and DMARC need DNS: async here).
+    /// A command line; after MAIL, a new transaction and its sender check.
     async fn command(&mut self, line: &[u8]) -> Response {
         let response = self.smtp.process(&mark_null_sender(line));
-        let pending = self
-            .flags
-            .to_check
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some((helo, sender)) = pending {
-            self.relayed.sender = None;
-            if self.config.trusted_relays.contains(&self.ip) && self.intake.sender_auth.checks_spf()
-            {
-                self.relayed.sender = Some(sender);
-                return response;
+        while let Ok(event) = self.events.try_recv() {
+            if let Event::Mail { helo, sender } = event {
+                self.begin(helo, sender).await;
             }
-            let verdict = self
-                .intake
-                .sender_auth
-                .check_envelope(self.ip, &helo, &sender, &self.config.hostname)
-                .await;
-            *self.flags.verdict.lock().unwrap_or_else(|p| p.into_inner()) = Some(verdict);
         }
         response
+    }
+
+    /// A new transaction. The sender check needs DNS (SPF and DMARC: async here); behind
+    /// a trusted relay it waits for the relay's record of its client, at the final dot.
+    async fn begin(&mut self, helo: String, sender: String) {
+        self.relayed.sender = None;
+        self.transaction = Transaction {
+            sender: sender.clone(),
+            ..Transaction::default()
+        };
+        if sender.is_empty() {
+            return;
+        }
+        if self.config.trusted_relays.contains(&self.ip) && self.intake.sender_auth.checks_spf() {
+            self.relayed.sender = Some(sender);
+            return;
+        }
+        let verdict = self
+            .intake
+            .sender_auth
+            .check_envelope(self.ip, &helo, &sender, &self.config.hostname)
+            .await;
+        self.transaction.verdict = Some(verdict);
     }
 
     /// At the final dot of a relayed message: SPF for the client the relay recorded
@@ -420,7 +433,7 @@ impl Conversation {
             }
             None => Verdict::Forged("no_relay_record"),
         };
-        *self.flags.verdict.lock().unwrap_or_else(|p| p.into_inner()) = Some(verdict);
+        self.transaction.verdict = Some(verdict);
     }
 }
 #[cfg(test)]
