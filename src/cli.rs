@@ -5,6 +5,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 
 use crate::config::Config;
+use crate::db::AuditEvent;
 use crate::db::{self, Db, login, members, notices, records, sessions};
 use crate::{jst, members as import, records as record_import};
 
@@ -175,9 +176,9 @@ pub fn members_set_disabled(config: &Config, member_no: &str, disable: bool) -> 
         db::audit(
             &tx,
             if disable {
-                "member_disabled"
+                AuditEvent::MemberDisabled
             } else {
-                "member_enabled"
+                AuditEvent::MemberEnabled
             },
             Some(id),
             None,

@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::db::AuditEvent;
 use crate::db::{self, Db, members};
 use crate::error::Error;
 use crate::secrets::{self, ServerKey};
@@ -201,7 +202,7 @@ pub fn import(
             members::insert(tx, &new, now)?;
         }
         let detail = format!("{} imported, {} skipped", issued.len(), skipped);
-        db::audit(tx, "members_imported", None, None, &detail)
+        db::audit(tx, AuditEvent::MembersImported, None, None, &detail)
     })?;
     Ok(ImportSummary {
         imported: issued.len(),
@@ -239,7 +240,7 @@ pub fn reissue(
     store_with_postcards(db, &issued, postcards, |tx| {
         let (id, hash) = (&member.temp_login_id, &member.temp_password_hash);
         members::replace_postcard(tx, account.id, id, hash, db::now())?;
-        db::audit(tx, "postcard_reissued", Some(account.id), None, "")
+        db::audit(tx, AuditEvent::PostcardReissued, Some(account.id), None, "")
     })
 }
 

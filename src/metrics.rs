@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use rusqlite::Connection;
 
-use crate::db::{self, stats};
+use crate::db::{self, AuditEvent, stats};
 use crate::error::Result;
 
 /// The whole exposition, ready to serve.
@@ -113,34 +113,37 @@ fn exposition(figures: &stats::Figures) -> String {
     );
 
     let audit = &figures.audit_events;
-    let event = |e: &str| audit.iter().find(|(k, _)| k == e).map_or(0, |(_, n)| *n);
+    let event = |e: AuditEvent| {
+        let e = e.as_str();
+        audit.iter().find(|(k, _)| k == e).map_or(0, |(_, n)| *n)
+    };
     metric(
         &mut out,
         "karamail_signups_total",
         "counter",
         "Sign-ups completed.",
-        &[("", event("signup_completed"))],
+        &[("", event(AuditEvent::SignupCompleted))],
     );
     metric(
         &mut out,
         "karamail_logins_total",
         "counter",
         "Logins completed with a one-time key.",
-        &[("", event("login"))],
+        &[("", event(AuditEvent::Login))],
     );
     metric(
         &mut out,
         "karamail_login_failures_total",
         "counter",
         "Wrong login IDs or passwords.",
-        &[("", event("login_failed"))],
+        &[("", event(AuditEvent::LoginFailed))],
     );
     metric(
         &mut out,
         "karamail_lockouts_total",
         "counter",
         "Login IDs locked after repeated failures.",
-        &[("", event("login_locked"))],
+        &[("", event(AuditEvent::LoginLocked))],
     );
     out
 }

@@ -2,6 +2,7 @@
 //! or 医療費のお知らせ, header `member_no,date,title,body`, any other columns kept and
 //! shown as a table. Same encodings and error rules as the members import.
 
+use crate::db::AuditEvent;
 use crate::db::records::{self, Kind, NewRecord};
 use crate::db::{self, Db, members};
 use crate::jst;
@@ -90,7 +91,7 @@ pub fn import(db: &Db, kind: Kind, rows: &[RecordRow]) -> Result<usize, ImportEr
         }
         db::audit(
             &tx,
-            "records_imported",
+            AuditEvent::RecordsImported,
             None,
             None,
             &format!("{} {}", rows.len(), kind.as_str()),

@@ -168,6 +168,15 @@ impl ServerKey {
         Ok(Some(ServerKey { key }))
     }
 
+    /// A new secret of this kind (a link token, a session id…) and its keyed hash: the
+    /// one place both mail and web get theirs. The secret goes to its owner only (in a
+    /// mail, in a cookie); the database keeps the hash.
+    pub fn mint(&self, kind: SecretKind) -> Minted {
+        let secret = new_token();
+        let hash = self.hash(kind, &secret);
+        Minted { secret, hash }
+    }
+
     /// What the database keeps of `secret`: a keyed hash, useless without the key file.
     pub fn hash(&self, kind: SecretKind, secret: &str) -> Vec<u8> {
         let mut mac = <Blake2bMac<U32> as KeyInit>::new_from_slice(&self.key)
@@ -217,6 +226,12 @@ impl ServerKey {
 }
 
 /// 32 random bytes (256 bits), hex-encoded: safe in a URL path and a cookie.
+/// A new secret and what the database keeps of it (`ServerKey::mint`).
+pub struct Minted {
+    pub secret: String,
+    pub hash: Vec<u8>,
+}
+
 pub fn new_token() -> String {
     hex(&random_bytes::<32>())
 }

@@ -449,10 +449,64 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// What the audit trail records (`audit.event`); `/metrics` counts some of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditEvent {
+    SignupPostcardVerified,
+    SignupPostcardFailed,
+    SignupCompleted,
+    LoginFailed,
+    LoginLocked,
+    LoginKeySent,
+    LoginKeyResent,
+    LoginKeyFailed,
+    Login,
+    PasswordChangeFailed,
+    ProfileChanged,
+    EmailVerificationSent,
+    ResetRequested,
+    ResetTempLogin,
+    ResetTempLoginFailed,
+    ResetCompleted,
+    MembersImported,
+    RecordsImported,
+    PostcardReissued,
+    MemberDisabled,
+    MemberEnabled,
+}
+
+impl AuditEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditEvent::SignupPostcardVerified => "signup_postcard_verified",
+            AuditEvent::SignupPostcardFailed => "signup_postcard_failed",
+            AuditEvent::SignupCompleted => "signup_completed",
+            AuditEvent::LoginFailed => "login_failed",
+            AuditEvent::LoginLocked => "login_locked",
+            AuditEvent::LoginKeySent => "login_key_sent",
+            AuditEvent::LoginKeyResent => "login_key_resent",
+            AuditEvent::LoginKeyFailed => "login_key_failed",
+            AuditEvent::Login => "login",
+            AuditEvent::PasswordChangeFailed => "password_change_failed",
+            AuditEvent::ProfileChanged => "profile_changed",
+            AuditEvent::EmailVerificationSent => "email_verification_sent",
+            AuditEvent::ResetRequested => "reset_requested",
+            AuditEvent::ResetTempLogin => "reset_temp_login",
+            AuditEvent::ResetTempLoginFailed => "reset_temp_login_failed",
+            AuditEvent::ResetCompleted => "reset_completed",
+            AuditEvent::MembersImported => "members_imported",
+            AuditEvent::RecordsImported => "records_imported",
+            AuditEvent::PostcardReissued => "postcard_reissued",
+            AuditEvent::MemberDisabled => "member_disabled",
+            AuditEvent::MemberEnabled => "member_enabled",
+        }
+    }
+}
+
 /// Appends to the audit trail. `detail` must never hold a secret.
 pub fn audit(
     conn: &Connection,
-    event: &str,
+    event: AuditEvent,
     member_id: Option<i64>,
     client_ip: Option<&str>,
     detail: &str,
@@ -462,7 +516,7 @@ pub fn audit(
     )?
     .execute(rusqlite::params![
         now(),
-        event,
+        event.as_str(),
         member_id,
         client_ip,
         detail
@@ -631,7 +685,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("k.db");
         let db = Db::open(&path).unwrap();
-        db.call_blocking(|c| audit(c, "test", None, None, "kept"))
+        db.call_blocking(|c| audit(c, AuditEvent::Login, None, None, "kept"))
             .unwrap();
         drop(db);
         let db = Db::open(&path).unwrap();

@@ -5,6 +5,7 @@
 use rusqlite::Connection;
 
 use super::profile::announce;
+use crate::db::AuditEvent;
 use crate::db::{self, links, members, outbox};
 use crate::error::Result;
 use crate::mail::{self, OutgoingMail};
@@ -30,7 +31,7 @@ pub fn ask_to_add(
     )?;
     db::audit(
         tx,
-        "email_verification_sent",
+        AuditEvent::EmailVerificationSent,
         Some(member_id),
         client_ip,
         "",
@@ -64,7 +65,7 @@ pub fn confirm(
     announce(tx, member_id, "メールアドレスの追加", from, None, now)?;
     db::audit(
         tx,
-        "profile_changed",
+        AuditEvent::ProfileChanged,
         Some(member_id),
         client_ip,
         "email added",
@@ -108,7 +109,7 @@ pub fn remove(
     )?;
     db::audit(
         tx,
-        "profile_changed",
+        AuditEvent::ProfileChanged,
         Some(member_id),
         client_ip,
         "email removed",

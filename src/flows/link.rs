@@ -5,6 +5,7 @@
 
 use rusqlite::Connection;
 
+use crate::db::AuditEvent;
 use crate::db::links::{self, LinkState, Purpose};
 use crate::db::sessions::{self, Kind, NewSession};
 use crate::db::{self};
@@ -53,7 +54,7 @@ pub struct Wrong {
 pub struct Answer {
     pub link_id: i64,
     pub member_id: Option<i64>,
-    pub event: &'static str,
+    pub event: AuditEvent,
     pub client_ip: Option<String>,
 }
 

@@ -7,6 +7,7 @@ use rusqlite::Connection;
 
 use crate::address::to_half_width;
 use crate::config::PolicyConfig;
+use crate::db::AuditEvent;
 use crate::db::{self, Db, login, members};
 use crate::error::Result;
 use crate::hashing::{HashPool, Ticket};
@@ -68,7 +69,7 @@ pub fn count_attempt(
 
 /// A wrong secret, audited as `event` (and the lock it started as `login_locked`).
 pub struct Failure {
-    pub event: &'static str,
+    pub event: AuditEvent,
     pub member_id: Option<i64>,
     pub client_ip: Option<String>,
 }
@@ -90,7 +91,7 @@ pub fn settle(
     if let Some(secs) = counted.lock_secs {
         db::audit(
             tx,
-            "login_locked",
+            AuditEvent::LoginLocked,
             member_id,
             client_ip,
             &format!("{secs} s"),
@@ -153,7 +154,7 @@ pub async fn check_password(
     let stored = account.as_ref().and_then(|a| a.password_hash.clone());
     let right = verify(ticket, typed_password, stored).await?;
     let failure = Failure {
-        event: "login_failed",
+        event: AuditEvent::LoginFailed,
         member_id: account.as_ref().map(|a| a.id),
         client_ip,
     };
@@ -194,7 +195,7 @@ pub async fn check_current_password(
     };
     let right = verify(ticket, typed_password, account.password_hash.clone()).await?;
     let failure = Failure {
-        event: "password_change_failed",
+        event: AuditEvent::PasswordChangeFailed,
         member_id: Some(account.id),
         client_ip,
     };

@@ -4,6 +4,7 @@
 
 use rusqlite::Connection;
 
+use crate::db::AuditEvent;
 use crate::db::{self, login as attempts, members};
 use crate::error::Result;
 use crate::mail::{self, OutgoingMail};
@@ -22,7 +23,7 @@ pub fn start(
 ) -> Result<i64> {
     let attempt_id = attempts::start_attempt(tx, member_id, pending_hash, now, now + lasts_secs)?;
     queue_keys(tx, member_id, attempt_id, from, now)?;
-    db::audit(tx, "login_key_sent", Some(member_id), client_ip, "")?;
+    db::audit(tx, AuditEvent::LoginKeySent, Some(member_id), client_ip, "")?;
     Ok(attempt_id)
 }
 
@@ -69,7 +70,13 @@ pub fn check(
         attempts::end_attempt(tx, attempt_id, now)?;
     }
     let detail = format!("failure {failed}");
-    db::audit(tx, "login_key_failed", Some(member_id), client_ip, &detail)?;
+    db::audit(
+        tx,
+        AuditEvent::LoginKeyFailed,
+        Some(member_id),
+        client_ip,
+        &detail,
+    )?;
     Ok(if failed >= max_failures {
         KeyAnswer::Over
     } else {
@@ -90,7 +97,13 @@ pub fn resend(
 ) -> Result<()> {
     attempts::forget_keys(tx, attempt_id, now)?;
     queue_keys(tx, member_id, attempt_id, from, now)?;
-    db::audit(tx, "login_key_resent", Some(member_id), client_ip, "")
+    db::audit(
+        tx,
+        AuditEvent::LoginKeyResent,
+        Some(member_id),
+        client_ip,
+        "",
+    )
 }
 
 fn queue_keys(

@@ -4,6 +4,7 @@
 
 use rusqlite::Connection;
 
+use crate::db::AuditEvent;
 use crate::db::{self, login as attempts, members, sessions};
 use crate::error::Result;
 use crate::flows::login::login_key;
@@ -59,7 +60,7 @@ pub fn change(
     announce(tx, member_id, change.label(), from, None, now)?;
     db::audit(
         tx,
-        "profile_changed",
+        AuditEvent::ProfileChanged,
         Some(member_id),
         client_ip,
         change.label(),

@@ -3,6 +3,7 @@
 
 use rusqlite::Connection;
 
+use crate::db::AuditEvent;
 use crate::db::{self, members};
 use crate::error::Result;
 
@@ -30,6 +31,6 @@ pub fn register(
         return Ok(Registered::AlreadyDone);
     }
     let member_id = Some(registration.member_id);
-    db::audit(tx, "signup_completed", member_id, client_ip, "")?;
+    db::audit(tx, AuditEvent::SignupCompleted, member_id, client_ip, "")?;
     Ok(Registered::Done)
 }

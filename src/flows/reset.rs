@@ -6,6 +6,7 @@ use rusqlite::Connection;
 
 use crate::address::Address;
 use crate::config::LimitsConfig;
+use crate::db::AuditEvent;
 use crate::db::{self, login as attempts, members, reset_requests, sessions};
 use crate::error::Result;
 use crate::flows::login::login_key;
@@ -63,7 +64,13 @@ pub fn request(
                 member_id: account.id,
             };
             mail::queue(tx, &mail, &address.to_string(), from, now)?;
-            db::audit(tx, "reset_requested", Some(account.id), client_ip, "")?;
+            db::audit(
+                tx,
+                AuditEvent::ResetRequested,
+                Some(account.id),
+                client_ip,
+                "",
+            )?;
             Requested::Queued
         }
     };
@@ -100,5 +107,11 @@ pub fn complete(tx: &Connection, change: &NewPassword, from: &str, now: i64) -> 
         };
         mail::queue(tx, &mail, &address, from, now)?;
     }
-    db::audit(tx, "reset_completed", Some(member_id), change.client_ip, "")
+    db::audit(
+        tx,
+        AuditEvent::ResetCompleted,
+        Some(member_id),
+        change.client_ip,
+        "",
+    )
 }

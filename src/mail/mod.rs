@@ -25,7 +25,7 @@ use crate::config::{Charset, Config};
 use crate::db::{self, Db, links, login, members, outbox::QueuedMail};
 use crate::error::{Error, Result};
 use crate::jst;
-use crate::secrets::{self, SecretKind};
+use crate::secrets::{self, Minted, SecretKind};
 
 /// Renders and builds mails; shared by the outbox worker.
 pub struct Mailer {
@@ -148,7 +148,7 @@ impl Mailer {
         let token = mint_link(
             db,
             links::Purpose::Signup,
-            self.new_link_token(),
+            self.key.mint(SecretKind::Link),
             &queued.recipient,
             None,
             ttl.as_secs(),
@@ -214,7 +214,10 @@ impl Mailer {
         let secret_hash = self.key.temp_password_hash(&plain);
         let ttl = self.config.policy.reset_ttl;
         let recipient = queued.recipient.clone();
-        let NewToken { token, hash } = self.new_link_token();
+        let Minted {
+            secret: token,
+            hash,
+        } = self.key.mint(SecretKind::Link);
         // One write: the old reissue links die with the new one's birth, or neither.
         db.write(move |c| {
             links::void_open(c, links::Purpose::Reset, member_id, db::now())?;
@@ -243,7 +246,7 @@ impl Mailer {
         let token = mint_link(
             db,
             links::Purpose::EmailVerify,
-            self.new_link_token(),
+            self.key.mint(SecretKind::Link),
             &queued.recipient,
             Some(member_id),
             ttl.as_secs(),
@@ -391,24 +394,10 @@ fn jis_parts(name: &str, subject: &str, body: &str) -> Option<JisParts> {
     })
 }
 
-/// A new link's token, which only the mail will carry, and what the database keeps.
-struct NewToken {
-    token: String,
-    hash: Vec<u8>,
-}
-
-impl Mailer {
-    fn new_link_token(&self) -> NewToken {
-        let token = secrets::new_token();
-        let hash = self.key.hash(SecretKind::Link, &token);
-        NewToken { token, hash }
-    }
-}
-
 async fn mint_link(
     db: &Db,
     purpose: links::Purpose,
-    token: NewToken,
+    token: Minted,
     address: &str,
     member_id: Option<i64>,
     ttl: i64,
@@ -416,7 +405,7 @@ async fn mint_link(
     let address = address.to_string();
     db.write(move |c| insert_link(c, purpose, &token.hash, &address, member_id, None, ttl))
         .await?;
-    Ok(token.token)
+    Ok(token.secret)
 }
 
 /// Stores a new link under its token's hash.

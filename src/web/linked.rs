@@ -5,12 +5,13 @@
 
 use super::http::{clear_cookie, set_cookie, set_session_cookie};
 use super::{AppState, Req};
+use crate::db::AuditEvent;
 use crate::db::links::{self, Link, LinkState, Purpose};
 use crate::db::sessions::{self, Kind, Session};
 use crate::db::{self};
 use crate::error::Result;
 use crate::flows::link::{self, Wrong};
-use crate::secrets::{self, SecretKind};
+use crate::secrets::SecretKind;
 
 pub struct LinkFlow {
     pub purpose: Purpose,
@@ -43,8 +44,8 @@ impl LinkFlow {
             self.kind,
         );
         let now = db::now();
-        let id = secrets::new_token();
-        let id_hash = state.key.hash(SecretKind::Session, &id);
+        let session = state.key.mint(SecretKind::Session);
+        let (id, id_hash) = (session.secret, session.hash);
         let opened = state
             .db
             .write(move |tx| link::open(tx, purpose, &hash, kind, &id_hash, now))
@@ -102,7 +103,7 @@ impl LinkFlow {
         req: &Req,
         link_id: i64,
         member_id: Option<i64>,
-        event: &'static str,
+        event: AuditEvent,
         attempts: u32,
     ) -> Result<Wrong> {
         let max = state.config.policy.signup_max_attempts;
@@ -130,10 +131,10 @@ impl LinkFlow {
         current: &Current,
         link_id: i64,
         member_id: i64,
-        event: &'static str,
+        event: AuditEvent,
     ) -> Result<Option<String>> {
-        let new_id = secrets::new_token();
-        let new_hash = state.key.hash(SecretKind::Session, &new_id);
+        let session = state.key.mint(SecretKind::Session);
+        let (new_id, new_hash) = (session.secret, session.hash);
         let (old_hash, kind) = (current.id_hash.clone(), self.kind);
         let link_ends = match self.lasts_as_link {
             true => current.link.as_ref().map_or(0, |l| l.expires_at),

@@ -11,7 +11,7 @@ use crate::db::{self, login as attempts, members};
 use crate::error::Result;
 use crate::flows::login::{self, LoginCheck, PasswordCheck};
 use crate::flows::login_key::{self, KeyAnswer};
-use crate::secrets::{self, SecretKind};
+use crate::secrets::SecretKind;
 
 const PENDING_COOKIE: &str = "km_login";
 const PENDING_PATH: &str = "/login";
@@ -105,8 +105,8 @@ pub async fn submit(state: &AppState, req: &Req) -> Result<Resp> {
 
 /// The password was right: a new attempt (ending older ones) and a key to every address.
 async fn start_attempt(state: &AppState, req: &Req, account: members::Account) -> Result<Resp> {
-    let pending = secrets::new_token();
-    let pending_hash = state.key.hash(SecretKind::PendingLogin, &pending);
+    let minted = state.key.mint(SecretKind::PendingLogin);
+    let (pending, pending_hash) = (minted.secret, minted.hash);
     let (member_id, from, client_ip) =
         (account.id, state.config.mail.from.clone(), req.client_ip());
     state

@@ -2,10 +2,11 @@
 
 use super::http::{clear_cookie, redirect, set_session_cookie, with_cookie};
 use super::{AppState, Req, Resp};
+use crate::db::AuditEvent;
 use crate::db::sessions::{self, Kind, NewSession};
 use crate::db::{self, members};
 use crate::error::Result;
-use crate::secrets::{self, SecretKind};
+use crate::secrets::SecretKind;
 
 pub const SESSION_COOKIE: &str = "km_session";
 
@@ -71,8 +72,8 @@ pub fn login_first(state: &AppState) -> Resp {
 
 /// Logs a member in: a new session with a new id, in a cookie that dies with the browser.
 pub async fn start(state: &AppState, member_id: i64, client_ip: Option<String>) -> Result<String> {
-    let id = secrets::new_token();
-    let id_hash = state.key.hash(SecretKind::Session, &id);
+    let session = state.key.mint(SecretKind::Session);
+    let (id, id_hash) = (session.secret, session.hash);
     let absolute = state.config.policy.session_absolute.as_secs();
     state
         .db
@@ -86,7 +87,13 @@ pub async fn start(state: &AppState, member_id: i64, client_ip: Option<String>) 
                 expires_at: now + absolute,
             };
             sessions::insert(c, &session, now)?;
-            db::audit(c, "login", Some(member_id), client_ip.as_deref(), "")
+            db::audit(
+                c,
+                AuditEvent::Login,
+                Some(member_id),
+                client_ip.as_deref(),
+                "",
+            )
         })
         .await?;
     Ok(set_session_cookie(SESSION_COOKIE, &id, "/", state.https()))

@@ -11,6 +11,7 @@ use super::linked::{Current, LinkFlow};
 use super::profile::{check_new_login_id, check_new_password};
 use super::{AppState, ErrorPage, Req, Resp, Trouble, error_response};
 use crate::address::{Address, to_half_width};
+use crate::db::AuditEvent;
 use crate::db::links::{LinkState, Purpose};
 use crate::db::sessions::Kind;
 use crate::db::{self, members};
@@ -195,7 +196,7 @@ pub async fn temp_login(state: &AppState, req: &Req) -> Result<Resp> {
                 req,
                 link_id,
                 Some(member_id),
-                "reset_temp_login_failed",
+                AuditEvent::ResetTempLoginFailed,
                 attempts,
             )
             .await?;
@@ -216,7 +217,14 @@ pub async fn temp_login(state: &AppState, req: &Req) -> Result<Resp> {
         ));
     }
     match FLOW
-        .pass(state, req, &current, link_id, member_id, "reset_temp_login")
+        .pass(
+            state,
+            req,
+            &current,
+            link_id,
+            member_id,
+            AuditEvent::ResetTempLogin,
+        )
         .await?
     {
         Some(cookie) => Ok(with_cookie(redirect("/reset/password"), &cookie)),

@@ -7,6 +7,7 @@ use super::super::http::{redirect, with_cookie};
 use super::super::{AppState, ErrorPage, Req, Resp, Trouble, error_response};
 use super::{FLOW, before_postcard, link_problem};
 use crate::address::to_half_width;
+use crate::db::AuditEvent;
 use crate::db::links::LinkState;
 use crate::db::members;
 use crate::error::Result;
@@ -72,7 +73,7 @@ pub async fn verify_submit(state: &AppState, req: &Req) -> Result<Resp> {
                 req,
                 link.id,
                 None,
-                "signup_postcard_failed",
+                AuditEvent::SignupPostcardFailed,
                 attempts,
             )
             .await?;
@@ -104,7 +105,7 @@ pub async fn verify_submit(state: &AppState, req: &Req) -> Result<Resp> {
             &current,
             link.id,
             member_id,
-            "signup_postcard_verified",
+            AuditEvent::SignupPostcardVerified,
         )
         .await?
     {
