@@ -141,11 +141,10 @@ pub fn mark_used(conn: &Connection, id: i64, member_id: Option<i64>, now: i64) -
 /// when the link is spent or has had `max` already.
 pub fn count_attempt(conn: &Connection, id: i64, max: u32) -> Result<Option<u32>> {
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "UPDATE links SET failed_attempts = failed_attempts + 1
              WHERE id = ?1 AND used_at IS NULL AND failed_attempts < ?2 RETURNING failed_attempts",
-            params![id, max],
-            |row| row.get(0),
-        )
+        )?
+        .query_row(params![id, max], |row| row.get(0))
         .optional()?)
 }

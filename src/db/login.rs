@@ -13,16 +13,13 @@ pub struct Failures {
 
 pub fn failures(conn: &Connection, login_key: &str) -> Result<Failures> {
     Ok(conn
-        .query_row(
-            "SELECT failures, locked_until FROM login_failures WHERE login_key = ?1",
-            [login_key],
-            |row| {
-                Ok(Failures {
-                    failures: row.get(0)?,
-                    locked_until: row.get(1)?,
-                })
-            },
-        )
+        .prepare_cached("SELECT failures, locked_until FROM login_failures WHERE login_key = ?1")?
+        .query_row([login_key], |row| {
+            Ok(Failures {
+                failures: row.get(0)?,
+                locked_until: row.get(1)?,
+            })
+        })
         .optional()?
         .unwrap_or_default())
 }
@@ -108,30 +105,28 @@ pub fn find_open_attempt(
     now: i64,
 ) -> Result<Option<Attempt>> {
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "SELECT id, member_id, expires_at, keys_sent_at, failed_keys FROM login_attempts
              WHERE pending_hash = ?1 AND ended_at IS NULL AND expires_at > ?2",
-            params![pending_hash, now],
-            |row| {
-                Ok(Attempt {
-                    id: row.get(0)?,
-                    member_id: row.get(1)?,
-                    expires_at: row.get(2)?,
-                    keys_sent_at: row.get(3)?,
-                    failed_keys: row.get(4)?,
-                })
-            },
-        )
+        )?
+        .query_row(params![pending_hash, now], |row| {
+            Ok(Attempt {
+                id: row.get(0)?,
+                member_id: row.get(1)?,
+                expires_at: row.get(2)?,
+                keys_sent_at: row.get(3)?,
+                failed_keys: row.get(4)?,
+            })
+        })
         .optional()?)
 }
 
 pub fn is_open(conn: &Connection, attempt_id: i64, now: i64) -> Result<bool> {
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "SELECT 1 FROM login_attempts WHERE id = ?1 AND ended_at IS NULL AND expires_at > ?2",
-            params![attempt_id, now],
-            |_| Ok(()),
-        )
+        )?
+        .query_row(params![attempt_id, now], |_| Ok(()))
         .optional()?
         .is_some())
 }

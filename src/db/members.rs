@@ -30,11 +30,8 @@ pub fn insert(conn: &Connection, member: &NewMember, now: i64) -> Result<i64> {
 
 pub fn exists_member_no(conn: &Connection, member_no: &str) -> Result<bool> {
     Ok(conn
-        .query_row(
-            "SELECT 1 FROM members WHERE member_no = ?1",
-            [member_no],
-            |_| Ok(()),
-        )
+        .prepare_cached("SELECT 1 FROM members WHERE member_no = ?1")?
+        .query_row([member_no], |_| Ok(()))
         .optional()?
         .is_some())
 }
@@ -51,8 +48,7 @@ pub fn find_by_temp_login_id(
     temp_login_id: &str,
 ) -> Result<Option<PostcardHolder>> {
     Ok(conn
-        .query_row(
-            "SELECT id, temp_password_hash, registered_at IS NOT NULL FROM members WHERE temp_login_id = ?1",
+        .prepare_cached("SELECT id, temp_password_hash, registered_at IS NOT NULL FROM members WHERE temp_login_id = ?1")?.query_row(
             [temp_login_id],
             |row| {
                 Ok(PostcardHolder {
@@ -68,11 +64,8 @@ pub fn find_by_temp_login_id(
 /// Whether a login ID is taken (IDs are unique whatever their case).
 pub fn login_id_taken(conn: &Connection, login_id: &str) -> Result<bool> {
     Ok(conn
-        .query_row(
-            "SELECT 1 FROM members WHERE login_id = ?1",
-            [login_id],
-            |_| Ok(()),
-        )
+        .prepare_cached("SELECT 1 FROM members WHERE login_id = ?1")?
+        .query_row([login_id], |_| Ok(()))
         .optional()?
         .is_some())
 }

@@ -256,6 +256,13 @@ impl Db {
         tokio::task::spawn_blocking(move || db.read_blocking(f)).await?
     }
 
+    /// `read` on this thread, for async code too: for a page's few rows looked up by
+    /// index (tens of microseconds, from SQLite's cache), where the hop to a blocking
+    /// thread and back cost more than the read. Never for a scan (`/metrics`, lists).
+    pub fn read_now<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.read_blocking(f)
+    }
+
     pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let Some(readers) = &self.readers else {
             return f(&self.lock_conn());

@@ -74,8 +74,7 @@ pub fn find_for_member(
     id: i64,
 ) -> Result<Option<Record>> {
     Ok(conn
-        .query_row(
-            "SELECT id, date, title, body, extra FROM records WHERE id = ?1 AND member_id = ?2 AND kind = ?3",
+        .prepare_cached("SELECT id, date, title, body, extra FROM records WHERE id = ?1 AND member_id = ?2 AND kind = ?3")?.query_row(
             params![id, member_id, kind.as_str()],
             from_row,
         )

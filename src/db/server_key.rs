@@ -7,11 +7,8 @@ use crate::error::Result;
 
 pub fn fingerprint(conn: &Connection) -> Result<Option<Vec<u8>>> {
     Ok(conn
-        .query_row(
-            "SELECT fingerprint FROM server_key WHERE id = 1",
-            [],
-            |row| row.get(0),
-        )
+        .prepare_cached("SELECT fingerprint FROM server_key WHERE id = 1")?
+        .query_row([], |row| row.get(0))
         .optional()?)
 }
 

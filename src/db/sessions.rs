@@ -69,19 +69,18 @@ pub fn find(
     idle_secs: i64,
 ) -> Result<Option<Session>> {
     let session = conn
-        .query_row(
+        .prepare_cached(
             "SELECT link_id, member_id, expires_at, last_seen_at FROM sessions
              WHERE id_hash = ?1 AND kind = ?2 AND expires_at > ?3 AND last_seen_at > ?3 - ?4",
-            params![id_hash, kind.as_str(), now, idle_secs],
-            |row| {
-                Ok(Session {
-                    link_id: row.get(0)?,
-                    member_id: row.get(1)?,
-                    expires_at: row.get(2)?,
-                    last_seen_at: row.get(3)?,
-                })
-            },
-        )
+        )?
+        .query_row(params![id_hash, kind.as_str(), now, idle_secs], |row| {
+            Ok(Session {
+                link_id: row.get(0)?,
+                member_id: row.get(1)?,
+                expires_at: row.get(2)?,
+                last_seen_at: row.get(3)?,
+            })
+        })
         .optional()?;
     Ok(session)
 }

@@ -27,21 +27,18 @@ struct HomePage<'a> {
 }
 
 pub async fn page(state: &AppState, req: &Req) -> Result<Resp> {
-    let Some(member) = member::current(state, req).await? else {
+    let found = member::current_with(state, req, |c, account| {
+        let today = jst::date(db::now());
+        Ok((
+            notices::current(c, &today)?,
+            records::for_member(c, account.id, Kind::Checkup)?,
+            records::for_member(c, account.id, Kind::MedicalExpense)?,
+        ))
+    })
+    .await?;
+    let Some((member, (notices, checkups, medical_expenses))) = found else {
         return Ok(member::login_first(state));
     };
-    let member_id = member.account.id;
-    let (notices, checkups, medical_expenses) = state
-        .db
-        .read(move |c| {
-            let today = jst::date(db::now());
-            Ok((
-                notices::current(c, &today)?,
-                records::for_member(c, member_id, Kind::Checkup)?,
-                records::for_member(c, member_id, Kind::MedicalExpense)?,
-            ))
-        })
-        .await?;
     let page = HomePage {
         csrf: &req.csrf,
         nickname: member.account.nickname.unwrap_or_default(),

@@ -17,6 +17,18 @@ pub struct Member {
 
 /// The member logged in on this browser, if the session is live and the account usable.
 pub async fn current(state: &AppState, req: &Req) -> Result<Option<Member>> {
+    Ok(current_with(state, req, |_, _| Ok(()))
+        .await?
+        .map(|(member, ())| member))
+}
+
+/// `current`, and what `page` reads for that member in the same read (one trip to the
+/// database for a page).
+pub async fn current_with<T, F>(state: &AppState, req: &Req, page: F) -> Result<Option<(Member, T)>>
+where
+    T: Send + 'static,
+    F: FnOnce(&rusqlite::Connection, &members::Account) -> Result<T> + Send + 'static,
+{
     let Some(id) = req.cookie(SESSION_COOKIE) else {
         return Ok(None);
     };
@@ -24,19 +36,24 @@ pub async fn current(state: &AppState, req: &Req) -> Result<Option<Member>> {
     let idle = state.config.policy.session_idle.as_secs();
     let lookup = session_hash.clone();
     let now = db::now();
-    let found = state
-        .db
-        .read(move |c| {
-            let Some(session) = sessions::find(c, &lookup, Kind::Member, now, idle)? else {
-                return Ok(None);
-            };
-            let Some(member_id) = session.member_id else {
-                return Ok(None);
-            };
-            Ok(members::account(c, member_id)?.map(|account| (session, account)))
-        })
-        .await?;
-    let Some((session, account)) = found else {
+    // A member's page reads a few rows by index: on this thread (see `Db::read_now`).
+    let found = state.db.read_now(move |c| {
+        let Some(session) = sessions::find(c, &lookup, Kind::Member, now, idle)? else {
+            return Ok(None);
+        };
+        let Some(member_id) = session.member_id else {
+            return Ok(None);
+        };
+        let Some(account) = members::account(c, member_id)? else {
+            return Ok(None);
+        };
+        if account.disabled_at.is_some() {
+            return Ok(None);
+        }
+        let read = page(c, &account)?;
+        Ok(Some((session, account, read)))
+    })?;
+    let Some((session, account, read)) = found else {
         return Ok(None);
     };
     // A page view only reads; the session is marked seen when the mark is getting old
@@ -53,13 +70,11 @@ pub async fn current(state: &AppState, req: &Req) -> Result<Option<Member>> {
             tracing::warn!(error = %e, "cannot mark a session as seen");
         }
     }
-    let account = Some(account);
-    Ok(account
-        .filter(|a| a.disabled_at.is_none())
-        .map(|account| Member {
-            account,
-            session_hash,
-        }))
+    let member = Member {
+        account,
+        session_hash,
+    };
+    Ok(Some((member, read)))
 }
 
 /// Where a page that needs a login sends a visitor without one.
