@@ -602,6 +602,40 @@ mod tests {
         assert_eq!(seven, 0);
     }
 
+    /// A commit that queued a mail wakes the outbox; one that did not, does not.
+    #[test]
+    fn a_commit_that_queues_mail_wakes_the_outbox() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let db = Db::open_in_memory().unwrap();
+        let woken = db.mail_queued();
+        let wait = |db: &Db| {
+            let woken = woken.clone();
+            runtime.block_on(async move {
+                tokio::time::timeout(Duration::from_millis(200), woken.notified())
+                    .await
+                    .is_ok()
+            })
+        };
+        db.write_blocking(|c| audit(c, AuditEvent::Login, None, None, ""))
+            .unwrap();
+        assert!(!wait(&db), "nothing was queued");
+        db.write_blocking(|c| {
+            outbox::insert(
+                c,
+                "signup_link",
+                "a@example.jp",
+                "{}",
+                "<1@example.jp>",
+                now(),
+            )
+        })
+        .unwrap();
+        assert!(wait(&db), "a mail was queued");
+    }
+
     #[test]
     fn schema_applies_and_is_versioned() {
         let db = Db::open_in_memory().unwrap();

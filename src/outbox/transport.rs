@@ -233,3 +233,48 @@ fn sync_filesystem(folder: &std::fs::File) -> std::io::Result<()> {
         _ => Err(std::io::Error::last_os_error()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A batch becomes its files, each whole under its own name, for karamail's user
+    /// only, with no temporary file left; writing one again replaces it.
+    #[test]
+    fn a_batch_of_eml_files_is_written_whole_and_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = vec![
+            ("00000001".to_string(), b"first\r\n".to_vec()),
+            ("00000002".to_string(), b"second\r\n".to_vec()),
+        ];
+        let outcomes = write_emls_now(dir.path(), &files);
+        assert!(outcomes.iter().all(|o| o.is_ok()), "{outcomes:?}");
+        let again = write_emls_now(dir.path(), &[("00000001".into(), b"again\r\n".to_vec())]);
+        assert!(again[0].is_ok());
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["00000001.eml", "00000002.eml"]);
+        let first = dir.path().join("00000001.eml");
+        assert_eq!(std::fs::read(&first).unwrap(), b"again\r\n");
+        let mode = std::fs::metadata(&first).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    /// A folder that cannot be written fails every file of the batch (the mails stay
+    /// queued), never some silently.
+    #[test]
+    fn a_missing_folder_fails_the_whole_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("gone");
+        let files = vec![
+            ("1".to_string(), b"x".to_vec()),
+            ("2".to_string(), b"y".to_vec()),
+        ];
+        let outcomes = write_emls_now(&gone, &files);
+        assert!(outcomes.iter().all(|o| o.is_err()));
+    }
+}
