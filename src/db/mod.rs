@@ -611,7 +611,7 @@ mod tests {
             .unwrap();
         let db = Db::open_in_memory().unwrap();
         let woken = db.mail_queued();
-        let wait = |db: &Db| {
+        let wait = || {
             let woken = woken.clone();
             runtime.block_on(async move {
                 tokio::time::timeout(Duration::from_millis(200), woken.notified())
@@ -621,7 +621,7 @@ mod tests {
         };
         db.write_blocking(|c| audit(c, AuditEvent::Login, None, None, ""))
             .unwrap();
-        assert!(!wait(&db), "nothing was queued");
+        assert!(!wait(), "nothing was queued");
         db.write_blocking(|c| {
             outbox::insert(
                 c,
@@ -633,7 +633,7 @@ mod tests {
             )
         })
         .unwrap();
-        assert!(wait(&db), "a mail was queued");
+        assert!(wait(), "a mail was queued");
     }
 
     #[test]
