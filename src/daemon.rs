@@ -185,16 +185,17 @@ async fn housekeeping(db: Db, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Pings systemd's watchdog at half its interval, as long as the database's writer
-/// answers (an empty write: nothing to sync).
+/// Pings systemd's watchdog at half its interval, as long as the database answers a
+/// read and its writer thread runs. (Not a write: another process holding the write
+/// lock for a while — a large import — makes writes wait, not the daemon dead.)
 async fn watchdog(db: Db) {
     let Some(interval) = sd_notify::watchdog_enabled() else {
         return;
     };
     let every = interval / 2;
     loop {
-        let alive = db.write(crate::db::stats::ping).await;
-        if alive.is_ok() {
+        let alive = db.read(crate::db::stats::ping).await;
+        if alive.is_ok() && db.writer_alive() {
             let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
         } else {
             tracing::error!("watchdog: the database does not answer");

@@ -147,13 +147,21 @@ pub fn add_failed_key(conn: &Connection, attempt_id: i64) -> Result<u32> {
     )?)
 }
 
-/// 再請求: the old keys die; new ones are minted as the new mails go out.
-pub fn forget_keys(conn: &Connection, attempt_id: i64, now: i64) -> Result<()> {
+/// 再請求: the old keys die (new ones are minted as the new mails go out), unless the
+/// last keys were sent less than `cooldown` seconds ago: then nothing changes and the
+/// answer is false. Checked and set in one statement, so parallel requests get one.
+pub fn renew_keys(conn: &Connection, attempt_id: i64, now: i64, cooldown: i64) -> Result<bool> {
+    let renewed = conn
+        .prepare_cached(
+            "UPDATE login_attempts SET keys_sent_at = ?2 WHERE id = ?1 AND keys_sent_at <= ?2 - ?3",
+        )?
+        .execute(params![attempt_id, now, cooldown])?;
+    if renewed == 0 {
+        return Ok(false);
+    }
     conn.prepare_cached("DELETE FROM login_keys WHERE attempt_id = ?1")?
         .execute([attempt_id])?;
-    conn.prepare_cached("UPDATE login_attempts SET keys_sent_at = ?2 WHERE id = ?1")?
-        .execute(params![attempt_id, now])?;
-    Ok(())
+    Ok(true)
 }
 
 /// Stores the key one mail carries; a retry of that mail replaces it.

@@ -178,6 +178,14 @@ impl Db {
         })
     }
 
+    /// Whether the writer thread still runs (for the watchdog: writes would all fail).
+    pub fn writer_alive(&self) -> bool {
+        self.writer
+            .thread
+            .as_ref()
+            .is_some_and(|thread| !thread.is_finished())
+    }
+
     /// Notified after each commit that queued a mail (see `mail_was_queued`).
     pub fn mail_queued(&self) -> Arc<tokio::sync::Notify> {
         self.mail_queued.clone()
@@ -256,11 +264,23 @@ impl Db {
         tokio::task::spawn_blocking(move || db.read_blocking(f)).await?
     }
 
-    /// `read` on this thread, for async code too: for a page's few rows looked up by
-    /// index (tens of microseconds, from SQLite's cache), where the hop to a blocking
-    /// thread and back cost more than the read. Never for a scan (`/metrics`, lists).
-    pub fn read_now<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        self.read_blocking(f)
+    /// `read` for a page's own few rows, looked up by index (a member's session,
+    /// account, notices and records: tens of microseconds from SQLite's cache): on this
+    /// thread when a read-only connection is idle, since the hop to a blocking thread and
+    /// back costs more than such a read; otherwise as `read`. Never for a scan
+    /// (`/metrics`, the CLI's lists).
+    pub async fn read_small<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        if let Some(readers) = &self.readers {
+            let idle = readers.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            if let Some(conn) = idle {
+                return readers.read_on(conn, f);
+            }
+        }
+        self.read(f).await
     }
 
     pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
@@ -272,19 +292,7 @@ impl Db {
             Some(conn) => conn,
             None => readers.open()?,
         };
-        // One read transaction for all of `f`: its queries see one state of the
-        // database, and take SQLite's shared lock once rather than each.
-        run_cached(&conn, "BEGIN")?;
-        let result = f(&conn);
-        if run_cached(&conn, "COMMIT").is_err() {
-            return result; // the connection is dropped, not kept in a transaction
-        }
-        let mut idle = readers.idle.lock().unwrap_or_else(|p| p.into_inner());
-        // A few are kept; more were only needed at a peak of blocking callers.
-        if idle.len() < MAX_IDLE_READERS {
-            idle.push(conn);
-        }
-        result
+        readers.read_on(conn, f)
     }
 
     fn lock_conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -318,6 +326,23 @@ impl Db {
 }
 
 impl Readers {
+    /// `f` in one read transaction on `conn`: its queries see one state of the
+    /// database, and take SQLite's shared lock once rather than each. The connection
+    /// goes back to the idle ones after.
+    fn read_on<T>(&self, conn: Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        run_cached(&conn, "BEGIN")?;
+        let result = f(&conn);
+        if run_cached(&conn, "COMMIT").is_err() {
+            return result; // the connection is dropped, not kept in a transaction
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        // A few are kept; more were only needed at a peak of blocking callers.
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+        result
+    }
+
     fn open(&self) -> Result<Connection> {
         use rusqlite::OpenFlags;
         let conn = Connection::open_with_flags(

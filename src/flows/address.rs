@@ -13,29 +13,26 @@ use crate::mail::{self, OutgoingMail};
 /// Most addresses a member may have.
 pub const MAX_ADDRESSES: usize = 3;
 
-/// Queues 「メールアドレス確認のご案内」 to the address being added.
+/// Queues 「メールアドレス確認のご案内」 to the address being added, unless the member
+/// had `per_hour` of them queued in the last hour (false then): each goes to an address
+/// not yet proven to be theirs, so this keeps the form from mailing strangers.
 pub fn ask_to_add(
     tx: &Connection,
     member_id: i64,
     address: &str,
+    per_hour: u32,
     from: &str,
     client_ip: Option<&str>,
     now: i64,
-) -> Result<()> {
-    mail::queue(
-        tx,
-        &OutgoingMail::EmailVerify { member_id },
-        address,
-        from,
-        now,
-    )?;
-    db::audit(
-        tx,
-        AuditEvent::EmailVerificationSent,
-        Some(member_id),
-        client_ip,
-        "",
-    )
+) -> Result<bool> {
+    if confirmations_since(tx, member_id, now - 3600)? >= per_hour {
+        return Ok(false);
+    }
+    let mail = OutgoingMail::EmailVerify { member_id };
+    mail::queue(tx, &mail, address, from, now)?;
+    let event = AuditEvent::EmailVerificationSent;
+    db::audit(tx, event, Some(member_id), client_ip, "")?;
+    Ok(true)
 }
 
 /// Confirmation mails queued for the member since `since`.

@@ -86,16 +86,20 @@ pub fn check(
     })
 }
 
-/// 暗証キーの再請求: the attempt's keys are void, new ones go to every address.
+/// 暗証キーの再請求: the attempt's keys are void, new ones go to every address; not
+/// within `cooldown` seconds of the last ones (false then, and nothing changes).
 pub fn resend(
     tx: &Connection,
     attempt_id: i64,
     member_id: i64,
+    cooldown: i64,
     from: &str,
     client_ip: Option<&str>,
     now: i64,
-) -> Result<()> {
-    attempts::forget_keys(tx, attempt_id, now)?;
+) -> Result<bool> {
+    if !attempts::renew_keys(tx, attempt_id, now, cooldown)? {
+        return Ok(false);
+    }
     queue_keys(tx, member_id, attempt_id, from, now)?;
     db::audit(
         tx,
@@ -103,7 +107,8 @@ pub fn resend(
         Some(member_id),
         client_ip,
         "",
-    )
+    )?;
+    Ok(true)
 }
 
 fn queue_keys(

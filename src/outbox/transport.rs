@@ -72,7 +72,8 @@ impl Sender {
     /// How many mails a lane takes at once. The relay's lane sends one at a time: a
     /// mail sent and not yet recorded when karamail stops is sent again, so no more than
     /// one may be in that state. `.eml` files are written a batch at a time with one
-    /// sync for the lot (a file written again after a crash only replaces itself).
+    /// sync for the lot: a file written again after a crash replaces itself (with fresh
+    /// secrets: the first copy's link or key no longer works).
     pub fn batch(&self) -> usize {
         match self {
             Sender::Files(_) => EML_BATCH,
@@ -104,13 +105,16 @@ impl Sender {
                     .iter()
                     .map(|(name, message)| (name.clone(), message.formatted()))
                     .collect();
-                return write_emls(dir.clone(), files)
-                    .await
+                let written = write_emls(dir.clone(), files).await;
+                // A file that failed beside others that were written is that mail's
+                // trouble (its own backoff); a batch that failed whole is the folder's.
+                let some_written = written.iter().any(|w| w.is_ok());
+                return written
                     .into_iter()
                     .map(|written| {
                         written.map_err(|e| SendError {
                             permanent: false,
-                            transport: true,
+                            transport: !some_written,
                             message: format!("writing .eml: {e}"),
                             ..Default::default()
                         })
@@ -191,6 +195,9 @@ fn write_emls_now(dir: &Path, files: &[(String, Vec<u8>)]) -> Vec<std::io::Resul
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let temp_path = |name: &str| dir.join(format!(".{name}.eml.tmp"));
+    // Opened before the files are written: `syncfs` reports the write-back errors seen
+    // since its descriptor was opened.
+    let folder = std::fs::File::open(dir);
     let mut outcomes: Vec<std::io::Result<()>> = files
         .iter()
         .map(|(name, bytes)| {
@@ -204,7 +211,7 @@ fn write_emls_now(dir: &Path, files: &[(String, Vec<u8>)]) -> Vec<std::io::Resul
                 .write_all(bytes)
         })
         .collect();
-    let synced = std::fs::File::open(dir).and_then(|folder| {
+    let synced = folder.and_then(|folder| {
         sync_filesystem(&folder)?;
         for ((name, _), outcome) in files.iter().zip(outcomes.iter_mut()) {
             if outcome.is_ok() {

@@ -105,7 +105,7 @@ impl Shared {
                         let ids: Vec<i64> = mails.iter().map(|m| m.id).collect();
                         let outcomes = self.worker.send_batch(&mut lane, mails).await;
                         let mut in_flight = self.in_flight.lock().await;
-                        let mut recorded = Vec::new();
+                        let (mut recorded, mut held) = (Vec::new(), 0);
                         for (id, outcome) in ids.into_iter().zip(outcomes) {
                             match outcome {
                                 Ok(sent) => {
@@ -116,6 +116,7 @@ impl Shared {
                                 // stays held, so no lane sends it again before a restart.
                                 Err(e) => {
                                     tracing::error!(outbox_id = id, error = %e, "outbox: cannot record a mail; holding it");
+                                    held += 1;
                                 }
                             }
                         }
@@ -123,7 +124,12 @@ impl Shared {
                         for sent in recorded {
                             self.after(sent).await;
                         }
-                        continue;
+                        if held == 0 {
+                            continue;
+                        }
+                        // The database refuses writes for now: no more mails are taken
+                        // (and sent, unrecorded) until it may be back.
+                        Duration::from_secs(1)
                     }
                     Ok(_) => {
                         // Nothing due: an idle connection is not kept.

@@ -241,12 +241,15 @@ pub async fn resend(state: &AppState, req: &Req) -> Result<Resp> {
         return Ok(attempt_over(state, NO_ATTEMPT));
     };
     let cooldown = state.config.policy.login_key_resend_cooldown.as_secs();
-    let wait = attempt.keys_sent_at + cooldown - db::now();
-    if wait > 0 {
+    let too_soon = |wait: i64| {
         let notice = format!(
             "暗証キーを送信したばかりです。{wait}秒ほどたってから、もう一度再請求してください。"
         );
-        return state.key_page(req, StatusCode::TOO_MANY_REQUESTS, None, Some(notice));
+        state.key_page(req, StatusCode::TOO_MANY_REQUESTS, None, Some(notice))
+    };
+    let wait = attempt.keys_sent_at + cooldown - db::now();
+    if wait > 0 {
+        return too_soon(wait);
     }
     let (attempt_id, member_id, from, client_ip) = (
         attempt.id,
@@ -254,13 +257,17 @@ pub async fn resend(state: &AppState, req: &Req) -> Result<Resp> {
         state.config.mail.from.clone(),
         req.client_ip(),
     );
-    state
+    // Checked again where the keys are renewed: of parallel requests, one sends.
+    let resent = state
         .db
         .write(move |tx| {
             let ip = client_ip.as_deref();
-            login_key::resend(tx, attempt_id, member_id, &from, ip, db::now())
+            login_key::resend(tx, attempt_id, member_id, cooldown, &from, ip, db::now())
         })
         .await?;
+    if !resent {
+        return too_soon(cooldown);
+    }
     state.key_page(
         req,
         StatusCode::OK,

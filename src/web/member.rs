@@ -36,23 +36,26 @@ where
     let idle = state.config.policy.session_idle.as_secs();
     let lookup = session_hash.clone();
     let now = db::now();
-    // A member's page reads a few rows by index: on this thread (see `Db::read_now`).
-    let found = state.db.read_now(move |c| {
-        let Some(session) = sessions::find(c, &lookup, Kind::Member, now, idle)? else {
-            return Ok(None);
-        };
-        let Some(member_id) = session.member_id else {
-            return Ok(None);
-        };
-        let Some(account) = members::account(c, member_id)? else {
-            return Ok(None);
-        };
-        if account.disabled_at.is_some() {
-            return Ok(None);
-        }
-        let read = page(c, &account)?;
-        Ok(Some((session, account, read)))
-    })?;
+    // A member's page reads its own few rows by index (see `Db::read_small`).
+    let found = state
+        .db
+        .read_small(move |c| {
+            let Some(session) = sessions::find(c, &lookup, Kind::Member, now, idle)? else {
+                return Ok(None);
+            };
+            let Some(member_id) = session.member_id else {
+                return Ok(None);
+            };
+            let Some(account) = members::account(c, member_id)? else {
+                return Ok(None);
+            };
+            if account.disabled_at.is_some() {
+                return Ok(None);
+            }
+            let read = page(c, &account)?;
+            Ok(Some((session, account, read)))
+        })
+        .await?;
     let Some((session, account, read)) = found else {
         return Ok(None);
     };

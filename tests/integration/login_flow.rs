@@ -153,6 +153,47 @@ fn the_key_can_be_re_requested_after_a_cooldown() {
     );
 }
 
+/// Twenty 再請求 at once after the cooldown: the cooldown is checked where the keys are
+/// renewed, so one request sends new keys and the others are told to wait.
+#[test]
+fn parallel_re_requests_send_one_new_key() {
+    let daemon =
+        TestDaemon::start_with(|c| c.policy.login_key_resend_cooldown = "1s".parse().unwrap());
+    register(&daemon, "1016", "racer2@example.net", "resendracer");
+    let mut browser = daemon.browser();
+    enter_password(&mut browser, "resendracer", PASSWORD);
+    browser.open("/login/key");
+    wait_for_nth(&daemon, "racer2@example.net", KEY_MAIL, 1);
+    std::thread::sleep(Duration::from_millis(2100));
+    let mut tabs: Vec<_> = (0..20).map(|_| browser.tab()).collect();
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let answers: Vec<_> = tabs
+            .iter_mut()
+            .map(|tab| scope.spawn(move || tab.submit("/login/key/resend", &[]).status))
+            .collect();
+        answers.into_iter().map(|a| a.join().unwrap()).collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        19,
+        "{statuses:?}"
+    );
+    let resent: u32 = daemon
+        .db()
+        .query_row(
+            "SELECT count(*) FROM audit WHERE event = 'login_key_resent'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(resent, 1);
+}
+
 #[test]
 fn repeated_failures_lock_any_id_for_a_while_then_it_ends() {
     let daemon = TestDaemon::start_with(|c| {

@@ -16,6 +16,7 @@ use crate::secrets::SecretKind;
 /// Confirmation mails one member may send in an hour (each goes to an address not yet
 /// proven to be theirs, so this is what keeps the form from mailing strangers).
 const VERIFY_MAILS_PER_HOUR: u32 = 5;
+const TOO_MANY_CONFIRMATIONS: &str = "確認メールを続けて送信したため、しばらく追加できません。1時間ほどたってから、もう一度お試しください。";
 
 #[derive(Deserialize)]
 struct EmailForm {
@@ -46,9 +47,9 @@ pub async fn add_email(state: &AppState, req: &Req) -> Result<Resp> {
         {
             Some("このメールアドレスは既に登録されています。".to_string())
         }
-        Ok(_) if verification_mails_last_hour(state, member_id).await? >= VERIFY_MAILS_PER_HOUR => Some(
-            "確認メールを続けて送信したため、しばらく追加できません。1時間ほどたってから、もう一度お試しください。".to_string(),
-        ),
+        Ok(_) if verification_mails_last_hour(state, member_id).await? >= VERIFY_MAILS_PER_HOUR => {
+            Some(TOO_MANY_CONFIRMATIONS.to_string())
+        }
         Ok(_) => None,
     };
     if let Some(error) = error {
@@ -58,13 +59,19 @@ pub async fn add_email(state: &AppState, req: &Req) -> Result<Resp> {
         .expect("checked above")
         .to_string();
     let (from, client_ip) = (state.config.mail.from.clone(), req.client_ip());
-    state
+    // Counted again where the mail is queued: of parallel requests, no more than the
+    // limit get one.
+    let asked = state
         .db
         .write(move |tx| {
-            let ip = client_ip.as_deref();
-            address::ask_to_add(tx, member_id, &new_address, &from, ip, db::now())
+            let (ip, limit) = (client_ip.as_deref(), VERIFY_MAILS_PER_HOUR);
+            address::ask_to_add(tx, member_id, &new_address, limit, &from, ip, db::now())
         })
         .await?;
+    if !asked {
+        let error = TOO_MANY_CONFIRMATIONS.to_string();
+        return refuse(state, req, &member.account, Field::Email, form.email, error).await;
+    }
     Ok(redirect("/profile?done=email_sent"))
 }
 
