@@ -303,17 +303,8 @@ impl Db {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Runs `f` on a blocking thread; for async code.
-    pub async fn call<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
-    {
-        let db = self.clone();
-        tokio::task::spawn_blocking(move || db.call_blocking(f)).await?
-    }
-
-    /// Runs `f` on this thread; for the SMTP threads and the CLI.
+    /// Runs `f` on the writing connection itself, on this thread: for the CLI (an import
+    /// is one transaction of its own) and tests. The daemon writes through `write`.
     pub fn call_blocking<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         let mut conn = self.lock_conn();
         QUEUED_MAIL.set(false);

@@ -1,7 +1,8 @@
 //! The steps after a mailed link, shared by sign-up and password reissue: opening it
-//! (a session, the link not yet spent: mail scanners open links first), counting an
-//! answer before it is checked, a wrong answer (a few void the link), the right one
-//! (the link spent, the session replaced by one that knows the member).
+//! (a session, the link not yet spent: mail scanners open links first), a wrong answer
+//! (a few void the link), the right one (the link spent, the session replaced by one
+//! that knows the member). Answers are counted before they are checked
+//! (`db::links::count_attempt`).
 
 use rusqlite::Connection;
 
@@ -36,12 +37,6 @@ pub fn open(
     };
     sessions::insert(tx, &session, now)?;
     Ok(Ok(link.expires_at))
-}
-
-/// An answer for the link, counted *before* its secret is checked, so that parallel
-/// guesses each cost one (`max` in all); None when none is left.
-pub fn count_attempt(tx: &Connection, link_id: i64, max: u32) -> Result<Option<u32>> {
-    links::count_attempt(tx, link_id, max)
 }
 
 /// What wrong answers have done to the link.

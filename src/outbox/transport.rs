@@ -63,12 +63,6 @@ impl Sender {
         }
     }
 
-    /// How many mails may be under way at once: `[mail] relay_connections` for the
-    /// relay, and as many `.eml` files written at once (each its own fsync).
-    pub fn lanes(&self, configured: usize) -> usize {
-        configured.max(1)
-    }
-
     /// How many mails a lane takes at once. The relay's lane sends one at a time: a
     /// mail sent and not yet recorded when karamail stops is sent again, so no more than
     /// one may be in that state. `.eml` files are written a batch at a time with one

@@ -70,7 +70,8 @@ enum Sent {
 impl Worker {
     /// Runs the lanes until shutdown; each finishes the mail it has under way.
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
-        let lanes = self.sender.lanes(self.lanes);
+        // `[mail] relay_connections`: relay connections, or `.eml` batches under way.
+        let lanes = self.lanes.max(1);
         let shared = Arc::new(Shared {
             worker: self,
             in_flight: Default::default(),

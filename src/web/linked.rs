@@ -91,7 +91,7 @@ impl LinkFlow {
         let max = state.config.policy.signup_max_attempts;
         state
             .db
-            .write(move |tx| link::count_attempt(tx, link_id, max))
+            .write(move |tx| links::count_attempt(tx, link_id, max))
             .await
     }
 
