@@ -19,7 +19,11 @@ CREATE TABLE members (
     registered_at      INTEGER,
     imported_at        INTEGER NOT NULL,
     -- Set by `karamail members disable`: no login, no password reissue.
-    disabled_at        INTEGER
+    disabled_at        INTEGER,
+    -- The mails a member may turn off (プロフィール設定): 「ログインが行われました」
+    -- after each login, 「新しいお知らせがあります」 when something is published.
+    notify_login       INTEGER NOT NULL DEFAULT 1,
+    notify_news        INTEGER NOT NULL DEFAULT 1
 );
 
 -- Failed logins by the login ID as typed (lower-cased), whether or not it exists, so a
@@ -108,6 +112,20 @@ CREATE TABLE login_keys (
     expires_at INTEGER NOT NULL,
     PRIMARY KEY (attempt_id, outbox_id)
 );
+
+-- A member's logins and the failed tries at their account (a wrong password for their
+-- login ID, a wrong 暗証キー), shown to them on プロフィール設定. The device is a short
+-- description of the browser («Safari（iPhone）»), never the whole User-Agent. Only the
+-- newest rows of each member are kept (`db::login_history::KEPT`).
+CREATE TABLE login_history (
+    id        INTEGER PRIMARY KEY,
+    member_id INTEGER NOT NULL REFERENCES members(id),
+    at        INTEGER NOT NULL,
+    outcome   TEXT NOT NULL CHECK (outcome IN ('login', 'wrong_password', 'wrong_key')),
+    client_ip TEXT,
+    device    TEXT NOT NULL
+);
+CREATE INDEX login_history_member ON login_history (member_id, at);
 
 -- Requests for a password reissue mail, for rate limits.
 CREATE TABLE reset_requests (

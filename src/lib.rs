@@ -9,6 +9,7 @@ pub mod config;
 pub mod connections;
 pub mod daemon;
 pub mod db;
+pub mod device;
 pub mod dkim;
 pub mod dns;
 pub mod error;

@@ -46,6 +46,7 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "mail/reset.txt",
     "mail/email_verify.txt",
     "mail/profile_changed.txt",
+    "mail/login_notice.txt",
     "mail/test.txt",
 ];
 

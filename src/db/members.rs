@@ -114,9 +114,19 @@ pub struct Account {
     pub registered_at: Option<i64>,
     pub disabled_at: Option<i64>,
     pub temp_pending: bool,
+    pub notify: Notify,
 }
 
-const ACCOUNT_COLUMNS: &str = "id, member_no, name, temp_login_id, login_id, password_hash, nickname, registered_at, disabled_at, temp_password_hash IS NOT NULL AND registered_at IS NULL";
+/// The mails a member may turn off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Notify {
+    /// 「ログインが行われました」 after each login.
+    pub login: bool,
+    /// 「新しいお知らせがあります」 when something is published for them.
+    pub news: bool,
+}
+
+const ACCOUNT_COLUMNS: &str = "id, member_no, name, temp_login_id, login_id, password_hash, nickname, registered_at, disabled_at, temp_password_hash IS NOT NULL AND registered_at IS NULL, notify_login, notify_news";
 
 fn account_from_row(row: &rusqlite::Row) -> rusqlite::Result<Account> {
     Ok(Account {
@@ -130,6 +140,10 @@ fn account_from_row(row: &rusqlite::Row) -> rusqlite::Result<Account> {
         registered_at: row.get(7)?,
         disabled_at: row.get(8)?,
         temp_pending: row.get(9)?,
+        notify: Notify {
+            login: row.get(10)?,
+            news: row.get(11)?,
+        },
     })
 }
 
@@ -224,6 +238,12 @@ pub fn set_password_hash(conn: &Connection, member_id: i64, hash: &str) -> Resul
 pub fn set_nickname(conn: &Connection, member_id: i64, nickname: &str) -> Result<()> {
     conn.prepare_cached("UPDATE members SET nickname = ?2 WHERE id = ?1")?
         .execute(params![member_id, nickname])?;
+    Ok(())
+}
+
+pub fn set_notify(conn: &Connection, member_id: i64, notify: Notify) -> Result<()> {
+    conn.prepare_cached("UPDATE members SET notify_login = ?2, notify_news = ?3 WHERE id = ?1")?
+        .execute(params![member_id, notify.login, notify.news])?;
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 pub mod links;
 pub mod login;
+pub mod login_history;
 pub mod members;
 pub mod notices;
 pub mod outbox;
@@ -24,7 +25,7 @@ use crate::error::{Error, Result};
 
 const SCHEMA: &str = include_str!("../../schema.sql");
 /// Bump with every change to `schema.sql`, and add the step to `MIGRATIONS`.
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 /// `MIGRATIONS[n]` turns a version n+1 database into version n+2.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/002.sql"),
@@ -32,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/004.sql"),
     include_str!("migrations/005.sql"),
     include_str!("migrations/006.sql"),
+    include_str!("migrations/007.sql"),
 ];
 
 /// The one writing connection, shared: group-committed writes (`write`) go to it through
@@ -486,6 +488,7 @@ pub enum AuditEvent {
     Login,
     PasswordChangeFailed,
     ProfileChanged,
+    OtherSessionsEnded,
     EmailVerificationSent,
     ResetRequested,
     ResetTempLogin,
@@ -512,6 +515,7 @@ impl AuditEvent {
             AuditEvent::Login => "login",
             AuditEvent::PasswordChangeFailed => "password_change_failed",
             AuditEvent::ProfileChanged => "profile_changed",
+            AuditEvent::OtherSessionsEnded => "other_sessions_ended",
             AuditEvent::EmailVerificationSent => "email_verification_sent",
             AuditEvent::ResetRequested => "reset_requested",
             AuditEvent::ResetTempLogin => "reset_temp_login",

@@ -119,6 +119,22 @@ pub fn delete_others(conn: &Connection, member_id: i64, keep: &[u8]) -> Result<u
         .execute(params![member_id, keep])?)
 }
 
+/// How many live sessions a member has besides `keep`.
+pub fn count_others(
+    conn: &Connection,
+    member_id: i64,
+    keep: &[u8],
+    now: i64,
+    idle_secs: i64,
+) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT count(*) FROM sessions WHERE member_id = ?1 AND id_hash != ?2
+             AND kind = 'member' AND expires_at > ?3 AND last_seen_at > ?3 - ?4",
+        )?
+        .query_row(params![member_id, keep, now, idle_secs], |row| row.get(0))?)
+}
+
 /// Forgets sessions past their absolute end (idle ones go once their end passes too).
 pub fn delete_expired(conn: &Connection, now: i64) -> Result<usize> {
     Ok(conn

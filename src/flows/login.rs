@@ -8,9 +8,13 @@ use rusqlite::Connection;
 use crate::address::to_half_width;
 use crate::config::PolicyConfig;
 use crate::db::AuditEvent;
+use crate::db::login_history::{self, Outcome};
+use crate::db::sessions::{self, NewSession};
 use crate::db::{self, Db, login, members};
+use crate::device::Client;
 use crate::error::Result;
 use crate::hashing::{HashPool, Ticket};
+use crate::mail::{self, OutgoingMail};
 use crate::password;
 
 /// How long the `failures`th failure locks the ID: none below the threshold, then
@@ -67,11 +71,12 @@ pub fn count_attempt(
     }))
 }
 
-/// A wrong secret, audited as `event` (and the lock it started as `login_locked`).
+/// A wrong secret, audited as `event` (and the lock it started as `login_locked`), and
+/// shown in the member's login history when the ID is a member's.
 pub struct Failure {
     pub event: AuditEvent,
     pub member_id: Option<i64>,
-    pub client_ip: Option<String>,
+    pub client: Client,
 }
 
 /// Settles a counted attempt: a right secret undoes the count, a wrong one is audited.
@@ -85,9 +90,13 @@ pub fn settle(
         login::clear_failures(tx, &counted.key)?;
         return Ok(PasswordCheck::Right);
     }
-    let (member_id, client_ip) = (failure.member_id, failure.client_ip.as_deref());
+    let (member_id, client_ip) = (failure.member_id, failure.client.ip());
     let detail = format!("failure {}", counted.count);
     db::audit(tx, failure.event, member_id, client_ip, &detail)?;
+    if let Some(member_id) = member_id {
+        let now = db::now();
+        login_history::record(tx, member_id, Outcome::WrongPassword, &failure.client, now)?;
+    }
     if let Some(secs) = counted.lock_secs {
         db::audit(
             tx,
@@ -133,7 +142,7 @@ pub async fn check_password(
     policy: &PolicyConfig,
     typed_id: &str,
     typed_password: &str,
-    client_ip: Option<String>,
+    client: Client,
 ) -> Result<LoginCheck> {
     // A place to check the password first (or 503 at once): an attempt is counted only
     // when it will be checked.
@@ -156,7 +165,7 @@ pub async fn check_password(
     let failure = Failure {
         event: AuditEvent::LoginFailed,
         member_id: account.as_ref().map(|a| a.id),
-        client_ip,
+        client,
     };
     match db
         .write(move |tx| settle(tx, &counted, right, &failure))
@@ -181,7 +190,7 @@ pub async fn check_current_password(
     policy: &PolicyConfig,
     account: &members::Account,
     typed_password: &str,
-    client_ip: Option<String>,
+    client: Client,
 ) -> Result<PasswordCheck> {
     let ticket = hashing.reserve()?;
     let key = login_key(account.login_id.as_deref().unwrap_or_default());
@@ -197,10 +206,39 @@ pub async fn check_current_password(
     let failure = Failure {
         event: AuditEvent::PasswordChangeFailed,
         member_id: Some(account.id),
-        client_ip,
+        client,
     };
     db.write(move |tx| settle(tx, &counted, right, &failure))
         .await
+}
+
+/// The member is in (the 暗証キー was right): their session starts, the login is
+/// audited and goes into their history, and 「ログインが行われました」 goes to every
+/// address unless they turned it off.
+pub fn logged_in(
+    tx: &Connection,
+    session: &NewSession,
+    client: &Client,
+    from: &str,
+    now: i64,
+) -> Result<()> {
+    let member_id = session.member_id.expect("a member's session");
+    sessions::insert(tx, session, now)?;
+    db::audit(tx, AuditEvent::Login, Some(member_id), client.ip(), "")?;
+    login_history::record(tx, member_id, Outcome::Login, client, now)?;
+    let wanted = members::account(tx, member_id)?.is_some_and(|a| a.notify.login);
+    if !wanted {
+        return Ok(());
+    }
+    let notice = OutgoingMail::LoginNotice {
+        at: now,
+        device: client.device.clone(),
+        client_ip: client.ip.clone(),
+    };
+    for address in members::emails(tx, member_id)? {
+        mail::queue(tx, &notice, &address, from, now)?;
+    }
+    Ok(())
 }
 
 async fn verify(ticket: Ticket, typed: &str, stored: Option<String>) -> Result<bool> {

@@ -5,7 +5,9 @@
 use rusqlite::Connection;
 
 use crate::db::AuditEvent;
+use crate::db::login_history::{self, Outcome};
 use crate::db::{self, login as attempts, members};
+use crate::device::Client;
 use crate::error::Result;
 use crate::mail::{self, OutgoingMail};
 use crate::secrets;
@@ -50,7 +52,7 @@ pub fn check(
     member_id: i64,
     typed_hash: &[u8],
     max_failures: u32,
-    client_ip: Option<&str>,
+    client: &Client,
     now: i64,
 ) -> Result<KeyAnswer> {
     if !attempts::is_open(tx, attempt_id, now)? {
@@ -74,9 +76,10 @@ pub fn check(
         tx,
         AuditEvent::LoginKeyFailed,
         Some(member_id),
-        client_ip,
+        client.ip(),
         &detail,
     )?;
+    login_history::record(tx, member_id, Outcome::WrongKey, client, now)?;
     Ok(if failed >= max_failures {
         KeyAnswer::Over
     } else {

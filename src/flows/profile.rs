@@ -25,6 +25,9 @@ pub enum Change {
         hash: String,
         keep: Vec<u8>,
     },
+    /// Which of the mails a member may turn off they want. Announced like the others:
+    /// whoever turns the login notices off is not hidden from the member.
+    Notify(members::Notify),
 }
 
 impl Change {
@@ -34,6 +37,7 @@ impl Change {
             Change::LoginId { .. } => "ログインID",
             Change::Nickname(_) => "ニックネーム",
             Change::Password { .. } => "パスワード",
+            Change::Notify(_) => "メールでのお知らせの設定",
         }
     }
 }
@@ -56,6 +60,7 @@ pub fn change(
             members::set_password_hash(tx, member_id, hash)?;
             sessions::delete_others(tx, member_id, keep)?;
         }
+        Change::Notify(notify) => members::set_notify(tx, member_id, *notify)?,
     }
     announce(tx, member_id, change.label(), from, None, now)?;
     db::audit(
@@ -65,6 +70,26 @@ pub fn change(
         client_ip,
         change.label(),
     )
+}
+
+/// 「他の端末からログアウト」: every session of the member but `keep` (this browser's)
+/// ends. How many did.
+pub fn end_other_sessions(
+    tx: &Connection,
+    member_id: i64,
+    keep: &[u8],
+    client_ip: Option<&str>,
+) -> Result<usize> {
+    let ended = sessions::delete_others(tx, member_id, keep)?;
+    let detail = format!("{ended} sessions");
+    db::audit(
+        tx,
+        AuditEvent::OtherSessionsEnded,
+        Some(member_id),
+        client_ip,
+        &detail,
+    )?;
+    Ok(ended)
 }
 
 /// Queues 「登録情報変更のお知らせ」 to every address of the member, plus `also` (an

@@ -89,6 +89,7 @@ impl Mailer {
             "signup_url": self.public_url, "ttl": "3時間", "key": "123456",
             "login_id": "taroyamada", "temp_password": "abcdefgh12",
             "change": "ニックネーム", "at": jst::datetime(db::now()),
+            "device": "Safari（iPhone）", "client_ip": "192.0.2.1",
         }))?;
         let loaded = self.templates.get();
         for name in crate::templates::mail_templates() {
@@ -133,6 +134,18 @@ impl Mailer {
                     "at": jst::datetime(db::now()),
                 }))?;
                 self.render(queued, "mail/profile_changed.txt", context, Threading::NEW)
+            }
+            OutgoingMail::LoginNotice {
+                at,
+                device,
+                client_ip,
+            } => {
+                let context = tera::Context::from_serialize(serde_json::json!({
+                    "at": jst::datetime(at),
+                    "device": device,
+                    "client_ip": client_ip.as_deref().unwrap_or("不明"),
+                }))?;
+                self.render(queued, "mail/login_notice.txt", context, Threading::NEW)
             }
         }
     }

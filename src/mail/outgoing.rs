@@ -26,6 +26,12 @@ pub enum OutgoingMail {
     EmailVerify { member_id: i64 },
     /// 「登録情報変更のお知らせ」: what changed, never the new value of a secret.
     ProfileChanged { change: String },
+    /// 「ログインが行われました」: when, from which browser and address.
+    LoginNotice {
+        at: i64,
+        device: String,
+        client_ip: Option<String>,
+    },
 }
 
 impl OutgoingMail {
@@ -36,6 +42,7 @@ impl OutgoingMail {
             OutgoingMail::Reset { .. } => "reset",
             OutgoingMail::EmailVerify { .. } => "email_verify",
             OutgoingMail::ProfileChanged { .. } => "profile_changed",
+            OutgoingMail::LoginNotice { .. } => "login_notice",
         }
     }
 }

@@ -11,6 +11,7 @@ use hyper::{Method, Response, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::member::SESSION_COOKIE;
+use crate::device::{self, Client};
 use crate::error::{Error, Result};
 use crate::secrets::{self, ServerKey};
 
@@ -93,6 +94,18 @@ impl Req {
 
     pub fn client_ip(&self) -> Option<String> {
         self.client_ip.map(|ip| ip.to_string())
+    }
+
+    /// The client's address and browser, as a login history shows them.
+    pub fn client(&self) -> Client {
+        let user_agent = self
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok());
+        Client {
+            ip: self.client_ip(),
+            device: device::describe(user_agent),
+        }
     }
 
     /// The form in the body, after checking that it was sent from one of our own pages

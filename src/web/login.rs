@@ -74,7 +74,7 @@ pub async fn submit(state: &AppState, req: &Req) -> Result<Resp> {
         &state.config.policy,
         &form.login_id,
         &form.password,
-        req.client_ip(),
+        req.client(),
     )
     .await?;
     let error = match check {
@@ -199,21 +199,29 @@ pub async fn key_submit(state: &AppState, req: &Req) -> Result<Resp> {
     };
     let typed = crate::address::to_half_width(form.key.trim());
     let typed_hash = state.key.hash(SecretKind::LoginKey(attempt.id), &typed);
-    let (attempt_id, max, client_ip) = (
+    let (attempt_id, max, client) = (
         attempt.id,
         state.config.policy.login_key_max_attempts,
-        req.client_ip(),
+        req.client(),
     );
     let outcome = state
         .db
         .write(move |tx| {
-            let (ip, member_id) = (client_ip.as_deref(), attempt.member_id);
-            login_key::check(tx, attempt_id, member_id, &typed_hash, max, ip, db::now())
+            let member_id = attempt.member_id;
+            login_key::check(
+                tx,
+                attempt_id,
+                member_id,
+                &typed_hash,
+                max,
+                &client,
+                db::now(),
+            )
         })
         .await?;
     match outcome {
         KeyAnswer::Right => {
-            let session = member::start(state, attempt.member_id, req.client_ip()).await?;
+            let session = member::start(state, attempt.member_id, req.client()).await?;
             let response = with_cookie(redirect("/home"), &session);
             Ok(with_cookie(
                 response,

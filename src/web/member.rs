@@ -2,10 +2,11 @@
 
 use super::http::{clear_cookie, redirect, set_session_cookie, with_cookie};
 use super::{AppState, Req, Resp};
-use crate::db::AuditEvent;
 use crate::db::sessions::{self, Kind, NewSession};
 use crate::db::{self, members};
+use crate::device::Client;
 use crate::error::Result;
+use crate::flows::login;
 use crate::secrets::SecretKind;
 
 pub const SESSION_COOKIE: &str = "km_session";
@@ -88,14 +89,16 @@ pub fn login_first(state: &AppState) -> Resp {
     )
 }
 
-/// Logs a member in: a new session with a new id, in a cookie that dies with the browser.
-pub async fn start(state: &AppState, member_id: i64, client_ip: Option<String>) -> Result<String> {
+/// Logs a member in (see `flows::login::logged_in`): a new session with a new id, in a
+/// cookie that dies with the browser.
+pub async fn start(state: &AppState, member_id: i64, client: Client) -> Result<String> {
     let session = state.key.mint(SecretKind::Session);
     let (id, id_hash) = (session.secret, session.hash);
     let absolute = state.config.policy.session_absolute.as_secs();
+    let from = state.config.mail.from.clone();
     state
         .db
-        .write(move |c| {
+        .write(move |tx| {
             let now = db::now();
             let session = NewSession {
                 id_hash: &id_hash,
@@ -104,14 +107,7 @@ pub async fn start(state: &AppState, member_id: i64, client_ip: Option<String>) 
                 member_id: Some(member_id),
                 expires_at: now + absolute,
             };
-            sessions::insert(c, &session, now)?;
-            db::audit(
-                c,
-                AuditEvent::Login,
-                Some(member_id),
-                client_ip.as_deref(),
-                "",
-            )
+            login::logged_in(tx, &session, &client, &from, now)
         })
         .await?;
     Ok(set_session_cookie(SESSION_COOKIE, &id, "/", state.https()))

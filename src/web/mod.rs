@@ -397,6 +397,8 @@ async fn route(state: &AppState, req: Req) -> Result<Resp> {
         "/profile/login-id" if post => profile::change_login_id(state, &req).await,
         "/profile/nickname" if post => profile::change_nickname(state, &req).await,
         "/profile/password" if post => profile::change_password(state, &req).await,
+        "/profile/notify" if post => profile::change_notify(state, &req).await,
+        "/profile/sessions/end-others" if post => profile::end_others(state, &req).await,
         "/profile/email/add" if post => profile::add_email(state, &req).await,
         "/profile/email/remove" if get => profile::remove_email_form(state, &req).await,
         "/profile/email/remove" if post => profile::remove_email(state, &req).await,

@@ -6,6 +6,7 @@ mod cli;
 mod crash;
 mod dkim;
 mod login_flow;
+mod login_notices;
 mod mail_audit;
 mod outbox;
 mod profile_flow;

@@ -53,7 +53,7 @@ pub async fn add_email(state: &AppState, req: &Req) -> Result<Resp> {
         Ok(_) => None,
     };
     if let Some(error) = error {
-        return refuse(state, req, &member.account, Field::Email, form.email, error).await;
+        return refuse(state, req, &member, Field::Email, form.email, error).await;
     }
     let new_address = Address::parse_typed(&form.email)
         .expect("checked above")
@@ -70,7 +70,7 @@ pub async fn add_email(state: &AppState, req: &Req) -> Result<Resp> {
         .await?;
     if !asked {
         let error = TOO_MANY_CONFIRMATIONS.to_string();
-        return refuse(state, req, &member.account, Field::Email, form.email, error).await;
+        return refuse(state, req, &member, Field::Email, form.email, error).await;
     }
     Ok(redirect("/profile?done=email_sent"))
 }
@@ -114,16 +114,12 @@ pub async fn remove_email_form(state: &AppState, req: &Req) -> Result<Resp> {
 }
 
 /// The member's only address cannot go.
-async fn refuse_last_address(
-    state: &AppState,
-    req: &Req,
-    account: &members::Account,
-) -> Result<Resp> {
+async fn refuse_last_address(state: &AppState, req: &Req, member: &member::Member) -> Result<Resp> {
     let error = "最後のメールアドレスは削除できません。先にほかのアドレスを追加してください。";
     refuse(
         state,
         req,
-        account,
+        member,
         Field::Email,
         String::new(),
         error.into(),
@@ -142,7 +138,7 @@ pub async fn remove_email(state: &AppState, req: &Req) -> Result<Resp> {
         .read(move |c| members::emails(c, member_id))
         .await?;
     if emails.len() <= 1 {
-        return refuse_last_address(state, req, &member.account).await;
+        return refuse_last_address(state, req, &member).await;
     }
     let Some(gone) = emails
         .into_iter()
@@ -159,7 +155,7 @@ pub async fn remove_email(state: &AppState, req: &Req) -> Result<Resp> {
         })
         .await?;
     if removed == address::Removed::LastAddress {
-        return refuse_last_address(state, req, &member.account).await;
+        return refuse_last_address(state, req, &member).await;
     }
     Ok(redirect("/profile?done=email_removed"))
 }

@@ -3,11 +3,13 @@
 //! is added only once its owner confirms it from a mailed link.
 
 mod email;
+mod logins;
 
 pub use email::{
     add_email, confirm_email, confirm_email_form, email_added, open_email_link, remove_email,
     remove_email_form,
 };
+pub use logins::{change_notify, end_others};
 
 use hyper::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -34,6 +36,8 @@ struct ProfilePage<'a> {
     password_rule: String,
     done: Option<&'static str>,
     errors: Errors,
+    #[serde(flatten)]
+    logins: logins::Logins,
 }
 
 #[derive(Serialize, Default)]
@@ -65,14 +69,19 @@ impl Errors {
 async fn render(
     state: &AppState,
     req: &Req,
-    account: &members::Account,
+    member: &member::Member,
     typed: Typed,
     errors: Errors,
 ) -> Result<Resp> {
-    let member_id = account.id;
-    let emails = state
+    let account = &member.account;
+    let (reading, session_hash) = (account.clone(), member.session_hash.clone());
+    let idle = state.config.policy.session_idle.as_secs();
+    let (emails, logins) = state
         .db
-        .read(move |c| members::emails(c, member_id))
+        .read(move |c| {
+            let logins = logins::read(c, &reading, &session_hash, idle)?;
+            Ok((members::emails(c, reading.id)?, logins))
+        })
         .await?;
     let status = if errors.any() {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -97,6 +106,7 @@ async fn render(
         password_rule: password::describe_policy(&state.config.policy),
         done: if errors.any() { None } else { done },
         errors,
+        logins,
     };
     Ok(http::html(status, state.render("profile.html", &page)?))
 }
@@ -118,20 +128,15 @@ const DONE: &[(&str, &str)] = &[
         "確認メール「メールアドレス確認のご案内」を送信しました。メールに記載されたURLから登録を完了してください。",
     ),
     ("email_removed", "メールアドレスを削除しました。"),
+    ("notify", "メールでのお知らせの設定を変更しました。"),
+    ("others_ended", "他の端末からログアウトしました。"),
 ];
 
 pub async fn page(state: &AppState, req: &Req) -> Result<Resp> {
     let Some(member) = member::current(state, req).await? else {
         return Ok(member::login_first(state));
     };
-    render(
-        state,
-        req,
-        &member.account,
-        Typed::default(),
-        Errors::default(),
-    )
-    .await
+    render(state, req, &member, Typed::default(), Errors::default()).await
 }
 
 /// Applies a change (recorded and announced by the flow), and shows the page again.
@@ -185,7 +190,7 @@ pub async fn check_new_login_id(
 async fn refuse(
     state: &AppState,
     req: &Req,
-    account: &members::Account,
+    member: &member::Member,
     field: Field,
     typed: String,
     error: String,
@@ -196,7 +201,7 @@ async fn refuse(
         Field::Nickname => (values.nickname, errors.nickname) = (Some(typed), Some(error)),
         Field::Email => (values.email, errors.email) = (Some(typed), Some(error)),
     }
-    render(state, req, account, values, errors).await
+    render(state, req, member, values, errors).await
 }
 
 /// The one-field forms of the page.
@@ -213,15 +218,7 @@ pub async fn change_login_id(state: &AppState, req: &Req) -> Result<Resp> {
     };
     let (login_id, member_id) = (form.login_id.trim().to_string(), member.account.id);
     if let Some(error) = check_new_login_id(state, &login_id, member_id).await? {
-        return refuse(
-            state,
-            req,
-            &member.account,
-            Field::LoginId,
-            form.login_id,
-            error,
-        )
-        .await;
+        return refuse(state, req, &member, Field::LoginId, form.login_id, error).await;
     }
     let old = member.account.login_id.clone().unwrap_or_default();
     let change = profile::Change::LoginId { old, new: login_id };
@@ -254,15 +251,7 @@ pub async fn change_nickname(state: &AppState, req: &Req) -> Result<Resp> {
         return Ok(member::login_first(state));
     };
     if let Some(error) = check_nickname(&form.nickname) {
-        return refuse(
-            state,
-            req,
-            &member.account,
-            Field::Nickname,
-            form.nickname,
-            error,
-        )
-        .await;
+        return refuse(state, req, &member, Field::Nickname, form.nickname, error).await;
     }
     let (member_id, nickname) = (member.account.id, form.nickname.trim().to_string());
     let change = profile::Change::Nickname(nickname);
@@ -309,7 +298,7 @@ pub async fn change_password(state: &AppState, req: &Req) -> Result<Resp> {
         &state.config.policy,
         &member.account,
         &form.current_password,
-        req.client_ip(),
+        req.client(),
     )
     .await?;
     let current_error = match check {
@@ -331,7 +320,7 @@ pub async fn change_password(state: &AppState, req: &Req) -> Result<Resp> {
         ..Default::default()
     };
     if errors.any() {
-        return render(state, req, &member.account, Typed::default(), errors).await;
+        return render(state, req, &member, Typed::default(), errors).await;
     }
     let plain = form.password.clone();
     let hash = state.hashing.run(move || password::hash(&plain)).await??;

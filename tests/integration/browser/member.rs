@@ -103,6 +103,22 @@ async fn profile(daemon: &TestDaemon, engine: Engine, viewport: Viewport) {
     web.expect_text("メールアドレスを削除しました").await;
     assert!(!web.text().await.contains("jiro2@example.org"));
 
+    // The login notice turned off by its checkbox; the history shows this browser.
+    web.scroll_to("table.history").await;
+    web.expect_text("失敗（パスワードの誤り）").await;
+    web.check("ログイン履歴").await;
+    web.toggle("notify_login").await;
+    web.press("form[action='/profile/notify'] button").await;
+    web.expect_text("メールでのお知らせの設定を変更しました")
+        .await;
+    let ticked = web
+        .script("return [document.getElementById('notify_login').checked, document.getElementById('notify_news').checked];")
+        .await;
+    assert_eq!(ticked, serde_json::json!([false, true]));
+    web.press("form[action='/profile/sessions/end-others'] button")
+        .await;
+    web.expect_text("他の端末からログアウトしました").await;
+
     // Logout, and in again with the new ID and password.
     web.press_labelled("ログアウト").await;
     log_in(&web, "jiro12", "newpass12", 2).await;

@@ -31,6 +31,9 @@ pub struct Browser<'a> {
     pub(super) daemon: &'a TestDaemon,
     pub cookies: HashMap<String, String>,
     pub(super) last_body: String,
+    /// Sent with every request (`User-Agent`, or `X-Forwarded-For` as the proxy in front
+    /// of karamail would add it).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl<'a> Browser<'a> {
@@ -40,6 +43,7 @@ impl<'a> Browser<'a> {
             daemon: self.daemon,
             cookies: self.cookies.clone(),
             last_body: self.last_body.clone(),
+            headers: self.headers.clone(),
         }
     }
 
@@ -110,6 +114,9 @@ impl<'a> Browser<'a> {
         }
         if body.is_some() {
             builder = builder.header("content-type", "application/x-www-form-urlencoded");
+        }
+        for (name, value) in &self.headers {
+            builder = builder.header(*name, value);
         }
         let request = builder
             .body(Full::new(Bytes::from(body.unwrap_or_default())))

@@ -97,6 +97,7 @@ impl TestDaemon {
             daemon: self,
             cookies: HashMap::new(),
             last_body: String::new(),
+            headers: Vec::new(),
         }
     }
 

@@ -273,6 +273,12 @@ impl<'a> Web<'a> {
         field.prop("value").await.unwrap().unwrap_or_default()
     }
 
+    /// Clicks a checkbox (by id), as a member ticks or unticks it: no new page.
+    pub async fn toggle(&self, id: &str) {
+        let field = self.client.find(Locator::Id(id)).await.unwrap();
+        field.click().await.unwrap();
+    }
+
     /// Presses the button matched by this CSS selector and waits for the next page.
     pub async fn press(&self, css: &str) {
         let button = self.client.find(Locator::Css(css)).await.unwrap();
