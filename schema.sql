@@ -23,8 +23,14 @@ CREATE TABLE members (
     -- The mails a member may turn off (プロフィール設定): 「ログインが行われました」
     -- after each login, 「新しいお知らせがあります」 when something is published.
     notify_login       INTEGER NOT NULL DEFAULT 1,
-    notify_news        INTEGER NOT NULL DEFAULT 1
+    notify_news        INTEGER NOT NULL DEFAULT 1,
+    -- The household: 被保険者番号 (記号・番号) shared by the insured person and their
+    -- dependants, and which of them this member is. The insured person ('insured',
+    -- 本人) sees their dependants' 資格情報のお知らせ; a dependant only their own.
+    insured_no         TEXT,
+    relation           TEXT CHECK (relation IN ('insured', 'dependant'))
 );
+CREATE INDEX members_household ON members (insured_no, relation);
 
 -- Failed logins by the login ID as typed (lower-cased), whether or not it exists, so a
 -- lockout looks the same for every ID.
@@ -160,6 +166,25 @@ CREATE TABLE records (
     imported_at INTEGER NOT NULL
 );
 CREATE INDEX records_member ON records (member_id, kind, date);
+
+-- Documents (PDF) for a member, loaded by `karamail documents import`: 資格情報のお知らせ,
+-- 医療費のお知らせ, 健診結果. The file itself is in `document_contents`, so listing a
+-- member's documents never reads a PDF.
+CREATE TABLE documents (
+    id          INTEGER PRIMARY KEY,
+    member_id   INTEGER NOT NULL REFERENCES members(id),
+    kind        TEXT NOT NULL CHECK (kind IN ('qualification', 'medical_expense', 'checkup')),
+    date        TEXT NOT NULL,       -- the document's date (YYYY-MM-DD)
+    title       TEXT NOT NULL,
+    file_name   TEXT NOT NULL,       -- as imported, for the sysadmin
+    size        INTEGER NOT NULL,    -- bytes
+    imported_at INTEGER NOT NULL
+);
+CREATE INDEX documents_member ON documents (member_id, kind, date);
+CREATE TABLE document_contents (
+    document_id INTEGER PRIMARY KEY REFERENCES documents(id),
+    pdf         BLOB NOT NULL
+);
 
 -- Outgoing mail. A row is written before anything is sent; secrets a mail carries are
 -- made when it is sent, so they never rest here.

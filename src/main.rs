@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use karamail::config::{CONFIG_ENV, Config};
+use karamail::db::documents;
 use karamail::db::records::Kind;
 use karamail::{cli, daemon, qr};
 
@@ -49,6 +50,9 @@ enum Command {
     /// Load members' records (健診結果, 医療費のお知らせ).
     #[command(subcommand)]
     Records(RecordsCommand),
+    /// Members' documents (PDF): 資格情報のお知らせ, 医療費のお知らせ, 健診結果.
+    #[command(subcommand)]
+    Documents(DocumentsCommand),
     /// Check the configuration: every problem at once, nothing started.
     ///
     /// Example: karamail --config /etc/karamail/karamail.toml check-config
@@ -151,6 +155,10 @@ enum NoticesCommand {
         /// Last day shown (YYYY-MM-DD, Japan time); without it, shown until removed.
         #[arg(long)]
         until: Option<String>,
+        /// Mail no one: by default every member who signed up (and did not turn it
+        /// off) gets 「新しいお知らせがあります」.
+        #[arg(long)]
+        no_mail: bool,
     },
     /// List every notice.
     ///
@@ -216,6 +224,52 @@ enum RecordKind {
     Checkup,
     /// 医療費のお知らせ
     MedicalExpense,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DocumentKind {
+    /// 資格情報のお知らせ
+    Qualification,
+    /// 医療費のお知らせ
+    MedicalExpense,
+    /// 健診結果
+    Checkup,
+}
+
+#[derive(Subcommand)]
+enum DocumentsCommand {
+    /// Load PDFs from a folder, each named by its member's number (1001.pdf). A
+    /// documents.csv beside them (header file,date,title; optionally member_no) gives
+    /// each its date and title; else --date and --title apply to all. Every file is
+    /// checked first, then all are stored in one transaction; each member concerned
+    /// gets one 「新しいお知らせがあります」 mail.
+    ///
+    /// Example: karamail documents import --kind qualification --date 2026-11-01 shikaku-2026-11/
+    Import {
+        #[arg(long, value_enum)]
+        kind: DocumentKind,
+        /// The documents' date (YYYY-MM-DD) when there is no documents.csv; default today.
+        #[arg(long)]
+        date: Option<String>,
+        /// The documents' title when there is no documents.csv; default the kind's name.
+        #[arg(long)]
+        title: Option<String>,
+        /// The largest file taken, in MB.
+        #[arg(long, default_value_t = 10)]
+        max_size: u64,
+        dir: PathBuf,
+    },
+    /// List documents (all, or one member's), without their files.
+    ///
+    /// Example: karamail documents list --member-no 1001
+    List {
+        #[arg(long)]
+        member_no: Option<String>,
+    },
+    /// Remove a document by its id (see `list`).
+    ///
+    /// Example: karamail documents remove 12
+    Remove { id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -307,11 +361,40 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } => cli::members_reissue(&config, &member_no, &postcards),
         },
         Command::Notices(command) => match command {
-            NoticesCommand::Add { title, body, until } => {
-                cli::notices_add(&config, &title, &body, until.as_deref())
-            }
+            NoticesCommand::Add {
+                title,
+                body,
+                until,
+                no_mail,
+            } => cli::notices_add(&config, &title, &body, until.as_deref(), !no_mail),
             NoticesCommand::List => cli::notices_list(&config),
             NoticesCommand::Remove { id } => cli::notices_remove(&config, id),
+        },
+        Command::Documents(command) => match command {
+            DocumentsCommand::Import {
+                kind,
+                date,
+                title,
+                max_size,
+                dir,
+            } => {
+                let kind = match kind {
+                    DocumentKind::Qualification => documents::Kind::Qualification,
+                    DocumentKind::MedicalExpense => documents::Kind::MedicalExpense,
+                    DocumentKind::Checkup => documents::Kind::Checkup,
+                };
+                let options = karamail::documents::Options {
+                    kind,
+                    date,
+                    title,
+                    max_bytes: max_size.saturating_mul(1_000_000),
+                };
+                cli::documents::import(&config, &options, &dir)
+            }
+            DocumentsCommand::List { member_no } => {
+                cli::documents::list(&config, member_no.as_deref())
+            }
+            DocumentsCommand::Remove { id } => cli::documents::remove(&config, id),
         },
         Command::Records(RecordsCommand::Import { kind, file }) => {
             let kind = match kind {

@@ -5,8 +5,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::db::AuditEvent;
+use crate::db::members::Household;
 use crate::db::{self, Db, members};
 use crate::error::Error;
+use crate::household;
 use crate::secrets::{self, ServerKey};
 
 const MEMBER_NO_MAX: usize = 32;
@@ -18,6 +20,8 @@ pub struct MemberRow {
     pub line: u64,
     pub member_no: String,
     pub name: String,
+    /// From the optional `insured_no` and `relation` columns (see `household`).
+    pub household: Option<Household>,
 }
 
 /// What went wrong, precisely enough for the sysadmin to fix the file.
@@ -34,6 +38,9 @@ pub enum ImportError {
     Header(String),
     #[error("line {line}: {reason}")]
     Row { line: u64, reason: String },
+    /// A document of `karamail documents import`: the file, or its line in the index.
+    #[error("{origin}: {reason}")]
+    Document { origin: String, reason: String },
     #[error("{0} already exists; choose a new file name (it may hold passwords not yet printed)")]
     PostcardsExist(PathBuf),
     #[error("{0}")]
@@ -46,6 +53,8 @@ pub enum ImportError {
 pub struct ImportSummary {
     pub imported: usize,
     pub skipped: usize,
+    /// Members already there whose household the file changed.
+    pub households_updated: usize,
 }
 
 /// Text from Excel: UTF-8 with or without BOM, or Shift_JIS (CP932).
@@ -94,13 +103,15 @@ pub fn read_table(text: &str, required: &[&str]) -> Result<CsvTable, ImportError
         )));
     };
     let mut rows = Vec::new();
+    let mut lines = LineCounter::new(text);
     for record in reader.records() {
         let record = record.map_err(|e| ImportError::Row {
-            line: e.position().map_or(0, |p| p.line()),
+            line: e.position().map_or(0, |p| lines.line_at(p.byte())),
             reason: e.to_string(),
         })?;
         if !record.iter().all(|field| field.trim().is_empty()) {
-            rows.push((record.position().map_or(0, |p| p.line()), record));
+            let line = record.position().map_or(0, |p| lines.line_at(p.byte()));
+            rows.push((line, record));
         }
     }
     Ok(CsvTable {
@@ -110,10 +121,49 @@ pub fn read_table(text: &str, required: &[&str]) -> Result<CsvTable, ImportError
     })
 }
 
+/// The line a byte offset is on, counted by `\n` (the CSV reader's own count is one
+/// short for every line of a file with `\r\n` ends, as Excel writes them). Offsets come
+/// in order, so the count goes on from the last one.
+struct LineCounter<'a> {
+    text: &'a [u8],
+    counted_to: usize,
+    line: u64,
+}
+
+impl LineCounter<'_> {
+    fn new(text: &str) -> LineCounter<'_> {
+        LineCounter {
+            text: text.as_bytes(),
+            counted_to: 0,
+            line: 1,
+        }
+    }
+
+    /// The line of the record the reader says starts at `byte` (where it started
+    /// reading: blank lines it skipped come first).
+    fn line_at(&mut self, byte: u64) -> u64 {
+        let mut byte = (byte as usize).min(self.text.len());
+        while matches!(self.text.get(byte), Some(b'\r' | b'\n')) {
+            byte += 1;
+        }
+        if byte < self.counted_to {
+            (self.counted_to, self.line) = (0, 1);
+        }
+        let newlines = self.text[self.counted_to..byte]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        self.line += newlines as u64;
+        self.counted_to = byte;
+        self.line
+    }
+}
+
 /// Parses and checks every row; the first bad one fails the whole file.
 pub fn parse(text: &str) -> Result<Vec<MemberRow>, ImportError> {
     let table = read_table(text, &["member_no", "name"])?;
     let (no_col, name_col) = (table.columns[0], table.columns[1]);
+    let household_columns = household::Columns::find(&table.headers);
     let mut rows: Vec<MemberRow> = Vec::new();
     let mut seen = std::collections::HashMap::new();
     for (line, record) in table.rows {
@@ -141,12 +191,17 @@ pub fn parse(text: &str) -> Result<Vec<MemberRow>, ImportError> {
                 "member_no {member_no} appears twice (first on line {first})"
             )));
         }
+        let household = household_columns
+            .read(&record)
+            .map_err(|reason| bad(format!("member_no {member_no}: {reason}")))?;
         rows.push(MemberRow {
             line,
             member_no,
             name,
+            household,
         });
     }
+    household::check_file(&rows)?;
     Ok(rows)
 }
 
@@ -171,25 +226,37 @@ pub fn import(
     if postcards.exists() {
         return Err(ImportError::PostcardsExist(postcards.into()));
     }
-    let (new_rows, skipped) = db.call_blocking(|c| {
+    let (new_rows, known_rows) = db.call_blocking(|c| {
+        if let Err(e) = household::check_stored(c, &rows)? {
+            return Ok(Err(e));
+        }
         let mut new_rows = Vec::new();
-        let mut skipped = 0;
+        let mut known_rows = Vec::new();
         for row in rows {
             if members::exists_member_no(c, &row.member_no)? {
-                skipped += 1;
+                known_rows.push(row);
             } else {
                 new_rows.push(row);
             }
         }
-        Ok((new_rows, skipped))
-    })?;
+        Ok(Ok((new_rows, known_rows)))
+    })??;
+    let skipped = known_rows.len();
     let issued = issue_credentials(db, key, new_rows)?;
     if issued.is_empty() {
+        let households_updated = db.call_blocking(|c| {
+            let tx = c.transaction()?;
+            let changed = household::update_stored(&tx, &known_rows)?;
+            tx.commit()?;
+            Ok(changed)
+        })?;
         return Ok(ImportSummary {
             imported: 0,
             skipped,
+            households_updated,
         });
     }
+    let mut households_updated = 0;
     store_with_postcards(db, &issued, postcards, |tx| {
         let now = db::now();
         for member in &issued {
@@ -198,15 +265,18 @@ pub fn import(
                 name: &member.row.name,
                 temp_login_id: &member.temp_login_id,
                 temp_password_hash: &member.temp_password_hash,
+                household: member.row.household.as_ref(),
             };
             members::insert(tx, &new, now)?;
         }
+        households_updated = household::update_stored(tx, &known_rows)?;
         let detail = format!("{} imported, {} skipped", issued.len(), skipped);
         db::audit(tx, AuditEvent::MembersImported, None, None, &detail)
     })?;
     Ok(ImportSummary {
         imported: issued.len(),
         skipped,
+        households_updated,
     })
 }
 
@@ -234,6 +304,7 @@ pub fn reissue(
         line: 0,
         member_no: account.member_no,
         name: account.name,
+        household: None,
     };
     let issued = issue_credentials(db, key, vec![row])?;
     let member = &issued[0];
@@ -361,10 +432,26 @@ mod tests {
             MemberRow {
                 line: 2,
                 member_no: "1001".into(),
-                name: "山田 太郎".into()
+                name: "山田 太郎".into(),
+                household: None,
             }
         );
         assert_eq!(rows[1].name, "佐藤, 花子");
+    }
+
+    #[test]
+    fn lines_are_counted_alike_whatever_the_line_ends() {
+        for text in [
+            "member_no,name\n1,A\n\n2,\n",
+            "member_no,name\r\n1,A\r\n\r\n2,\r\n",
+        ] {
+            let err = parse(text).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "line 4: name is empty for member_no 2",
+                "{text:?}"
+            );
+        }
     }
 
     #[test]
@@ -404,7 +491,8 @@ mod tests {
             import(&db, &key, rows.clone(), &first).unwrap(),
             ImportSummary {
                 imported: 2,
-                skipped: 0
+                skipped: 0,
+                households_updated: 0,
             }
         );
         let written = std::fs::read_to_string(&first).unwrap();
@@ -434,7 +522,8 @@ mod tests {
             again,
             ImportSummary {
                 imported: 0,
-                skipped: 2
+                skipped: 2,
+                households_updated: 0,
             }
         );
     }

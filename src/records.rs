@@ -67,11 +67,25 @@ pub fn parse(text: &str) -> Result<Vec<RecordRow>, ImportError> {
     Ok(rows)
 }
 
+/// What an import stored, and the 「新しいお知らせがあります」 mails it queued.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Imported {
+    pub records: usize,
+    pub mails: usize,
+}
+
 /// Stores all rows in one transaction; a member_no nobody has fails the whole file.
-pub fn import(db: &Db, kind: Kind, rows: &[RecordRow]) -> Result<usize, ImportError> {
+/// Each member concerned gets one 「新しいお知らせがあります」.
+pub fn import(
+    db: &Db,
+    kind: Kind,
+    rows: &[RecordRow],
+    from: &str,
+) -> Result<Imported, ImportError> {
     db.call_blocking(|c| {
         let tx = c.transaction()?;
         let now = db::now();
+        let mut audience = std::collections::BTreeSet::new();
         for row in rows {
             let Some(account) = members::account_by_member_no(&tx, &row.member_no)? else {
                 return Ok(Err(ImportError::Row {
@@ -88,7 +102,9 @@ pub fn import(db: &Db, kind: Kind, rows: &[RecordRow]) -> Result<usize, ImportEr
                 extra: &row.extra,
             };
             records::insert(&tx, &record, now)?;
+            audience.insert(account.id);
         }
+        let mails = crate::flows::news::announce(&tx, &audience, from, now)?;
         db::audit(
             &tx,
             AuditEvent::RecordsImported,
@@ -97,7 +113,10 @@ pub fn import(db: &Db, kind: Kind, rows: &[RecordRow]) -> Result<usize, ImportEr
             &format!("{} {}", rows.len(), kind.as_str()),
         )?;
         tx.commit()?;
-        Ok(Ok(rows.len()))
+        Ok(Ok(Imported {
+            records: rows.len(),
+            mails,
+        }))
     })?
 }
 
@@ -149,7 +168,7 @@ mod tests {
         .unwrap();
         let rows =
             parse("member_no,date,title,body\n1,2026-01-01,a,b\n9,2026-01-01,a,b\n").unwrap();
-        let err = import(&db, Kind::Checkup, &rows).unwrap_err();
+        let err = import(&db, Kind::Checkup, &rows, "noreply@example.jp").unwrap_err();
         assert_eq!(err.to_string(), "line 3: no member with member_no 9");
         let count: i64 = db
             .call_blocking(|c| Ok(c.query_row("SELECT count(*) FROM records", [], |r| r.get(0))?))

@@ -47,6 +47,7 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "mail/email_verify.txt",
     "mail/profile_changed.txt",
     "mail/login_notice.txt",
+    "mail/news.txt",
     "mail/test.txt",
 ];
 

@@ -18,14 +18,78 @@ pub struct NewMember<'a> {
     pub name: &'a str,
     pub temp_login_id: &'a str,
     pub temp_password_hash: &'a str,
+    pub household: Option<&'a Household>,
 }
 
 pub fn insert(conn: &Connection, member: &NewMember, now: i64) -> Result<i64> {
-    conn.prepare_cached("INSERT INTO members (member_no, name, temp_login_id, temp_password_hash, temp_issued_at, imported_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5)")?.execute(
-        params![member.member_no, member.name, member.temp_login_id, member.temp_password_hash, now],
+    let (insured_no, relation) = household_columns(member.household);
+    conn.prepare_cached("INSERT INTO members (member_no, name, temp_login_id, temp_password_hash, temp_issued_at, imported_at, insured_no, relation)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)")?.execute(
+        params![member.member_no, member.name, member.temp_login_id, member.temp_password_hash, now, insured_no, relation],
     )?;
     Ok(conn.last_insert_rowid())
+}
+
+/// Which member of a household someone is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relation {
+    /// 本人: the insured person.
+    Insured,
+    /// 被扶養者.
+    Dependant,
+}
+
+impl Relation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Relation::Insured => "insured",
+            Relation::Dependant => "dependant",
+        }
+    }
+}
+
+/// A member's place in a household: the 被保険者番号 they share, and who they are in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Household {
+    pub insured_no: String,
+    pub relation: Relation,
+}
+
+fn household_columns(household: Option<&Household>) -> (Option<&str>, Option<&'static str>) {
+    household.map_or((None, None), |h| {
+        (Some(h.insured_no.as_str()), Some(h.relation.as_str()))
+    })
+}
+
+/// The household columns of a member as stored: (insured_no, relation).
+pub fn household_of(
+    conn: &Connection,
+    member_no: &str,
+) -> Result<Option<(Option<String>, Option<String>)>> {
+    Ok(conn
+        .prepare_cached("SELECT insured_no, relation FROM members WHERE member_no = ?1")?
+        .query_row([member_no], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?)
+}
+
+pub fn set_household(conn: &Connection, member_no: &str, household: &Household) -> Result<()> {
+    conn.prepare_cached("UPDATE members SET insured_no = ?2, relation = ?3 WHERE member_no = ?1")?
+        .execute(params![
+            member_no,
+            household.insured_no,
+            household.relation.as_str()
+        ])?;
+    Ok(())
+}
+
+/// The member_no of the insured person (本人) of a 被保険者番号, if one is stored.
+pub fn insured_person(conn: &Connection, insured_no: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT member_no FROM members WHERE insured_no = ?1 AND relation = 'insured'",
+        )?
+        .query_row([insured_no], |row| row.get(0))
+        .optional()?)
 }
 
 pub fn exists_member_no(conn: &Connection, member_no: &str) -> Result<bool> {
@@ -188,6 +252,27 @@ pub fn all_accounts(conn: &Connection) -> Result<Vec<Account>> {
     ))?;
     let rows = stmt.query_map([], account_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Every member who has signed up and is not disabled.
+pub fn registered_ids(conn: &Connection) -> Result<std::collections::BTreeSet<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM members WHERE registered_at IS NOT NULL AND disabled_at IS NULL",
+    )?;
+    let rows = stmt.query_map([], |row| row.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The insured person (本人) of the household a dependant belongs to, if any.
+pub fn insured_person_of(conn: &Connection, dependant: i64) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT i.id FROM members d JOIN members i
+               ON i.insured_no = d.insured_no AND i.relation = 'insured'
+             WHERE d.id = ?1 AND d.relation = 'dependant' AND i.id != d.id",
+        )?
+        .query_row([dependant], |row| row.get(0))
+        .optional()?)
 }
 
 /// A member's addresses, oldest first.

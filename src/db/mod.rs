@@ -1,6 +1,7 @@
 //! SQLite: opening, the schema from `schema.sql`, and a handle that runs queries off
 //! the async threads. Query functions live beside this file, one module per table.
 
+pub mod documents;
 pub mod links;
 pub mod login;
 pub mod login_history;
@@ -25,7 +26,7 @@ use crate::error::{Error, Result};
 
 const SCHEMA: &str = include_str!("../../schema.sql");
 /// Bump with every change to `schema.sql`, and add the step to `MIGRATIONS`.
-const SCHEMA_VERSION: i64 = 7;
+const SCHEMA_VERSION: i64 = 8;
 /// `MIGRATIONS[n]` turns a version n+1 database into version n+2.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/002.sql"),
@@ -34,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/005.sql"),
     include_str!("migrations/006.sql"),
     include_str!("migrations/007.sql"),
+    include_str!("migrations/008.sql"),
 ];
 
 /// The one writing connection, shared: group-committed writes (`write`) go to it through
@@ -496,6 +498,8 @@ pub enum AuditEvent {
     ResetCompleted,
     MembersImported,
     RecordsImported,
+    DocumentsImported,
+    DocumentDownloaded,
     PostcardReissued,
     MemberDisabled,
     MemberEnabled,
@@ -523,6 +527,8 @@ impl AuditEvent {
             AuditEvent::ResetCompleted => "reset_completed",
             AuditEvent::MembersImported => "members_imported",
             AuditEvent::RecordsImported => "records_imported",
+            AuditEvent::DocumentsImported => "documents_imported",
+            AuditEvent::DocumentDownloaded => "document_downloaded",
             AuditEvent::PostcardReissued => "postcard_reissued",
             AuditEvent::MemberDisabled => "member_disabled",
             AuditEvent::MemberEnabled => "member_enabled",

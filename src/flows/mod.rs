@@ -8,6 +8,7 @@ pub mod address;
 pub mod link;
 pub mod login;
 pub mod login_key;
+pub mod news;
 pub mod profile;
 pub mod register;
 pub mod reset;

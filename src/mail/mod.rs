@@ -147,6 +147,10 @@ impl Mailer {
                 }))?;
                 self.render(queued, "mail/login_notice.txt", context, Threading::NEW)
             }
+            OutgoingMail::News => {
+                let context = tera::Context::new();
+                self.render(queued, "mail/news.txt", context, Threading::NEW)
+            }
         }
     }
 

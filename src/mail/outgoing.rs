@@ -26,6 +26,9 @@ pub enum OutgoingMail {
     EmailVerify { member_id: i64 },
     /// 「登録情報変更のお知らせ」: what changed, never the new value of a secret.
     ProfileChanged { change: String },
+    /// 「新しいお知らせがあります」: something was published for the member; nothing
+    /// personal in it.
+    News,
     /// 「ログインが行われました」: when, from which browser and address.
     LoginNotice {
         at: i64,
@@ -43,6 +46,7 @@ impl OutgoingMail {
             OutgoingMail::EmailVerify { .. } => "email_verify",
             OutgoingMail::ProfileChanged { .. } => "profile_changed",
             OutgoingMail::LoginNotice { .. } => "login_notice",
+            OutgoingMail::News => "news",
         }
     }
 }

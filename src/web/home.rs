@@ -1,9 +1,11 @@
-//! トップ画面 after login: お知らせ, the member's 健診結果 and 医療費のお知らせ, each
-//! with a detail page that only the record's owner can open.
+//! トップ画面 after login: お知らせ, 資格情報のお知らせ, the member's 健診結果 and
+//! 医療費のお知らせ (records, each with a detail page only its owner can open, and PDF
+//! documents, see `documents`).
 
 use serde::Serialize;
 
 use super::{AppState, Req, Resp, member};
+use crate::db::documents::{self, Listed};
 use crate::db::notices::{self, Notice};
 use crate::db::records::{self, Kind, Record};
 use crate::db::{self};
@@ -24,6 +26,32 @@ struct HomePage<'a> {
     notices: Vec<NoticeView>,
     checkups: Vec<Record>,
     medical_expenses: Vec<Record>,
+    /// 資格情報のお知らせ (the member's own, and as 本人 their dependants').
+    qualifications: Vec<DocumentView>,
+    checkup_documents: Vec<DocumentView>,
+    medical_expense_documents: Vec<DocumentView>,
+}
+
+#[derive(Serialize)]
+struct DocumentView {
+    id: i64,
+    date: String,
+    title: String,
+    /// «PDF 123KB»
+    size: String,
+    dependant: Option<String>,
+}
+
+impl DocumentView {
+    fn of(listed: Listed) -> DocumentView {
+        DocumentView {
+            id: listed.id,
+            date: listed.date,
+            title: listed.title,
+            size: format!("PDF {}KB", (listed.size + 1023) / 1024),
+            dependant: listed.dependant,
+        }
+    }
 }
 
 pub async fn page(state: &AppState, req: &Req) -> Result<Resp> {
@@ -33,11 +61,20 @@ pub async fn page(state: &AppState, req: &Req) -> Result<Resp> {
             notices::current(c, &today)?,
             records::for_member(c, account.id, Kind::Checkup)?,
             records::for_member(c, account.id, Kind::MedicalExpense)?,
+            documents::visible_to(c, account.id)?,
         ))
     })
     .await?;
-    let Some((member, (notices, checkups, medical_expenses))) = found else {
+    let Some((member, (notices, checkups, medical_expenses, visible))) = found else {
         return Ok(member::login_first(state));
+    };
+    let of_kind = |kind: documents::Kind| {
+        visible
+            .iter()
+            .filter(|d| d.kind == kind)
+            .cloned()
+            .map(DocumentView::of)
+            .collect::<Vec<_>>()
     };
     let page = HomePage {
         csrf: &req.csrf,
@@ -45,6 +82,9 @@ pub async fn page(state: &AppState, req: &Req) -> Result<Resp> {
         notices: notices.into_iter().map(view).collect(),
         checkups,
         medical_expenses,
+        qualifications: of_kind(documents::Kind::Qualification),
+        checkup_documents: of_kind(documents::Kind::Checkup),
+        medical_expense_documents: of_kind(documents::Kind::MedicalExpense),
     };
     state.page("home.html", &page)
 }

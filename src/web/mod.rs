@@ -1,6 +1,7 @@
 //! The web site: pages by flow (`login`, `signup`, …), every route in `route`, the
 //! Post/Redirect/Get of every form (`answer`, `views`), and error pages (`errors`).
 
+mod documents;
 mod errors;
 mod favicon;
 mod home;
@@ -392,6 +393,9 @@ async fn route(state: &AppState, req: Req) -> Result<Resp> {
                 &p["/records/medical-expense/".len()..],
             )
             .await
+        }
+        p if get && p.starts_with("/documents/") => {
+            documents::download(state, &req, &p["/documents/".len()..]).await
         }
         "/profile" if get => profile::page(state, &req).await,
         "/profile/login-id" if post => profile::change_login_id(state, &req).await,

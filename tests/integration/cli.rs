@@ -162,8 +162,12 @@ fn notices_are_added_listed_and_removed() {
         ],
     );
     assert_eq!(
-        added.trim(),
+        added.lines().next().unwrap(),
         "notice 1 added: \"健診のご案内\", shown to every member from now until 2099-03-31"
+    );
+    assert!(
+        added.contains("queued 0 「新しいお知らせがあります」 mail(s)"),
+        "nobody signed up"
     );
     let bad = karamail(
         dir.path(),
@@ -210,7 +214,7 @@ fn records_import_takes_shift_jis_and_refuses_a_bad_row_whole() {
         ],
     );
     assert_eq!(
-        out.trim(),
+        out.lines().next().unwrap(),
         "imported 2 medical_expense record(s) for 2 member(s)"
     );
     let db = rusqlite::Connection::open(dir.path().join("karamail-data/karamail.db")).unwrap();

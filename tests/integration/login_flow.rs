@@ -250,7 +250,13 @@ fn the_top_page_shows_only_the_members_own_records_and_current_notices() {
         "member_no,date,title,body,BMI\n2001,2026-04-01,2026年度 定期健診,異常なし,22.5\n2002,2026-04-02,2026年度 定期健診,要経過観察,27.0\n2001,2026-05-01,<script>alert(1)</script>,x,1\n",
     )
     .unwrap();
-    karamail::records::import(&db, karamail::db::records::Kind::Checkup, &rows).unwrap();
+    karamail::records::import(
+        &db,
+        karamail::db::records::Kind::Checkup,
+        &rows,
+        "noreply@example.jp",
+    )
+    .unwrap();
     db.call_blocking(|c| {
         karamail::db::notices::insert(c, "古いお知らせ", "終わった", Some("2000-01-01"), 100)?;
         karamail::db::notices::insert(c, "健診のご案内", "<b>予約</b>してください", None, 200)?;

@@ -3,8 +3,10 @@
 mod bad_input;
 mod browser;
 mod cli;
+mod cli_documents;
 mod crash;
 mod dkim;
+mod documents;
 mod login_flow;
 mod login_notices;
 mod mail_audit;

@@ -97,7 +97,22 @@ async fn procedure_b(daemon: &TestDaemon, engine: Engine, viewport: Viewport) {
         "member_no,date,title,body,BMI\n3001,2026-04-01,2026年度 定期健診,異常なし,22.5\n",
     )
     .unwrap();
-    karamail::records::import(&db, karamail::db::records::Kind::Checkup, &rows).unwrap();
+    karamail::records::import(
+        &db,
+        karamail::db::records::Kind::Checkup,
+        &rows,
+        "noreply@example.jp",
+    )
+    .unwrap();
+    let folder = tempfile::tempdir().unwrap();
+    crate::documents::write_pdf(&folder.path().join("3001.pdf"), "3001");
+    let options = karamail::documents::Options {
+        kind: karamail::db::documents::Kind::Qualification,
+        date: Some("2026-11-01".into()),
+        title: None,
+        max_bytes: 1_000_000,
+    };
+    karamail::cli::documents::import(&daemon.config, &options, folder.path()).unwrap();
 
     let mut web = Web::start(daemon, engine, viewport, "procedure-b").await;
     postcard_and_profile(&mut web, &link, &temp, "hanakoabc123").await;
@@ -126,6 +141,7 @@ async fn procedure_b(daemon: &TestDaemon, engine: Engine, viewport: Viewport) {
     assert_eq!(web.path().await, "/home");
     web.expect_text("はなこさん").await;
     web.expect_text("2026年4月1日 2026年度 定期健診").await;
+    web.expect_text("2026年11月1日 資格情報のお知らせ").await;
     web.check("トップ").await;
     // Every link and button a thumb must hit is at least 44 px high.
     let small = web

@@ -9,6 +9,23 @@ pub fn register(daemon: &TestDaemon, member_no: &str, address: &str, login_id: &
     let temp = daemon
         .import_members(&format!("member_no,name\n{member_no},会員 {member_no}\n"))
         .remove(0);
+    sign_up(
+        daemon,
+        &temp,
+        address,
+        login_id,
+        &format!("ニック{member_no}"),
+    );
+}
+
+/// Signs up a member imported already, with the postcard's `temp` credentials.
+pub fn sign_up(
+    daemon: &TestDaemon,
+    temp: &(String, String),
+    address: &str,
+    login_id: &str,
+    nickname: &str,
+) {
     assert_eq!(send_mail(daemon, address, &empty_mail(address)), 250);
     let link = daemon.wait_for_mail(address).signup_link();
     let mut browser = daemon.browser();
@@ -26,7 +43,7 @@ pub fn register(daemon: &TestDaemon, member_no: &str, address: &str, login_id: &
             ("password", PASSWORD),
             ("password_confirm", PASSWORD),
             ("email", address),
-            ("nickname", &format!("ニック{member_no}")),
+            ("nickname", nickname),
         ],
     );
     assert_eq!(page.status, 303, "{}", page.body);

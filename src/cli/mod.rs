@@ -2,11 +2,14 @@
 
 use std::path::Path;
 
+pub mod documents;
+
 use anyhow::{Context, bail};
 
 use crate::config::Config;
 use crate::db::AuditEvent;
 use crate::db::{self, Db, login, members, notices, records, sessions};
+use crate::flows::news;
 use crate::{jst, members as import, records as record_import};
 
 /// The database a command works on, named on stderr. A missing one is created only
@@ -57,6 +60,12 @@ pub fn members_import(config: &Config, file: &Path, postcards: &Path) -> anyhow:
         "imported {} new member(s); skipped {} already imported",
         summary.imported, summary.skipped
     );
+    if summary.households_updated > 0 {
+        println!(
+            "updated the household (insured_no, relation) of {} member(s) already imported",
+            summary.households_updated
+        );
+    }
     if summary.imported > 0 {
         println!(
             "postcards: {} (the only copy of the temporary passwords: print, then delete it)",
@@ -216,6 +225,7 @@ pub fn notices_add(
     title: &str,
     body: &str,
     until: Option<&str>,
+    mail: bool,
 ) -> anyhow::Result<()> {
     if title.trim().is_empty() {
         bail!("--title must not be empty");
@@ -228,10 +238,26 @@ pub fn notices_add(
         body.to_string(),
         until.map(str::to_string),
     );
-    let id = open(config)?
-        .call_blocking(|c| notices::insert(c, &title, &body, until.as_deref(), db::now()))?;
+    let from = config.mail.from.clone();
+    let (id, mails) = open(config)?.call_blocking(|c| {
+        let tx = c.transaction()?;
+        let now = db::now();
+        let id = notices::insert(&tx, &title, &body, until.as_deref(), now)?;
+        let mails = match mail {
+            true => news::announce(&tx, &news::everyone(&tx)?, &from, now)?,
+            false => 0,
+        };
+        tx.commit()?;
+        Ok((id, mails))
+    })?;
     let shown = until.map(|d| format!(" until {d}")).unwrap_or_default();
     println!("notice {id} added: {title:?}, shown to every member from now{shown}");
+    match mail {
+        true => println!(
+            "queued {mails} 「新しいお知らせがあります」 mail(s) (members who signed up and want them; sent at [outbox] bulk_per_minute)"
+        ),
+        false => println!("no mail sent (--no-mail)"),
+    }
     Ok(())
 }
 
@@ -263,14 +289,19 @@ pub fn notices_remove(config: &Config, id: i64) -> anyhow::Result<()> {
 pub fn records_import(config: &Config, kind: records::Kind, file: &Path) -> anyhow::Result<()> {
     let rows = record_import::parse(&read_csv(file)?)
         .with_context(|| format!("{} not imported", file.display()))?;
-    let count = record_import::import(&open(config)?, kind, &rows)
+    let imported = record_import::import(&open(config)?, kind, &rows, &config.mail.from)
         .with_context(|| format!("{} not imported", file.display()))?;
     let members: std::collections::HashSet<&str> =
         rows.iter().map(|r| r.member_no.as_str()).collect();
     println!(
-        "imported {count} {} record(s) for {} member(s)",
+        "imported {} {} record(s) for {} member(s)",
+        imported.records,
         kind.as_str(),
         members.len()
+    );
+    println!(
+        "queued {} 「新しいお知らせがあります」 mail(s) (members who signed up and want them)",
+        imported.mails
     );
     Ok(())
 }

@@ -1,0 +1,209 @@
+//! Queries on `documents` and `document_contents`: a member's PDFs, and who may see
+//! them (the owner; the insured person also their dependants' 資格情報のお知らせ).
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::Result;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// 資格情報のお知らせ
+    Qualification,
+    /// 医療費のお知らせ
+    MedicalExpense,
+    /// 健診結果
+    Checkup,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Qualification => "qualification",
+            Kind::MedicalExpense => "medical_expense",
+            Kind::Checkup => "checkup",
+        }
+    }
+
+    fn parse(stored: &str) -> Kind {
+        match stored {
+            "qualification" => Kind::Qualification,
+            "medical_expense" => Kind::MedicalExpense,
+            _ => Kind::Checkup,
+        }
+    }
+
+    /// As the pages and the default titles say it.
+    pub fn japanese(self) -> &'static str {
+        match self {
+            Kind::Qualification => "資格情報のお知らせ",
+            Kind::MedicalExpense => "医療費のお知らせ",
+            Kind::Checkup => "健診結果",
+        }
+    }
+}
+
+pub struct NewDocument<'a> {
+    pub member_id: i64,
+    pub kind: Kind,
+    pub date: &'a str,
+    pub title: &'a str,
+    pub file_name: &'a str,
+    pub pdf: &'a [u8],
+}
+
+pub fn insert(conn: &Connection, document: &NewDocument, now: i64) -> Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO documents (member_id, kind, date, title, file_name, size, imported_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        document.member_id,
+        document.kind.as_str(),
+        document.date,
+        document.title,
+        document.file_name,
+        document.pdf.len() as i64,
+        now
+    ])?;
+    let id = conn.last_insert_rowid();
+    conn.prepare_cached("INSERT INTO document_contents (document_id, pdf) VALUES (?1, ?2)")?
+        .execute(params![id, document.pdf])?;
+    Ok(id)
+}
+
+/// Whether the member has a document of this kind, date and title already (an import
+/// run twice adds nothing the second time).
+pub fn exists(
+    conn: &Connection,
+    member_id: i64,
+    kind: Kind,
+    date: &str,
+    title: &str,
+) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM documents WHERE member_id = ?1 AND kind = ?2 AND date = ?3 AND title = ?4",
+        )?
+        .query_row(params![member_id, kind.as_str(), date, title], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// A document as a member sees it listed.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub id: i64,
+    pub kind: Kind,
+    pub date: String,
+    pub title: String,
+    pub size: i64,
+    /// Whose it is: None for the viewer's own, else the dependant's name.
+    pub dependant: Option<String>,
+}
+
+/// The most a page lists of one member's documents.
+const LISTED_MAX: i64 = 200;
+
+/// What `viewer` may see, newest first: their own documents, and if they are an insured
+/// person (本人) the 資格情報のお知らせ of the dependants in their household. (Two
+/// indexed lookups: `VISIBLE` as one condition would scan every document.)
+pub fn visible_to(conn: &Connection, viewer: i64) -> Result<Vec<Listed>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.id, d.kind, d.date, d.title, d.size, NULL
+         FROM documents d WHERE d.member_id = ?1
+         UNION ALL
+         SELECT d.id, d.kind, d.date, d.title, d.size, m.name
+         FROM members v
+         JOIN members m ON m.insured_no = v.insured_no AND m.relation = 'dependant'
+         JOIN documents d ON d.member_id = m.id AND d.kind = 'qualification'
+         WHERE v.id = ?1 AND v.relation = 'insured' AND m.id != v.id
+         ORDER BY 3 DESC, 1 DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![viewer, LISTED_MAX], |row| {
+        Ok(Listed {
+            id: row.get(0)?,
+            kind: Kind::parse(&row.get::<_, String>(1)?),
+            date: row.get(2)?,
+            title: row.get(3)?,
+            size: row.get(4)?,
+            dependant: row.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Which documents `d` (with its owner `m`) the member `?1` may see (as `visible_to`
+/// lists them). The household is the society's word (the members import), never the
+/// member's.
+const VISIBLE: &str = "d.member_id = ?1 OR (d.kind = 'qualification' AND m.relation = 'dependant'
+      AND m.insured_no IS NOT NULL AND m.insured_no = (
+          SELECT v.insured_no FROM members v WHERE v.id = ?1 AND v.relation = 'insured'))";
+
+/// A document's file, for download.
+pub struct File {
+    pub kind: Kind,
+    pub title: String,
+    pub date: String,
+    pub pdf: Vec<u8>,
+}
+
+/// Document `id` with its file, if `viewer` may see it (else None, as if it did not exist).
+pub fn file_for(conn: &Connection, viewer: i64, id: i64) -> Result<Option<File>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT d.kind, d.title, d.date, c.pdf
+             FROM documents d JOIN members m ON m.id = d.member_id
+             JOIN document_contents c ON c.document_id = d.id
+             WHERE d.id = ?2 AND ({VISIBLE})"
+        ))?
+        .query_row(params![viewer, id], |row| {
+            Ok(File {
+                kind: Kind::parse(&row.get::<_, String>(0)?),
+                title: row.get(1)?,
+                date: row.get(2)?,
+                pdf: row.get(3)?,
+            })
+        })
+        .optional()?)
+}
+
+/// For the sysadmin: every document of a member (or all), without the files.
+pub struct Stored {
+    pub id: i64,
+    pub member_no: String,
+    pub kind: Kind,
+    pub date: String,
+    pub title: String,
+    pub file_name: String,
+    pub size: i64,
+}
+
+pub fn list(conn: &Connection, member_no: Option<&str>) -> Result<Vec<Stored>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.id, m.member_no, d.kind, d.date, d.title, d.file_name, d.size
+         FROM documents d JOIN members m ON m.id = d.member_id
+         WHERE ?1 IS NULL OR m.member_no = ?1 ORDER BY m.member_no, d.date, d.id",
+    )?;
+    let rows = stmt.query_map([member_no], |row| {
+        Ok(Stored {
+            id: row.get(0)?,
+            member_no: row.get(1)?,
+            kind: Kind::parse(&row.get::<_, String>(2)?),
+            date: row.get(3)?,
+            title: row.get(4)?,
+            file_name: row.get(5)?,
+            size: row.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Removes a document and its file; false if there was none.
+pub fn remove(conn: &Connection, id: i64) -> Result<bool> {
+    conn.prepare_cached("DELETE FROM document_contents WHERE document_id = ?1")?
+        .execute([id])?;
+    Ok(conn
+        .prepare_cached("DELETE FROM documents WHERE id = ?1")?
+        .execute([id])?
+        > 0)
+}
