@@ -205,9 +205,13 @@ CREATE TABLE outbox (
     -- 0: for its own (its recipient's 450 keeps its own backoff).
     transport_fault INTEGER NOT NULL DEFAULT 0,
     last_error      TEXT,
-    sent_at         INTEGER
+    sent_at         INTEGER,
+    -- 1: bulk mail (「新しいお知らせがあります」), sent at `[mail] bulk_per_minute` after
+    -- every due mail a member is waiting for (sign-up links, 暗証キー, …).
+    bulk            INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
+CREATE INDEX outbox_due_class ON outbox (status, bulk, next_attempt_at);
 
 -- What happened, for the sysadmin: never a secret.
 CREATE TABLE audit (

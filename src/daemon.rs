@@ -104,6 +104,7 @@ pub async fn start(config: Config) -> Result<Daemon> {
         retry_initial: config.mail.retry_initial.0,
         retry_max: config.mail.retry_max.0,
         lanes: config.mail.relay_connections,
+        bulk_per_minute: config.mail.bulk_per_minute,
     };
     let state = Arc::new(AppState {
         config: config.clone(),

@@ -70,6 +70,8 @@ impl Default for MailConfig {
             retry_max: HumanDuration::secs(3600),
             relay_ca: None,
             relay_connections: 4,
+            bulk_per_minute: 600,
+            per_session_per_domain: 100,
             relay_timeout: HumanDuration::secs(300),
             charset: super::Charset::Utf8,
             dkim_key: None,

@@ -150,6 +150,12 @@ pub struct MailConfig {
     /// How many mails go to the relay at once, each on its own connection, so that one
     /// slow recipient does not hold up the queue.
     pub relay_connections: usize,
+    /// Bulk mail (「新しいお知らせがあります」 after an import) goes out at most this
+    /// many a minute, after every due mail a member is waiting for.
+    pub bulk_per_minute: u32,
+    /// A relay connection is closed and a new one opened before its recipients at one
+    /// domain pass this (docomo asks for no more than 100 per SMTP session).
+    pub per_session_per_domain: u32,
     /// How long the relay may take to answer one step (connect, TLS, a command); the
     /// final dot may take twice as long. A relay that stops answering is then a
     /// transport failure, not a lane stuck for good.
@@ -454,6 +460,12 @@ impl Config {
         }
         if !(1..=32).contains(&self.mail.relay_connections) {
             problems.push("[mail] relay_connections: from 1 to 32".into());
+        }
+        if self.mail.bulk_per_minute == 0 {
+            problems.push("[mail] bulk_per_minute: at least 1".into());
+        }
+        if self.mail.per_session_per_domain == 0 {
+            problems.push("[mail] per_session_per_domain: at least 1".into());
         }
         if self.mail.retry_initial.0 > self.mail.retry_max.0 {
             problems.push("[mail] retry_initial: must not be longer than retry_max".into());

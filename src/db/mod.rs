@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 
 const SCHEMA: &str = include_str!("../../schema.sql");
 /// Bump with every change to `schema.sql`, and add the step to `MIGRATIONS`.
-const SCHEMA_VERSION: i64 = 8;
+const SCHEMA_VERSION: i64 = 9;
 /// `MIGRATIONS[n]` turns a version n+1 database into version n+2.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/002.sql"),
@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/006.sql"),
     include_str!("migrations/007.sql"),
     include_str!("migrations/008.sql"),
+    include_str!("migrations/009.sql"),
 ];
 
 /// The one writing connection, shared: group-committed writes (`write`) go to it through
@@ -655,6 +656,7 @@ mod tests {
                 "a@example.jp",
                 "{}",
                 "<1@example.jp>",
+                false,
                 now(),
             )
         })

@@ -21,14 +21,15 @@ pub fn insert(
     recipient: &str,
     params_json: &str,
     message_id: &str,
+    bulk: bool,
     now: i64,
 ) -> Result<i64> {
     super::mail_was_queued();
     conn.prepare_cached(
-        "INSERT INTO outbox (kind, recipient, params, message_id, created_at, next_attempt_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        "INSERT INTO outbox (kind, recipient, params, message_id, created_at, next_attempt_at, bulk)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
     )?
-    .execute(params![kind, recipient, params_json, message_id, now])?;
+    .execute(params![kind, recipient, params_json, message_id, now, bulk])?;
     Ok(conn.last_insert_rowid())
 }
 
@@ -46,15 +47,17 @@ pub fn count_queued_since(
         .query_row(params![kind, params_json, since], |r| r.get(0))?)
 }
 
-/// Mails due now, the longest due first (in the order they were queued when due
-/// together). The index `outbox_due` gives this order as it is: a backlog of any size
-/// costs nothing to take from (ordered by `id` alone, each claim sorted the backlog).
-pub fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<QueuedMail>> {
+/// Mails of one class (bulk or not) due now, the longest due first (in the order they
+/// were queued when due together). The index `outbox_due_class` gives this order as it
+/// is: a backlog of any size costs nothing to take from (ordered by `id` alone, each
+/// claim sorted the backlog).
+pub fn due(conn: &Connection, now: i64, limit: usize, bulk: bool) -> Result<Vec<QueuedMail>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, kind, recipient, params, message_id, attempts, created_at FROM outbox
-         WHERE status = 'queued' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2",
+         WHERE status = 'queued' AND bulk = ?3 AND next_attempt_at <= ?1
+         ORDER BY next_attempt_at, id LIMIT ?2",
     )?;
-    let rows = stmt.query_map(params![now, limit as i64], |row| {
+    let rows = stmt.query_map(params![now, limit as i64, bulk], |row| {
         Ok(QueuedMail {
             id: row.get(0)?,
             kind: row.get(1)?,

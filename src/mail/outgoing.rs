@@ -62,7 +62,16 @@ pub fn queue(
 ) -> Result<i64> {
     let message_id = new_message_id(from, now);
     let params = serde_json::to_string(mail).map_err(|e| Error::Mail(e.to_string()))?;
-    stored::insert(conn, mail.kind(), recipient, &params, &message_id, now)
+    let bulk = matches!(mail, OutgoingMail::News);
+    stored::insert(
+        conn,
+        mail.kind(),
+        recipient,
+        &params,
+        &message_id,
+        bulk,
+        now,
+    )
 }
 
 /// A fresh `<time.random@domain-of-from>`.
@@ -87,7 +96,9 @@ mod tests {
             queue(c, &mail, "taro@example.jp", "noreply@example.jp", 100)
         })
         .unwrap();
-        let due = db.call_blocking(|c| stored::due(c, 100, 10)).unwrap();
+        let due = db
+            .call_blocking(|c| stored::due(c, 100, 10, false))
+            .unwrap();
         assert_eq!(due.len(), 2);
         assert_ne!(due[0].message_id, due[1].message_id);
         assert!(due[0].message_id.ends_with("@example.jp>"));

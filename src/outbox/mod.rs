@@ -4,6 +4,7 @@
 //! once, retrying with backoff. A mail's secrets (link tokens) are made at send time, so
 //! they are never at rest in the queue.
 
+mod pace;
 mod relay;
 mod transport;
 mod worker;

@@ -1,6 +1,7 @@
 //! Where mail goes: `.eml` files in a folder (a machine with no MTA), or the relay, over
 //! connections the worker's lanes keep open between mails.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use lettre::Message;
@@ -13,7 +14,11 @@ use crate::error::Result;
 pub enum Sender {
     /// One `<outbox id>.eml` per mail, for machines without an MTA.
     Files(PathBuf),
-    Relay(Relay),
+    Relay {
+        relay: Relay,
+        /// `[mail] per_session_per_domain`.
+        per_domain: u32,
+    },
 }
 
 /// Why a send failed, whether trying again could help, and whether the fault is the
@@ -30,10 +35,11 @@ pub struct SendError {
 }
 
 /// One lane of sending: for the relay, a connection opened at its first mail and kept
-/// for the next ones.
+/// for the next ones, with how many recipients at each domain it has had.
 #[derive(Default)]
 pub struct Lane {
     connection: Option<AsyncSmtpConnection>,
+    recipients: HashMap<String, u32>,
 }
 
 impl Sender {
@@ -44,7 +50,10 @@ impl Sender {
                 crate::files::make_private(&config.mail.outbox_dir);
                 Ok(Sender::Files(config.mail.outbox_dir.clone()))
             }
-            Transport::Smtp => Ok(Sender::Relay(relay_of(config)?)),
+            Transport::Smtp => Ok(Sender::Relay {
+                relay: relay_of(config)?,
+                per_domain: config.mail.per_session_per_domain,
+            }),
         }
     }
 
@@ -59,7 +68,7 @@ impl Sender {
     pub fn describe(&self) -> String {
         match self {
             Sender::Files(dir) => format!("as .eml files in {}", dir.display()),
-            Sender::Relay(_) => "through the SMTP relay".to_string(),
+            Sender::Relay { .. } => "through the SMTP relay".to_string(),
         }
     }
 
@@ -71,7 +80,7 @@ impl Sender {
     pub fn batch(&self) -> usize {
         match self {
             Sender::Files(_) => EML_BATCH,
-            Sender::Relay(_) => 1,
+            Sender::Relay { .. } => 1,
         }
     }
 
@@ -93,7 +102,7 @@ impl Sender {
         lane: &mut Lane,
         mails: &[(String, &Message)],
     ) -> Vec<Result<(), SendError>> {
-        let relay = match self {
+        let (relay, per_domain) = match self {
             Sender::Files(dir) => {
                 let files = mails
                     .iter()
@@ -115,11 +124,11 @@ impl Sender {
                     })
                     .collect();
             }
-            Sender::Relay(relay) => relay,
+            Sender::Relay { relay, per_domain } => (relay, *per_domain),
         };
         let mut outcomes = Vec::with_capacity(mails.len());
         for (_, message) in mails {
-            outcomes.push(send_by_relay(relay, lane, message).await);
+            outcomes.push(send_by_relay(relay, per_domain, lane, message).await);
         }
         outcomes
     }
@@ -132,14 +141,35 @@ impl Sender {
     }
 }
 
-async fn send_by_relay(relay: &Relay, lane: &mut Lane, message: &Message) -> Result<(), SendError> {
+/// Sends on the lane's connection, opening one if it has none (or a broken one), and a
+/// new one before a domain's recipients on it would pass `per_domain`.
+async fn send_by_relay(
+    relay: &Relay,
+    per_domain: u32,
+    lane: &mut Lane,
+    message: &Message,
+) -> Result<(), SendError> {
     let (from, to) = envelope(message)?;
+    let domain = to.domain().to_ascii_lowercase();
+    let full = lane
+        .recipients
+        .get(&domain)
+        .is_some_and(|n| *n >= per_domain);
     let mut connection = match lane.connection.take() {
-        Some(connection) if !connection.has_broken() => connection,
-        _ => relay.connect().await?,
+        Some(connection) if !connection.has_broken() && !full => connection,
+        old => {
+            // A connection that had its share of one domain ends politely; a broken
+            // one is dropped.
+            if let Some(old) = old.filter(|c| !c.has_broken()) {
+                relay::quit(old).await;
+            }
+            lane.recipients.clear();
+            relay.connect().await?
+        }
     };
     let bytes = message.formatted();
     let sent = relay::deliver(&mut connection, relay.timeout(), &from, &to, &bytes).await;
+    *lane.recipients.entry(domain).or_default() += 1;
     match &sent {
         Err(error) if error.transport => {} // dropped: the next mail reconnects
         _ => lane.connection = Some(connection),

@@ -12,13 +12,14 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use tokio::sync::{Notify, watch};
 
+use super::pace::Pace;
 use super::transport::{Lane, SendError, Sender};
 use crate::db::{self, Db, outbox as queue};
 use crate::error::{Error, Result};
+use crate::mail::{Composed, Mailer};
 
 /// How long an idle lane sleeps before it looks at the queue again.
 const IDLE_LOOK: Duration = Duration::from_secs(1);
-use crate::mail::{Composed, Mailer};
 
 pub struct Worker {
     pub db: Db,
@@ -29,6 +30,8 @@ pub struct Worker {
     pub retry_max: Duration,
     /// Mails under way at once (relay connections).
     pub lanes: usize,
+    /// `[mail] bulk_per_minute`.
+    pub bulk_per_minute: u32,
 }
 
 /// What the lanes share.
@@ -42,6 +45,8 @@ struct Shared {
     /// Recent policy refusals at RCPT, to tell a relay refusing everyone (several
     /// domains alike) from one domain refusing us.
     refusals: Mutex<Vec<Refusal>>,
+    /// How many bulk mails may go now.
+    bulk: Mutex<Pace>,
 }
 
 /// A mail refused at RCPT on policy grounds (see `SendError::policy`).
@@ -75,11 +80,13 @@ impl Worker {
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         // `[mail] relay_connections`: relay connections, or `.eml` batches under way.
         let lanes = self.lanes.max(1);
+        let pace = Pace::per_minute(self.bulk_per_minute);
         let shared = Arc::new(Shared {
             worker: self,
             in_flight: Default::default(),
             failing: AtomicU32::new(0),
             paused_until: Mutex::new(None),
+            bulk: Mutex::new(pace),
             refusals: Mutex::new(Vec::new()),
         });
         let handles: Vec<_> = (0..lanes)
@@ -156,26 +163,48 @@ impl Shared {
         self.worker.sender.close(lane).await;
     }
 
-    /// Up to `most` of the longest due mails no lane has taken; wakes another lane if
-    /// more are due.
+    /// Up to `most` of the longest due mails no lane has taken: every mail a member is
+    /// waiting for first, then bulk mail as its pace allows. Wakes another lane if more
+    /// are due.
     async fn claim(&self, most: usize) -> Result<Vec<queue::QueuedMail>> {
         let mut in_flight = self.in_flight.lock().await;
         let limit = in_flight.len() + most + 1;
-        let due = self
+        let bulk_allowed = self.lock_bulk().take(most, Instant::now());
+        let (urgent, bulk) = self
             .worker
             .db
-            .read(move |c| queue::due(c, db::now(), limit))
-            .await?;
-        let mut free: Vec<_> = due
-            .into_iter()
-            .filter(|m| !in_flight.contains(&m.id))
-            .collect();
-        if free.len() > most {
-            free.truncate(most);
+            .read(move |c| {
+                let now = db::now();
+                let bulk = match bulk_allowed {
+                    0 => Vec::new(),
+                    _ => queue::due(c, now, limit, true)?,
+                };
+                Ok((queue::due(c, now, limit, false)?, bulk))
+            })
+            .await
+            .inspect_err(|_| self.lock_bulk().give_back(bulk_allowed))?;
+        let free = |mails: Vec<queue::QueuedMail>| {
+            mails
+                .into_iter()
+                .filter(|m| !in_flight.contains(&m.id))
+                .collect::<Vec<_>>()
+        };
+        let (mut taken, bulk) = (free(urgent), free(bulk));
+        let more_due = taken.len() > most;
+        taken.truncate(most);
+        let room = (most - taken.len()).min(bulk_allowed);
+        let bulk_taken = bulk.len().min(room);
+        taken.extend(bulk.into_iter().take(bulk_taken));
+        self.lock_bulk().give_back(bulk_allowed - bulk_taken);
+        if more_due {
             self.worker.wake.notify_one();
         }
-        in_flight.extend(free.iter().map(|m| m.id));
-        Ok(free)
+        in_flight.extend(taken.iter().map(|m| m.id));
+        Ok(taken)
+    }
+
+    fn lock_bulk(&self) -> std::sync::MutexGuard<'_, Pace> {
+        self.bulk.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The mails to requeue if this refusal, with one of the same code for another

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod browser;
+mod bulk_mail;
 mod cli;
 mod cli_documents;
 mod crash;

@@ -13,6 +13,8 @@ pub struct Relay {
     pub refused: Arc<AtomicUsize>,
     /// The names clients gave in EHLO/HELO.
     pub greetings: Arc<Mutex<Vec<String>>>,
+    /// For each mail in `received`, the number of the session it came in.
+    pub sessions: Arc<Mutex<Vec<usize>>>,
 }
 
 /// How the relay answers.
@@ -40,6 +42,8 @@ struct Shared {
     greetings: Arc<Mutex<Vec<String>>>,
     mail_froms: Arc<AtomicUsize>,
     rcpts: Arc<AtomicUsize>,
+    kept_in: Arc<Mutex<Vec<usize>>>,
+    sessions: Arc<AtomicUsize>,
 }
 
 impl Relay {
@@ -76,12 +80,14 @@ impl Relay {
             received: shared.kept.clone(),
             refused: shared.refused.clone(),
             greetings: shared.greetings.clone(),
+            sessions: shared.kept_in.clone(),
         };
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
                 let (shared, behaviour) = (shared.clone(), behaviour.clone());
-                std::thread::spawn(move || session(stream, &shared, &behaviour));
+                let number = shared.sessions.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || session(stream, number, &shared, &behaviour));
             }
         });
         relay
@@ -110,7 +116,12 @@ fn among_first(counter: &AtomicUsize, limit: usize) -> bool {
     counter.fetch_add(1, Ordering::SeqCst) < limit
 }
 
-fn session(stream: TcpStream, shared: &Shared, behaviour: &Behaviour) -> std::io::Result<()> {
+fn session(
+    stream: TcpStream,
+    number: usize,
+    shared: &Shared,
+    behaviour: &Behaviour,
+) -> std::io::Result<()> {
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
     writer.write_all(b"220 relay.test ESMTP\r\n")?;
@@ -175,7 +186,10 @@ fn session(stream: TcpStream, shared: &Shared, behaviour: &Behaviour) -> std::io
                     return Ok(());
                 }
                 recipients.clear();
-                shared.kept.lock().unwrap().push(message);
+                // Both under one lock: the two lists stay in step.
+                let mut kept = shared.kept.lock().unwrap();
+                kept.push(message);
+                shared.kept_in.lock().unwrap().push(number);
                 "250 queued\r\n".into()
             }
             "QUIT" => {
