@@ -178,9 +178,14 @@ CREATE TABLE documents (
     title       TEXT NOT NULL,
     file_name   TEXT NOT NULL,       -- as imported, for the sysadmin
     size        INTEGER NOT NULL,    -- bytes
-    imported_at INTEGER NOT NULL
+    imported_at INTEGER NOT NULL,
+    -- A dependant's document: their 被保険者番号 when it was issued. The insured
+    -- person (本人) of that number sees it; a household change later moves no
+    -- document to another family.
+    household_no TEXT
 );
 CREATE INDEX documents_member ON documents (member_id, kind, date);
+CREATE INDEX documents_household ON documents (household_no) WHERE household_no IS NOT NULL;
 CREATE TABLE document_contents (
     document_id INTEGER PRIMARY KEY REFERENCES documents(id),
     pdf         BLOB NOT NULL

@@ -63,10 +63,42 @@ pub fn scan(dir: &Path, options: &Options) -> Result<Vec<DocumentFile>, ImportEr
     if files.is_empty() {
         return Err(bad(&dir.display().to_string(), "holds no PDF"));
     }
+    let mut seen = std::collections::HashMap::new();
     for file in &files {
+        check_title(&file.title).map_err(|reason| bad(&file.origin, reason))?;
         check_pdf(&file.path, options.max_bytes).map_err(|reason| bad(&file.origin, reason))?;
+        let key = (&file.member_no, &file.date, &file.title);
+        if let Some(first) = seen.insert(key, &file.origin) {
+            return Err(bad(
+                &file.origin,
+                format!("the same member, date and title as {first}: one would be lost"),
+            ));
+        }
     }
     Ok(files)
+}
+
+fn check_title(title: &str) -> Result<(), String> {
+    if title.is_empty() || title.chars().count() > TITLE_MAX || title.chars().any(char::is_control)
+    {
+        return Err(format!(
+            "title {title:?} is empty, longer than {TITLE_MAX} characters or has control characters"
+        ));
+    }
+    Ok(())
+}
+
+/// The PDFs of a folder (dot files left out), by name.
+fn pdfs_in(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if !name.starts_with('.') && name != INDEX {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
 }
 
 /// Every file of the folder, named `MEMBER_NO.pdf`; anything else in it is an error
@@ -89,16 +121,8 @@ fn from_names(
         .title
         .clone()
         .unwrap_or_else(|| options.kind.japanese().to_string());
-    let mut names = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let name = entry?.file_name().to_string_lossy().into_owned();
-        if !name.starts_with('.') {
-            names.push(name);
-        }
-    }
-    names.sort();
     let mut files = Vec::new();
-    for file_name in names {
+    for file_name in pdfs_in(dir)? {
         let Some(member_no) = pdf_stem(&file_name) else {
             return Ok(Err(bad(&file_name, "is not a PDF (name it MEMBER_NO.pdf)")));
         };
@@ -174,12 +198,6 @@ fn from_index(
         } else {
             title
         };
-        if title.chars().count() > TITLE_MAX || title.chars().any(char::is_control) {
-            return Err(bad(
-                &origin,
-                format!("title is longer than {TITLE_MAX} characters or has control characters"),
-            ));
-        }
         let path = dir.join(&file_name);
         if !path.is_file() {
             return Err(bad(
@@ -195,6 +213,17 @@ fn from_index(
             title,
             origin,
         });
+    }
+    // A file beside the index that it does not name is more likely a mistake than
+    // something to leave out.
+    let listed: std::collections::HashSet<&str> =
+        files.iter().map(|f| f.file_name.as_str()).collect();
+    let names = pdfs_in(dir).map_err(|source| ImportError::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    if let Some(stray) = names.iter().find(|n| !listed.contains(n.as_str())) {
+        return Err(bad(stray, format!("is in the folder but not in {INDEX}")));
     }
     Ok(files)
 }

@@ -1,7 +1,9 @@
 //! The household columns of `karamail members import`: `insured_no` (被保険者番号, shared
 //! by the insured person and their dependants) and `relation` (本人 or 被扶養者). Both are
-//! optional columns; a row that has one needs the other. A household has one 本人, in the
-//! file and in the database: the 本人 is who sees the dependants' 資格情報のお知らせ.
+//! optional columns; a row that has one needs the other, and a row with both empty (in a
+//! file that has the columns) belongs to no household: a member already stored leaves
+//! theirs. A household has one 本人, in the file and in the database: the 本人 is who
+//! sees the dependants' 資格情報のお知らせ.
 
 use std::collections::HashMap;
 
@@ -12,6 +14,25 @@ use crate::error::Result;
 use crate::members::{ImportError, MemberRow};
 
 const INSURED_NO_MAX: usize = 32;
+
+/// What a row of the file says of a member's household.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stated {
+    /// The file has no household columns: nothing changes.
+    NotInFile,
+    /// Both columns empty: in no household.
+    None,
+    In(Household),
+}
+
+impl Stated {
+    pub fn household(&self) -> Option<&Household> {
+        match self {
+            Stated::In(household) => Some(household),
+            _ => None,
+        }
+    }
+}
 
 /// Where the household columns are in a file's header, if it has them.
 pub struct Columns {
@@ -33,10 +54,10 @@ impl Columns {
     }
 
     /// The row's household, if it names one; the reason if it is wrong.
-    pub fn read(
-        &self,
-        record: &csv::StringRecord,
-    ) -> std::result::Result<Option<Household>, String> {
+    pub fn read(&self, record: &csv::StringRecord) -> std::result::Result<Stated, String> {
+        if self.insured_no.is_none() && self.relation.is_none() {
+            return Ok(Stated::NotInFile);
+        }
         let field = |column: Option<usize>| {
             column
                 .and_then(|i| record.get(i))
@@ -46,7 +67,7 @@ impl Columns {
         };
         let (insured_no, relation) = (field(self.insured_no), field(self.relation));
         match (insured_no.is_empty(), relation.is_empty()) {
-            (true, true) => return Ok(None),
+            (true, true) => return Ok(Stated::None),
             (true, false) => return Err("relation is given but insured_no is empty".into()),
             (false, true) => {
                 return Err("insured_no is given but relation is empty (本人 or 被扶養者)".into());
@@ -60,7 +81,7 @@ impl Columns {
         }
         let relation = parse_relation(&relation)
             .ok_or_else(|| format!("relation {relation:?} is neither 本人 nor 被扶養者"))?;
-        Ok(Some(Household {
+        Ok(Stated::In(Household {
             insured_no,
             relation,
         }))
@@ -80,7 +101,7 @@ pub fn parse_relation(text: &str) -> Option<Relation> {
 pub fn check_file(rows: &[MemberRow]) -> std::result::Result<(), ImportError> {
     let mut insured: HashMap<&str, u64> = HashMap::new();
     for row in rows {
-        let Some(household) = &row.household else {
+        let Some(household) = row.household.household() else {
             continue;
         };
         if household.relation != Relation::Insured {
@@ -108,7 +129,7 @@ pub fn check_stored(
     for row in rows {
         let Some(household) = row
             .household
-            .as_ref()
+            .household()
             .filter(|h| h.relation == Relation::Insured)
         else {
             continue;
@@ -129,16 +150,18 @@ pub fn check_stored(
 }
 
 /// Brings the household of members already stored up to the file (a dependant added to a
-/// family, a number changed). How many changed.
+/// family, a number changed, a member taken out of one). How many changed. Documents
+/// issued before keep the household they were issued in.
 pub fn update_stored(conn: &Connection, rows: &[MemberRow]) -> Result<usize> {
     let mut changed = 0;
     for row in rows {
-        let Some(household) = &row.household else {
+        if row.household == Stated::NotInFile {
             continue;
-        };
+        }
+        let household = row.household.household();
         let wanted = (
-            Some(household.insured_no.clone()),
-            Some(household.relation.as_str().to_string()),
+            household.map(|h| h.insured_no.clone()),
+            household.map(|h| h.relation.as_str().to_string()),
         );
         if members::household_of(conn, &row.member_no)?.is_some_and(|stored| stored != wanted) {
             members::set_household(conn, &row.member_no, household)?;

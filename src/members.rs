@@ -5,7 +5,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::db::AuditEvent;
-use crate::db::members::Household;
 use crate::db::{self, Db, members};
 use crate::error::Error;
 use crate::household;
@@ -21,7 +20,7 @@ pub struct MemberRow {
     pub member_no: String,
     pub name: String,
     /// From the optional `insured_no` and `relation` columns (see `household`).
-    pub household: Option<Household>,
+    pub household: household::Stated,
 }
 
 /// What went wrong, precisely enough for the sysadmin to fix the file.
@@ -265,7 +264,7 @@ pub fn import(
                 name: &member.row.name,
                 temp_login_id: &member.temp_login_id,
                 temp_password_hash: &member.temp_password_hash,
-                household: member.row.household.as_ref(),
+                household: member.row.household.household(),
             };
             members::insert(tx, &new, now)?;
         }
@@ -304,7 +303,7 @@ pub fn reissue(
         line: 0,
         member_no: account.member_no,
         name: account.name,
-        household: None,
+        household: household::Stated::NotInFile,
     };
     let issued = issue_credentials(db, key, vec![row])?;
     let member = &issued[0];
@@ -433,7 +432,7 @@ mod tests {
                 line: 2,
                 member_no: "1001".into(),
                 name: "山田 太郎".into(),
-                household: None,
+                household: crate::household::Stated::NotInFile,
             }
         );
         assert_eq!(rows[1].name, "佐藤, 花子");

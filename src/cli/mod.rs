@@ -254,7 +254,7 @@ pub fn notices_add(
     println!("notice {id} added: {title:?}, shown to every member from now{shown}");
     match mail {
         true => println!(
-            "queued {mails} 「新しいお知らせがあります」 mail(s) (members who signed up and want them; sent at [outbox] bulk_per_minute)"
+            "queued {mails} 「新しいお知らせがあります」 mail(s) (members who signed up and want them; sent at [mail] bulk_per_minute)"
         ),
         false => println!("no mail sent (--no-mail)"),
     }

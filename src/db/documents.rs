@@ -51,10 +51,13 @@ pub struct NewDocument<'a> {
     pub pdf: &'a [u8],
 }
 
+/// Stores a document; a dependant's carries their 被保険者番号 as it is now (see
+/// `VISIBLE`).
 pub fn insert(conn: &Connection, document: &NewDocument, now: i64) -> Result<i64> {
     conn.prepare_cached(
-        "INSERT INTO documents (member_id, kind, date, title, file_name, size, imported_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO documents (member_id, kind, date, title, file_name, size, imported_at, household_no)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
+                 (SELECT insured_no FROM members WHERE id = ?1 AND relation = 'dependant'))",
     )?
     .execute(params![
         document.member_id,
@@ -114,9 +117,9 @@ pub fn visible_to(conn: &Connection, viewer: i64) -> Result<Vec<Listed>> {
          UNION ALL
          SELECT d.id, d.kind, d.date, d.title, d.size, m.name
          FROM members v
-         JOIN members m ON m.insured_no = v.insured_no AND m.relation = 'dependant'
-         JOIN documents d ON d.member_id = m.id AND d.kind = 'qualification'
-         WHERE v.id = ?1 AND v.relation = 'insured' AND m.id != v.id
+         JOIN documents d ON d.household_no = v.insured_no AND d.kind = 'qualification'
+         JOIN members m ON m.id = d.member_id
+         WHERE v.id = ?1 AND v.relation = 'insured' AND d.member_id != v.id
          ORDER BY 3 DESC, 1 DESC LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![viewer, LISTED_MAX], |row| {
@@ -132,11 +135,12 @@ pub fn visible_to(conn: &Connection, viewer: i64) -> Result<Vec<Listed>> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Which documents `d` (with its owner `m`) the member `?1` may see (as `visible_to`
-/// lists them). The household is the society's word (the members import), never the
-/// member's.
-const VISIBLE: &str = "d.member_id = ?1 OR (d.kind = 'qualification' AND m.relation = 'dependant'
-      AND m.insured_no IS NOT NULL AND m.insured_no = (
+/// Which documents `d` the member `?1` may see (as `visible_to` lists them): their own,
+/// and as the insured person (本人) of a 被保険者番号 the 資格情報のお知らせ issued to a
+/// dependant under that number. The household is the society's word (the members
+/// import), never the member's, and is the one of the day the document was issued.
+const VISIBLE: &str = "d.member_id = ?1 OR (d.kind = 'qualification' AND d.household_no IS NOT NULL
+      AND d.household_no = (
           SELECT v.insured_no FROM members v WHERE v.id = ?1 AND v.relation = 'insured'))";
 
 /// A document's file, for download.
@@ -152,8 +156,7 @@ pub fn file_for(conn: &Connection, viewer: i64, id: i64) -> Result<Option<File>>
     Ok(conn
         .prepare_cached(&format!(
             "SELECT d.kind, d.title, d.date, c.pdf
-             FROM documents d JOIN members m ON m.id = d.member_id
-             JOIN document_contents c ON c.document_id = d.id
+             FROM documents d JOIN document_contents c ON c.document_id = d.id
              WHERE d.id = ?2 AND ({VISIBLE})"
         ))?
         .query_row(params![viewer, id], |row| {

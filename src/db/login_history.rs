@@ -65,10 +65,11 @@ pub fn record(
         client.ip(),
         client.device
     ])?;
+    // By id, the order they were recorded in: a clock set back cannot make the newest
+    // row look old.
     conn.prepare_cached(
-        "DELETE FROM login_history WHERE member_id = ?1 AND id <= (
-             SELECT id FROM login_history WHERE member_id = ?1
-             ORDER BY at DESC, id DESC LIMIT 1 OFFSET ?2)",
+        "DELETE FROM login_history WHERE member_id = ?1 AND id NOT IN (
+             SELECT id FROM login_history WHERE member_id = ?1 ORDER BY id DESC LIMIT ?2)",
     )?
     .execute(params![member_id, KEPT])?;
     Ok(())
@@ -86,7 +87,7 @@ pub struct Entry {
 pub fn recent(conn: &Connection, member_id: i64) -> Result<Vec<Entry>> {
     let mut stmt = conn.prepare_cached(
         "SELECT at, outcome, client_ip, device FROM login_history
-         WHERE member_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2",
+         WHERE member_id = ?1 ORDER BY id DESC LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![member_id, SHOWN], |row| {
         Ok(Entry {
@@ -121,7 +122,8 @@ mod tests {
                 for at in 0..KEPT + 30 {
                     record(c, 1, Outcome::WrongPassword, &client, at)?;
                 }
-                record(c, 1, Outcome::Login, &client, KEPT + 30)?;
+                // The clock set back: the newest is still the newest.
+                record(c, 1, Outcome::Login, &client, 5)?;
                 let kept: i64 =
                     c.query_row("SELECT count(*) FROM login_history", [], |r| r.get(0))?;
                 Ok((recent(c, 1)?, kept))
@@ -131,6 +133,7 @@ mod tests {
         assert_eq!(shown.len() as i64, SHOWN);
         assert_eq!(shown[0].outcome, Outcome::Login);
         assert_eq!(shown[1].at, KEPT + 29);
+        assert_eq!(shown[0].at, 5);
         assert_eq!(shown[0].device, "Chrome（Windows）");
     }
 }

@@ -72,13 +72,15 @@ pub fn household_of(
         .optional()?)
 }
 
-pub fn set_household(conn: &Connection, member_no: &str, household: &Household) -> Result<()> {
+/// Sets (or with None, clears) a member's household.
+pub fn set_household(
+    conn: &Connection,
+    member_no: &str,
+    household: Option<&Household>,
+) -> Result<()> {
+    let (insured_no, relation) = household_columns(household);
     conn.prepare_cached("UPDATE members SET insured_no = ?2, relation = ?3 WHERE member_no = ?1")?
-        .execute(params![
-            member_no,
-            household.insured_no,
-            household.relation.as_str()
-        ])?;
+        .execute(params![member_no, insured_no, relation])?;
     Ok(())
 }
 
@@ -263,7 +265,7 @@ pub fn registered_ids(conn: &Connection) -> Result<std::collections::BTreeSet<i6
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// The insured person (本人) of the household a dependant belongs to, if any.
+/// The insured person (本人) of the household a dependant belongs to now, if any.
 pub fn insured_person_of(conn: &Connection, dependant: i64) -> Result<Option<i64>> {
     Ok(conn
         .prepare_cached(

@@ -2,7 +2,7 @@
 //! about a second's worth, so a large import's mails go out evenly and never crowd out
 //! what a member is waiting for (the lanes take those first, see `worker`).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub struct Pace {
     per_second: f64,
@@ -33,6 +33,13 @@ impl Pace {
         granted
     }
 
+    /// How long until the next bulk mail may go.
+    pub fn until_next(&self) -> Duration {
+        let missing = (1.0 - self.tokens).max(0.0);
+        let since = self.filled_at.elapsed().as_secs_f64();
+        Duration::from_secs_f64((missing / self.per_second - since).max(0.0))
+    }
+
     /// Gives back what was granted and not used (fewer bulk mails were due).
     pub fn give_back(&mut self, unused: usize) {
         self.tokens = (self.tokens + unused as f64).min(self.capacity);
@@ -42,7 +49,6 @@ impl Pace {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn the_pace_holds_over_time_and_bursts_no_more_than_a_second() {

@@ -38,7 +38,7 @@ pub struct Worker {
 struct Shared {
     worker: Worker,
     /// Mails a lane has taken and not yet recorded.
-    in_flight: tokio::sync::Mutex<HashSet<i64>>,
+    in_flight: tokio::sync::Mutex<InFlight>,
     /// Transport failures in a row, and until when every lane waits.
     failing: AtomicU32,
     paused_until: Mutex<Option<Instant>>,
@@ -47,6 +47,28 @@ struct Shared {
     refusals: Mutex<Vec<Refusal>>,
     /// How many bulk mails may go now.
     bulk: Mutex<Pace>,
+}
+
+/// The mails the lanes have taken and not yet recorded, and which of them are bulk.
+#[derive(Default)]
+struct InFlight {
+    all: HashSet<i64>,
+    bulk: HashSet<i64>,
+}
+
+impl InFlight {
+    fn remove(&mut self, id: i64) {
+        self.all.remove(&id);
+        self.bulk.remove(&id);
+    }
+}
+
+/// What a lane took from the queue.
+struct Claim {
+    mails: Vec<queue::QueuedMail>,
+    /// Bulk mail is due but its pace holds it back for now: the lane keeps its
+    /// connection for it.
+    paced: bool,
 }
 
 /// A mail refused at RCPT on policy grounds (see `SendError::policy`).
@@ -112,7 +134,7 @@ impl Shared {
                     wait
                 }
                 None => match self.claim(self.worker.sender.batch()).await {
-                    Ok(mails) if !mails.is_empty() => {
+                    Ok(Claim { mails, .. }) if !mails.is_empty() => {
                         let ids: Vec<i64> = mails.iter().map(|m| m.id).collect();
                         let outcomes = self.worker.send_batch(&mut lane, mails).await;
                         let mut in_flight = self.in_flight.lock().await;
@@ -120,7 +142,7 @@ impl Shared {
                         for (id, outcome) in ids.into_iter().zip(outcomes) {
                             match outcome {
                                 Ok(sent) => {
-                                    in_flight.remove(&id);
+                                    in_flight.remove(id);
                                     recorded.push(sent);
                                 }
                                 // Sent or not, its outcome could not be written down: it
@@ -142,6 +164,8 @@ impl Shared {
                         // (and sent, unrecorded) until it may be back.
                         Duration::from_secs(1)
                     }
+                    // Bulk mail waits for its pace: the connection waits with it.
+                    Ok(Claim { paced: true, .. }) => self.lock_bulk().until_next(),
                     Ok(_) => {
                         // Nothing due: an idle connection is not kept.
                         self.worker.sender.close(std::mem::take(&mut lane)).await;
@@ -164,29 +188,31 @@ impl Shared {
     }
 
     /// Up to `most` of the longest due mails no lane has taken: every mail a member is
-    /// waiting for first, then bulk mail as its pace allows. Wakes another lane if more
-    /// are due.
-    async fn claim(&self, most: usize) -> Result<Vec<queue::QueuedMail>> {
+    /// waiting for first, then bulk mail as its pace allows and only while a lane is left
+    /// for the others (a slow relay must not tie up every lane with bulk). Wakes another
+    /// lane if more are due.
+    async fn claim(&self, most: usize) -> Result<Claim> {
         let mut in_flight = self.in_flight.lock().await;
-        let limit = in_flight.len() + most + 1;
-        let bulk_allowed = self.lock_bulk().take(most, Instant::now());
+        let limit = in_flight.all.len() + most + 1;
+        let lanes = self.worker.lanes.max(1);
+        let bulk_room = ((lanes - 1).max(1) * most).saturating_sub(in_flight.bulk.len());
+        let bulk_allowed = self.lock_bulk().take(most.min(bulk_room), Instant::now());
         let (urgent, bulk) = self
             .worker
             .db
             .read(move |c| {
                 let now = db::now();
-                let bulk = match bulk_allowed {
-                    0 => Vec::new(),
-                    _ => queue::due(c, now, limit, true)?,
-                };
-                Ok((queue::due(c, now, limit, false)?, bulk))
+                Ok((
+                    queue::due(c, now, limit, false)?,
+                    queue::due(c, now, limit, true)?,
+                ))
             })
             .await
             .inspect_err(|_| self.lock_bulk().give_back(bulk_allowed))?;
         let free = |mails: Vec<queue::QueuedMail>| {
             mails
                 .into_iter()
-                .filter(|m| !in_flight.contains(&m.id))
+                .filter(|m| !in_flight.all.contains(&m.id))
                 .collect::<Vec<_>>()
         };
         let (mut taken, bulk) = (free(urgent), free(bulk));
@@ -194,13 +220,19 @@ impl Shared {
         taken.truncate(most);
         let room = (most - taken.len()).min(bulk_allowed);
         let bulk_taken = bulk.len().min(room);
-        taken.extend(bulk.into_iter().take(bulk_taken));
+        let paced = taken.is_empty() && bulk_taken == 0 && !bulk.is_empty() && bulk_room > 0;
+        let bulk: Vec<_> = bulk.into_iter().take(bulk_taken).collect();
+        in_flight.bulk.extend(bulk.iter().map(|m| m.id));
+        taken.extend(bulk);
         self.lock_bulk().give_back(bulk_allowed - bulk_taken);
         if more_due {
             self.worker.wake.notify_one();
         }
-        in_flight.extend(taken.iter().map(|m| m.id));
-        Ok(taken)
+        in_flight.all.extend(taken.iter().map(|m| m.id));
+        Ok(Claim {
+            mails: taken,
+            paced,
+        })
     }
 
     fn lock_bulk(&self) -> std::sync::MutexGuard<'_, Pace> {
@@ -223,7 +255,7 @@ impl Shared {
 
     /// Until the next mail no lane holds falls due (at most `IDLE_LOOK`).
     async fn until_next_due(&self) -> Duration {
-        let busy: Vec<i64> = self.in_flight.lock().await.iter().copied().collect();
+        let busy: Vec<i64> = self.in_flight.lock().await.all.iter().copied().collect();
         let next = self
             .worker
             .db

@@ -94,6 +94,9 @@ fn a_large_announcement_is_paced_and_a_sign_up_mail_goes_first() {
         queued >= 300 - allowed(started.elapsed()) as i64,
         "the rest wait their turn"
     );
+    // A lane waiting for its pace keeps its connection: not a new session per mail.
+    let sessions = relay.greetings.lock().unwrap().len();
+    assert!(sessions <= 8, "{sessions} relay sessions for {sent} mails");
 }
 
 #[test]

@@ -131,6 +131,21 @@ fn a_folder_is_checked_whole_before_anything_is_stored() {
         stdout_of(&again)
             .contains("imported 0 qualification document(s) for 2 member(s); 2 already there")
     );
+    // Two files for one member with the same date and title: one would be lost.
+    write_pdf(&docs.join("1001.PDF"), "1001 again");
+    let out = import(dir.path(), "docs", &["--date", "2026-11-01"]);
+    assert!(
+        stderr_of(&out).contains("the same member, date and title as 1001.PDF"),
+        "{}",
+        stderr_of(&out)
+    );
+    std::fs::remove_file(docs.join("1001.PDF")).unwrap();
+    let out = import(dir.path(), "docs", &["--title", "a\u{7}b"]);
+    assert!(
+        stderr_of(&out).contains("has control characters"),
+        "{}",
+        stderr_of(&out)
+    );
 
     let id = list
         .lines()
@@ -183,6 +198,14 @@ fn an_index_in_shift_jis_names_each_file_and_its_faults_by_line() {
     index(
         "file,member_no,date,title\r\ntaro.pdf,1001,2026-10-01,資格情報のお知らせ（令和8年10月）\r\n1002.pdf,,2026-10-01,\r\n",
     );
+    write_pdf(&docs.join("1009.pdf"), "1009");
+    let out = import(dir.path(), "docs", &[]);
+    assert!(
+        stderr_of(&out).contains("1009.pdf: is in the folder but not in documents.csv"),
+        "{}",
+        stderr_of(&out)
+    );
+    std::fs::remove_file(docs.join("1009.pdf")).unwrap();
     let out = import(dir.path(), "docs", &[]);
     assert!(out.status.success(), "{}", stderr_of(&out));
     let list = stored(dir.path());
@@ -237,15 +260,49 @@ fn household_columns_are_checked_and_kept_up_to_date() {
         "{}",
         stderr_of(&out)
     );
-    // A dependant who moves to a household of their own.
+    // A dependant who moves to a household of their own, and a member in none.
     let out = run(
-        "member_no,name,insured_no,relation\n1002,山田 花子,K-99,本人\n1005,山田 三郎,K-77,被扶養者\n",
+        "member_no,name,insured_no,relation\n1002,山田 花子,K-99,本人\n1005,山田 三郎,K-77,被扶養者\n1001,山田 太郎,,\n",
     );
     assert!(out.status.success(), "{}", stderr_of(&out));
-    assert!(stdout_of(&out).contains("imported 1 new member(s); skipped 1 already imported"));
+    assert!(stdout_of(&out).contains("imported 1 new member(s); skipped 2 already imported"));
     assert!(
-        stdout_of(&out).contains("updated the household (insured_no, relation) of 1 member(s)"),
+        stdout_of(&out).contains("updated the household (insured_no, relation) of 2 member(s)"),
         "{}",
         stdout_of(&out)
+    );
+    let db = rusqlite::Connection::open(dir.path().join("karamail-data/karamail.db")).unwrap();
+    let household = |member_no: &str| {
+        db.query_row(
+            "SELECT insured_no, relation FROM members WHERE member_no = ?1",
+            [member_no],
+            |r| {
+                Ok((
+                    r.get::<_, Option<String>>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                ))
+            },
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        household("1002"),
+        (Some("K-99".into()), Some("insured".into()))
+    );
+    assert_eq!(
+        household("1005"),
+        (Some("K-77".into()), Some("dependant".into()))
+    );
+    assert_eq!(household("1001"), (None, None));
+    // A file without the columns leaves every household as it is.
+    let out = run("member_no,name\n1005,山田 三郎\n");
+    assert!(
+        !stdout_of(&out).contains("updated the household"),
+        "{}",
+        stdout_of(&out)
+    );
+    assert_eq!(
+        household("1005"),
+        (Some("K-77".into()), Some("dependant".into()))
     );
 }

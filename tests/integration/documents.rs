@@ -18,9 +18,13 @@ pub fn write_pdf(path: &Path, marker: &str) {
 }
 
 fn import_documents(daemon: &TestDaemon, kind: karamail::db::documents::Kind, dir: &Path) {
+    import_dated(daemon, kind, dir, "2026-11-01");
+}
+
+fn import_dated(daemon: &TestDaemon, kind: karamail::db::documents::Kind, dir: &Path, date: &str) {
     let options = karamail::documents::Options {
         kind,
-        date: Some("2026-11-01".into()),
+        date: Some(date.into()),
         title: None,
         max_bytes: 1_000_000,
     };
@@ -35,11 +39,12 @@ fn document_ids(page: &str) -> Vec<String> {
         .collect()
 }
 
+/// The id of a member's newest document.
 fn id_of(daemon: &TestDaemon, member_no: &str) -> String {
     daemon
         .db()
         .query_row(
-            "SELECT d.id FROM documents d JOIN members m ON m.id = d.member_id WHERE m.member_no = ?1",
+            "SELECT max(d.id) FROM documents d JOIN members m ON m.id = d.member_id WHERE m.member_no = ?1",
             [member_no],
             |r| r.get::<_, i64>(0),
         )
@@ -204,6 +209,68 @@ fn a_household_sees_its_own_qualification_notices_and_no_one_elses() {
         })
         .unwrap();
     assert_eq!(news, 3);
+
+    // A dependant's other documents are theirs alone, even for the 本人.
+    let medical = tempfile::tempdir().unwrap();
+    write_pdf(&medical.path().join("7002.pdf"), "7002 medical");
+    import_documents(
+        &daemon,
+        karamail::db::documents::Kind::MedicalExpense,
+        medical.path(),
+    );
+    let hana_medical = id_of(&daemon, "7002");
+    assert!(!document_ids(&taro.open("/home").body).contains(&hana_medical));
+    assert_eq!(taro.get(&format!("/documents/{hana_medical}")).status, 404);
+    assert_eq!(hana.get(&format!("/documents/{hana_medical}")).status, 200);
+
+    // 花子 moves to the other family: what was issued in the first stays there, what is
+    // issued from now on goes to the new 本人 only.
+    reimport(
+        &daemon,
+        "member_no,name,insured_no,relation\n7002,山田 花子,H-2,被扶養者\n",
+    );
+    let later = tempfile::tempdir().unwrap();
+    write_pdf(&later.path().join("7002.pdf"), "7002 later");
+    import_dated(
+        &daemon,
+        karamail::db::documents::Kind::Qualification,
+        later.path(),
+        "2026-12-01",
+    );
+    let hana_later = id_of(&daemon, "7002");
+    let taro_sees = document_ids(&taro.open("/home").body);
+    assert!(taro_sees.contains(&hana_doc) && !taro_sees.contains(&hana_later));
+    let ichi_sees = document_ids(&ichi.open("/home").body);
+    assert!(ichi_sees.contains(&hana_later) && !ichi_sees.contains(&hana_doc));
+    assert_eq!(ichi.get(&format!("/documents/{hana_doc}")).status, 404);
+
+    // Taken out of any household: nothing new of theirs reaches a 本人.
+    reimport(
+        &daemon,
+        "member_no,name,insured_no,relation\n7002,山田 花子,,\n",
+    );
+    let alone = tempfile::tempdir().unwrap();
+    write_pdf(&alone.path().join("7002.pdf"), "7002 alone");
+    import_dated(
+        &daemon,
+        karamail::db::documents::Kind::Qualification,
+        alone.path(),
+        "2027-01-01",
+    );
+    let hana_alone = id_of(&daemon, "7002");
+    assert_eq!(ichi.get(&format!("/documents/{hana_alone}")).status, 404);
+    assert_eq!(hana.get(&format!("/documents/{hana_alone}")).status, 200);
+}
+
+/// The members import again, for members already there (their household only).
+fn reimport(daemon: &TestDaemon, csv: &str) {
+    let db = karamail::db::Db::open(&daemon.config.database.path).unwrap();
+    let key = karamail::secrets::ServerKey::open(&db, &daemon.config.key_file(), false).unwrap();
+    let rows = karamail::members::parse(csv).unwrap();
+    let postcards = tempfile::tempdir().unwrap();
+    let summary =
+        karamail::members::import(&db, &key, rows, &postcards.path().join("p.csv")).unwrap();
+    assert_eq!(summary.households_updated, 1);
 }
 
 #[test]

@@ -10,9 +10,11 @@ CREATE TABLE documents (
     title       TEXT NOT NULL,
     file_name   TEXT NOT NULL,
     size        INTEGER NOT NULL,
-    imported_at INTEGER NOT NULL
+    imported_at INTEGER NOT NULL,
+    household_no TEXT
 );
 CREATE INDEX documents_member ON documents (member_id, kind, date);
+CREATE INDEX documents_household ON documents (household_no) WHERE household_no IS NOT NULL;
 CREATE TABLE document_contents (
     document_id INTEGER PRIMARY KEY REFERENCES documents(id),
     pdf         BLOB NOT NULL
