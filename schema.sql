@@ -28,9 +28,26 @@ CREATE TABLE members (
     -- dependants, and which of them this member is. The insured person ('insured',
     -- 本人) sees their dependants' 資格情報のお知らせ; a dependant only their own.
     insured_no         TEXT,
-    relation           TEXT CHECK (relation IN ('insured', 'dependant'))
+    relation           TEXT CHECK (relation IN ('insured', 'dependant')),
+    -- The member's WebAuthn user handle (16 random bytes), made at their first passkey:
+    -- a passkey names its member by it, never by the member number or login ID.
+    webauthn_id        BLOB
 );
 CREATE INDEX members_household ON members (insured_no, relation);
+CREATE UNIQUE INDEX members_webauthn ON members (webauthn_id) WHERE webauthn_id IS NOT NULL;
+
+-- A member's passkeys (WebAuthn). `passkey` is webauthn-rs's record of it as JSON: the
+-- public key, its algorithm and signature counter — nothing that lets anyone log in.
+CREATE TABLE passkeys (
+    id            INTEGER PRIMARY KEY,
+    member_id     INTEGER NOT NULL REFERENCES members(id),
+    credential_id BLOB NOT NULL UNIQUE,
+    passkey       TEXT NOT NULL,
+    name          TEXT NOT NULL,          -- the member's name for it («iPhone»)
+    created_at    INTEGER NOT NULL,
+    last_used_at  INTEGER
+);
+CREATE INDEX passkeys_member ON passkeys (member_id);
 
 -- Failed logins by the login ID as typed (lower-cased), whether or not it exists, so a
 -- lockout looks the same for every ID.
@@ -127,7 +144,7 @@ CREATE TABLE login_history (
     id        INTEGER PRIMARY KEY,
     member_id INTEGER NOT NULL REFERENCES members(id),
     at        INTEGER NOT NULL,
-    outcome   TEXT NOT NULL CHECK (outcome IN ('login', 'wrong_password', 'wrong_key')),
+    outcome   TEXT NOT NULL CHECK (outcome IN ('login', 'passkey', 'wrong_password', 'wrong_key')),
     client_ip TEXT,
     device    TEXT NOT NULL
 );

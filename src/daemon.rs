@@ -118,6 +118,7 @@ pub async fn start(config: Config) -> Result<Daemon> {
             config.limits.hashing_threads,
             config.limits.hashing_queue,
         ),
+        passkeys: web::passkeys::Passkeys::new(&public_url, &config.site.name),
     });
     let intake = Arc::new(Intake {
         config,

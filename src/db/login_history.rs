@@ -15,6 +15,8 @@ pub const SHOWN: i64 = 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Login,
+    /// Logged in with a passkey.
+    Passkey,
     WrongPassword,
     WrongKey,
 }
@@ -23,6 +25,7 @@ impl Outcome {
     fn as_str(self) -> &'static str {
         match self {
             Outcome::Login => "login",
+            Outcome::Passkey => "passkey",
             Outcome::WrongPassword => "wrong_password",
             Outcome::WrongKey => "wrong_key",
         }
@@ -31,6 +34,7 @@ impl Outcome {
     fn parse(stored: &str) -> Outcome {
         match stored {
             "login" => Outcome::Login,
+            "passkey" => Outcome::Passkey,
             "wrong_password" => Outcome::WrongPassword,
             _ => Outcome::WrongKey,
         }
@@ -40,6 +44,7 @@ impl Outcome {
     pub fn japanese(self) -> &'static str {
         match self {
             Outcome::Login => "ログイン",
+            Outcome::Passkey => "ログイン（パスキー）",
             Outcome::WrongPassword => "失敗（パスワードの誤り）",
             Outcome::WrongKey => "失敗（暗証キーの誤り）",
         }

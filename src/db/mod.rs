@@ -8,6 +8,7 @@ pub mod login_history;
 pub mod members;
 pub mod notices;
 pub mod outbox;
+pub mod passkeys;
 pub mod records;
 pub mod requests;
 pub mod reset_requests;
@@ -26,7 +27,7 @@ use crate::error::{Error, Result};
 
 const SCHEMA: &str = include_str!("../../schema.sql");
 /// Bump with every change to `schema.sql`, and add the step to `MIGRATIONS`.
-const SCHEMA_VERSION: i64 = 9;
+const SCHEMA_VERSION: i64 = 10;
 /// `MIGRATIONS[n]` turns a version n+1 database into version n+2.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/002.sql"),
@@ -37,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/007.sql"),
     include_str!("migrations/008.sql"),
     include_str!("migrations/009.sql"),
+    include_str!("migrations/010.sql"),
 ];
 
 /// The one writing connection, shared: group-committed writes (`write`) go to it through
@@ -492,6 +494,8 @@ pub enum AuditEvent {
     PasswordChangeFailed,
     ProfileChanged,
     OtherSessionsEnded,
+    PasskeyAdded,
+    PasskeyRemoved,
     EmailVerificationSent,
     ResetRequested,
     ResetTempLogin,
@@ -521,6 +525,8 @@ impl AuditEvent {
             AuditEvent::PasswordChangeFailed => "password_change_failed",
             AuditEvent::ProfileChanged => "profile_changed",
             AuditEvent::OtherSessionsEnded => "other_sessions_ended",
+            AuditEvent::PasskeyAdded => "passkey_added",
+            AuditEvent::PasskeyRemoved => "passkey_removed",
             AuditEvent::EmailVerificationSent => "email_verification_sent",
             AuditEvent::ResetRequested => "reset_requested",
             AuditEvent::ResetTempLogin => "reset_temp_login",

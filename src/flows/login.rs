@@ -212,12 +212,13 @@ pub async fn check_current_password(
         .await
 }
 
-/// The member is in (the 暗証キー was right): their session starts, the login is
+/// The member is in (the 暗証キー was right, or a passkey `how` says): their session starts, the login is
 /// audited and goes into their history, and 「ログインが行われました」 goes to every
 /// address unless they turned it off.
 pub fn logged_in(
     tx: &Connection,
     session: &NewSession,
+    how: Outcome,
     client: &Client,
     from: &str,
     now: i64,
@@ -225,7 +226,7 @@ pub fn logged_in(
     let member_id = session.member_id.expect("a member's session");
     sessions::insert(tx, session, now)?;
     db::audit(tx, AuditEvent::Login, Some(member_id), client.ip(), "")?;
-    login_history::record(tx, member_id, Outcome::Login, client, now)?;
+    login_history::record(tx, member_id, how, client, now)?;
     let wanted = members::account(tx, member_id)?.is_some_and(|a| a.notify.login);
     if !wanted {
         return Ok(());

@@ -9,6 +9,7 @@ pub mod link;
 pub mod login;
 pub mod login_key;
 pub mod news;
+pub mod passkey;
 pub mod profile;
 pub mod register;
 pub mod reset;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::http::{self, clear_cookie, redirect, set_session_cookie, with_cookie};
 use super::{AppState, ErrorPage, Req, Resp, Trouble, error_response, member};
+use crate::db::login_history::Outcome;
 use crate::db::{self, login as attempts, members};
 use crate::error::Result;
 use crate::flows::login::{self, LoginCheck, PasswordCheck};
@@ -25,6 +26,8 @@ struct LoginPage<'a> {
     login_id: String,
     error: Option<String>,
     notice: Option<&'static str>,
+    /// 「パスキーでログイン」 is offered.
+    passkeys: bool,
 }
 
 pub fn page(state: &AppState, req: &Req) -> Result<Resp> {
@@ -47,6 +50,7 @@ pub fn page(state: &AppState, req: &Req) -> Result<Resp> {
         &LoginPage {
             csrf: &req.csrf,
             notice,
+            passkeys: state.passkeys.is_some(),
             ..Default::default()
         },
     )
@@ -96,6 +100,7 @@ pub async fn submit(state: &AppState, req: &Req) -> Result<Resp> {
         login_id: form.login_id,
         error: Some(error),
         notice: None,
+        passkeys: state.passkeys.is_some(),
     };
     Ok(http::html(
         StatusCode::UNAUTHORIZED,
@@ -221,7 +226,8 @@ pub async fn key_submit(state: &AppState, req: &Req) -> Result<Resp> {
         .await?;
     match outcome {
         KeyAnswer::Right => {
-            let session = member::start(state, attempt.member_id, req.client()).await?;
+            let how = Outcome::Login;
+            let session = member::start(state, attempt.member_id, how, req.client()).await?;
             let response = with_cookie(redirect("/home"), &session);
             Ok(with_cookie(
                 response,

@@ -2,6 +2,7 @@
 
 use super::http::{clear_cookie, redirect, set_session_cookie, with_cookie};
 use super::{AppState, Req, Resp};
+use crate::db::login_history::Outcome;
 use crate::db::sessions::{self, Kind, NewSession};
 use crate::db::{self, members};
 use crate::device::Client;
@@ -91,7 +92,12 @@ pub fn login_first(state: &AppState) -> Resp {
 
 /// Logs a member in (see `flows::login::logged_in`): a new session with a new id, in a
 /// cookie that dies with the browser.
-pub async fn start(state: &AppState, member_id: i64, client: Client) -> Result<String> {
+pub async fn start(
+    state: &AppState,
+    member_id: i64,
+    how: Outcome,
+    client: Client,
+) -> Result<String> {
     let session = state.key.mint(SecretKind::Session);
     let (id, id_hash) = (session.secret, session.hash);
     let absolute = state.config.policy.session_absolute.as_secs();
@@ -107,7 +113,7 @@ pub async fn start(state: &AppState, member_id: i64, client: Client) -> Result<S
                 member_id: Some(member_id),
                 expires_at: now + absolute,
             };
-            login::logged_in(tx, &session, &client, &from, now)
+            login::logged_in(tx, &session, how, &client, &from, now)
         })
         .await?;
     Ok(set_session_cookie(SESSION_COOKIE, &id, "/", state.https()))

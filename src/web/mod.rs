@@ -9,6 +9,7 @@ mod http;
 mod linked;
 mod login;
 mod member;
+pub mod passkeys;
 mod profile;
 mod reset;
 mod signup;
@@ -62,6 +63,8 @@ pub struct AppState {
     pub key: Arc<ServerKey>,
     /// Where passwords are hashed and checked: bounded.
     pub hashing: HashPool,
+    /// Passkeys, when `public_url` names a domain (browsers refuse them on an address).
+    pub passkeys: Option<passkeys::Passkeys>,
 }
 
 /// Per-client-address limits on the web side.
@@ -86,7 +89,13 @@ impl WebLimits {
 }
 
 /// Forms where a secret is typed: guessing them is what the secret-entry limit slows.
-const SECRET_ENTRIES: [&str; 4] = ["/login", "/login/key", "/signup/verify", "/reset/login"];
+const SECRET_ENTRIES: [&str; 5] = [
+    "/login",
+    "/login/key",
+    "/login/passkey/finish",
+    "/signup/verify",
+    "/reset/login",
+];
 
 impl AppState {
     pub fn https(&self) -> bool {
@@ -361,6 +370,7 @@ async fn route(state: &AppState, req: Req) -> Result<Resp> {
     match path.as_str() {
         "/" if get => login::page(state, &req),
         "/assets/style.css" if get => Ok(stylesheet(state)),
+        "/assets/passkey.js" if get => Ok(script()),
         "/favicon.ico" if get => Ok(favicon::response()),
         "/healthz" if get => Ok(healthz(state).await),
         // Procedures A and B, from the mailed link on.
@@ -380,6 +390,13 @@ async fn route(state: &AppState, req: Req) -> Result<Resp> {
         "/login/key" if post => login::key_submit(state, &req).await,
         "/login/key/resend" if post => login::resend(state, &req).await,
         "/logout" if post => login::logout(state, &req).await,
+        "/login/passkey" => Ok(passkeys::without_script(state, false)),
+        "/login/passkey/options" if post => passkeys::login_options(state, &req).await,
+        "/login/passkey/finish" if post => passkeys::login_finish(state, &req).await,
+        "/passkeys/register" => Ok(passkeys::without_script(state, true)),
+        "/passkeys/register/options" if post => passkeys::register_options(state, &req).await,
+        "/passkeys/register/finish" if post => passkeys::register_finish(state, &req).await,
+        "/passkeys/remove" if post => passkeys::remove(state, &req).await,
         // The member's pages.
         "/home" if get => home::page(state, &req).await,
         p if get && p.starts_with("/records/checkup/") => {
@@ -426,6 +443,18 @@ async fn route(state: &AppState, req: Req) -> Result<Resp> {
         _ => Err(Error::NotFound),
     }
 }
+
+/// The one script of the site: the passkey ceremony (the WebAuthn API has no form).
+fn script() -> Resp {
+    let mut response = Response::new(Full::new(Bytes::from_static(PASSKEY_JS.as_bytes())));
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    response
+}
+
+const PASSKEY_JS: &str = include_str!("../../templates/passkey.js");
 
 fn stylesheet(state: &AppState) -> Resp {
     let mut response = Response::new(Full::new(Bytes::from(

@@ -12,6 +12,7 @@ mod login_flow;
 mod login_notices;
 mod mail_audit;
 mod outbox;
+mod passkeys_http;
 mod profile_flow;
 mod reset_flow;
 mod sender_auth;

@@ -4,7 +4,7 @@ CREATE TABLE login_history (
     id        INTEGER PRIMARY KEY,
     member_id INTEGER NOT NULL REFERENCES members(id),
     at        INTEGER NOT NULL,
-    outcome   TEXT NOT NULL CHECK (outcome IN ('login', 'wrong_password', 'wrong_key')),
+    outcome   TEXT NOT NULL CHECK (outcome IN ('login', 'passkey', 'wrong_password', 'wrong_key')),
     client_ip TEXT,
     device    TEXT NOT NULL
 );

@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::super::http::redirect;
 use super::super::{AppState, Req, Resp, member};
-use crate::db::login_history;
 use crate::db::members::{self, Notify};
 use crate::db::{self, sessions};
+use crate::db::{login_history, passkeys};
 use crate::error::Result;
 use crate::flows::profile;
 use crate::jst;
@@ -21,6 +21,15 @@ pub struct Logins {
     history: Vec<Entry>,
     /// Live sessions of the member on other browsers.
     other_sessions: i64,
+    passkeys: Vec<PasskeyView>,
+}
+
+#[derive(Serialize)]
+struct PasskeyView {
+    id: i64,
+    name: String,
+    created: String,
+    last_used: String,
 }
 
 #[derive(Serialize)]
@@ -44,13 +53,26 @@ pub fn read(
         .map(|entry| Entry {
             at: jst::datetime(entry.at),
             outcome: entry.outcome.japanese(),
-            failed: entry.outcome != login_history::Outcome::Login,
+            failed: matches!(
+                entry.outcome,
+                login_history::Outcome::WrongPassword | login_history::Outcome::WrongKey
+            ),
             device: entry.device,
             client_ip: entry.client_ip.unwrap_or_else(|| "不明".into()),
         })
         .collect();
+    let passkeys = passkeys::for_member(c, account.id)?
+        .into_iter()
+        .map(|p| PasskeyView {
+            id: p.id,
+            name: p.name,
+            created: jst::date(p.created_at),
+            last_used: p.last_used_at.map_or("なし".into(), jst::datetime),
+        })
+        .collect();
     let now = db::now();
     Ok(Logins {
+        passkeys,
         notify_login: account.notify.login,
         notify_news: account.notify.news,
         history,

@@ -38,6 +38,8 @@ struct ProfilePage<'a> {
     errors: Errors,
     #[serde(flatten)]
     logins: logins::Logins,
+    /// The passkey section is shown (see `web::passkeys`).
+    passkeys_enabled: bool,
 }
 
 #[derive(Serialize, Default)]
@@ -107,6 +109,7 @@ async fn render(
         done: if errors.any() { None } else { done },
         errors,
         logins,
+        passkeys_enabled: state.passkeys.is_some(),
     };
     Ok(http::html(status, state.render("profile.html", &page)?))
 }
@@ -130,6 +133,11 @@ const DONE: &[(&str, &str)] = &[
     ("email_removed", "メールアドレスを削除しました。"),
     ("notify", "メールでのお知らせの設定を変更しました。"),
     ("others_ended", "他の端末からログアウトしました。"),
+    (
+        "passkey_added",
+        "パスキーを登録しました。次回から「パスキーでログイン」でログインできます。",
+    ),
+    ("passkey_removed", "パスキーを削除しました。"),
 ];
 
 pub async fn page(state: &AppState, req: &Req) -> Result<Resp> {

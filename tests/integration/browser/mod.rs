@@ -5,6 +5,7 @@
 
 mod errors;
 mod member;
+mod passkey;
 mod signup;
 
 /// One test per browser and viewport for a flow `async fn(&TestDaemon, Engine, Viewport)`.

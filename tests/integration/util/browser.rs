@@ -37,6 +37,11 @@ pub struct Browser<'a> {
 }
 
 impl<'a> Browser<'a> {
+    /// The last page shown (200 or 422).
+    pub fn last_page(&self) -> &str {
+        &self.last_body
+    }
+
     /// Another tab of the same browser: the cookies and the last page as they are now.
     pub fn tab(&self) -> Browser<'a> {
         Browser {

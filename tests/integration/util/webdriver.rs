@@ -54,6 +54,33 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+#[derive(Debug)]
+struct AddVirtualAuthenticator;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for AddVirtualAuthenticator {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        let session = session_id.unwrap_or_default();
+        base_url.join(&format!("session/{session}/webauthn/authenticator"))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (hyper::Method, Option<String>) {
+        let options = json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserConsenting": true,
+            "isUserVerified": true,
+            "automaticPresenceSimulation": true,
+        });
+        (hyper::Method::POST, Some(options.to_string()))
+    }
+}
+
 /// Where screenshots go, one folder per test and browser.
 pub fn screenshot_root() -> PathBuf {
     repo().join("target/browser-screenshots")
@@ -273,6 +300,22 @@ impl<'a> Web<'a> {
         field.prop("value").await.unwrap().unwrap_or_default()
     }
 
+    /// Gives Chromium a virtual authenticator (WebDriver's WebAuthn extension): a
+    /// platform authenticator that keeps discoverable credentials and verifies the user
+    /// at once, as a phone's screen lock would.
+    pub async fn add_virtual_authenticator(&self) {
+        self.client
+            .issue_cmd(AddVirtualAuthenticator)
+            .await
+            .expect("a virtual authenticator");
+    }
+
+    /// Presses a button that does not lead to a new page (a script answers in place).
+    pub async fn click(&self, css: &str) {
+        let button = self.client.find(Locator::Css(css)).await.unwrap();
+        button.click().await.unwrap();
+    }
+
     /// Clicks a checkbox (by id), as a member ticks or unticks it: no new page.
     pub async fn toggle(&self, id: &str) {
         let field = self.client.find(Locator::Id(id)).await.unwrap();
@@ -351,6 +394,15 @@ impl<'a> Web<'a> {
             .script("return document.activeElement ? document.activeElement.id : '';")
             .await;
         id.as_str().unwrap_or("").to_string()
+    }
+
+    /// Waits (up to 10 s) for a script to put `expected` on the page.
+    pub async fn wait_for_text(&self, expected: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.text().await.contains(expected) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.expect_text(expected).await;
     }
 
     /// Asserts the page shows `expected` somewhere in its text.
