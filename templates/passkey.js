@@ -28,7 +28,7 @@
     return fetch(path, { method: "POST", body: body, credentials: "same-origin" })
       .then(function (response) {
         return response.json().catch(function () { return {}; }).then(function (data) {
-          if (!response.ok) throw new Error(data.error || "通信に失敗しました。もう一度お試しください。");
+          if (!response.ok) throw new Error(data.error || "画面の有効期限が切れたか、通信に失敗しました。画面を再読み込みして、もう一度お試しください。");
           return data;
         });
       });
@@ -43,12 +43,24 @@
 
   function failed(form, error) {
     // The member closed the browser's dialog or it timed out: say it plainly.
-    var cancelled = error && (error.name === "NotAllowedError" || error.name === "AbortError");
-    say(form, cancelled ? "パスキーの操作が取り消されたか、時間切れになりました。もう一度お試しください。" : error.message);
+    var name = error && error.name;
+    if (name === "NotAllowedError" || name === "AbortError") {
+      say(form, "パスキーの操作が取り消されたか、時間切れになりました。もう一度お試しください。");
+    } else if (name === "InvalidStateError") {
+      say(form, "この端末のパスキーは既に登録されています。");
+    } else if (name && name !== "Error") {
+      say(form, "このブラウザではパスキーを使えませんでした。ログインIDとパスワードをお使いください。");
+    } else {
+      say(form, error.message);
+    }
   }
 
   function register(form) {
-    return post(form, "/passkeys/register/options", { name: form.querySelector("input[name=name]").value })
+    var fields = {
+      name: form.querySelector("input[name=name]").value,
+      current_password: form.querySelector("input[name=current_password]").value
+    };
+    return post(form, "/passkeys/register/options", fields)
       .then(function (options) {
         var key = options.publicKey;
         key.challenge = toBytes(key.challenge);

@@ -115,3 +115,10 @@ pub fn remove(conn: &Connection, member_id: i64, id: i64) -> Result<Option<Strin
     }
     Ok(name)
 }
+
+/// Removes every passkey of a member (a password reissue); how many there were.
+pub fn remove_all(conn: &Connection, member_id: i64) -> Result<usize> {
+    Ok(conn
+        .prepare_cached("DELETE FROM passkeys WHERE member_id = ?1")?
+        .execute([member_id])?)
+}

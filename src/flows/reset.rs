@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use crate::address::Address;
 use crate::config::LimitsConfig;
 use crate::db::AuditEvent;
-use crate::db::{self, login as attempts, members, reset_requests, sessions};
+use crate::db::{self, login as attempts, members, passkeys, reset_requests, sessions};
 use crate::error::Result;
 use crate::flows::login::login_key;
 use crate::mail::{self, OutgoingMail};
@@ -90,7 +90,8 @@ pub struct NewPassword<'a> {
 }
 
 /// Sets the new password; whoever was logged in with the old one is logged out, its
-/// login attempts and failures end, and every address of the member is told.
+/// login attempts and failures end, its passkeys are removed, and every address of the
+/// member is told.
 pub fn complete(tx: &Connection, change: &NewPassword, from: &str, now: i64) -> Result<()> {
     let member_id = change.member_id;
     members::set_password_hash(tx, member_id, change.password_hash)?;
@@ -101,9 +102,14 @@ pub fn complete(tx: &Connection, change: &NewPassword, from: &str, now: i64) -> 
     sessions::delete(tx, change.session_hash)?;
     attempts::end_attempts_of(tx, member_id, now)?;
     attempts::clear_failures(tx, &login_key(change.old_login_id))?;
+    // A reissue closes every way in: passkeys too (the member registers them again).
+    let label = match passkeys::remove_all(tx, member_id)? {
+        0 => "パスワード（再発行）".to_string(),
+        n => format!("パスワード（再発行。登録されていたパスキー{n}件は削除されました）"),
+    };
     for address in members::emails(tx, member_id)? {
         let mail = OutgoingMail::ProfileChanged {
-            change: "パスワード（再発行）".into(),
+            change: label.clone(),
         };
         mail::queue(tx, &mail, &address, from, now)?;
     }

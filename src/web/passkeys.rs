@@ -6,6 +6,7 @@
 //! lead to a page that says what is needed; password + 暗証キー always works.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -13,23 +14,24 @@ use hyper::StatusCode;
 use serde::Deserialize;
 use webauthn_rs::prelude::{
     DiscoverableAuthentication, Passkey, PasskeyRegistration, PublicKeyCredential,
-    RegisterPublicKeyCredential, Url, Uuid, Webauthn, WebauthnBuilder,
+    RegisterPublicKeyCredential, Url, Uuid, Webauthn, WebauthnBuilder, WebauthnError,
 };
 
 use super::http::{self, clear_cookie, redirect, set_cookie, with_cookie};
 use super::{AppState, ErrorPage, Req, Resp, Trouble, error_response, member};
 use crate::db::login_history::Outcome;
 use crate::db::passkeys::{self as stored, NewPasskey};
-use crate::db::{self, members};
+use crate::db::{self, AuditEvent, members};
 use crate::error::{Error, Result};
+use crate::flows::login::{self, PasswordCheck};
 use crate::flows::passkey;
 use crate::secrets;
 
 const COOKIE: &str = "km_passkey";
 /// How long a ceremony may take, from the options to the answer.
 const CEREMONY_SECS: u64 = 300;
-/// Ceremonies waiting at once, at most (past it: 503, try again), and from one client
-/// address (anyone may ask for a login challenge: one address cannot fill the store).
+/// Ceremonies waiting at once, at most, and from one client address (anyone may ask for
+/// a login challenge; see `Passkeys::begin`).
 const CEREMONIES_MAX: usize = 10_000;
 const CEREMONIES_PER_CLIENT: usize = 20;
 const NAME_MAX: usize = 30;
@@ -44,7 +46,19 @@ pub struct Passkeys {
 struct Ceremony {
     step: Step,
     until: Instant,
-    client: Option<String>,
+    client: Option<IpAddr>,
+}
+
+/// Whose share a ceremony counts against: an IPv4 address, or an IPv6 /64 (one
+/// subscriber's whole prefix).
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
 }
 
 enum Step {
@@ -73,18 +87,34 @@ impl Passkeys {
         })
     }
 
-    fn begin(&self, req: &Req, step: Step) -> Result<String> {
+    /// Keeps the server's half of a new ceremony. A full store (or a client address with
+    /// its share) drops its oldest instead of refusing: flooding it costs others a retry
+    /// at worst, never a refusal.
+    fn begin(&self, client: Option<IpAddr>, step: Step) -> String {
         let mut ceremonies = self.ceremonies.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         ceremonies.retain(|_, c| c.until > now);
-        let client = req.client_ip();
-        // As the other per-address limits: none for a client a trusted proxy did not name.
-        let of_client = match &client {
+        let client = client.map(client_key);
+        let oldest = |ceremonies: &HashMap<String, Ceremony>, of_client: bool| {
+            ceremonies
+                .iter()
+                .filter(|(_, c)| !of_client || c.client == client)
+                .min_by_key(|(_, c)| c.until)
+                .map(|(id, _)| id.clone())
+        };
+        let of_client = match client {
             Some(_) => ceremonies.values().filter(|c| c.client == client).count(),
             None => 0,
         };
-        if ceremonies.len() >= CEREMONIES_MAX || of_client >= CEREMONIES_PER_CLIENT {
-            return Err(Error::Busy);
+        let evict = if of_client >= CEREMONIES_PER_CLIENT {
+            oldest(&ceremonies, true)
+        } else if ceremonies.len() >= CEREMONIES_MAX {
+            oldest(&ceremonies, false)
+        } else {
+            None
+        };
+        if let Some(id) = evict {
+            ceremonies.remove(&id);
         }
         let id = secrets::new_token();
         let until = now + Duration::from_secs(CEREMONY_SECS);
@@ -96,7 +126,7 @@ impl Passkeys {
                 client,
             },
         );
-        Ok(id)
+        id
     }
 
     /// The ceremony behind this browser's cookie, taken: each is answered once.
@@ -132,9 +162,11 @@ fn ceremony_cookie(state: &AppState, id: &str) -> String {
 }
 
 #[derive(Deserialize)]
-struct NameForm {
+struct NewPasskeyForm {
     #[serde(default)]
     name: String,
+    #[serde(default)]
+    current_password: String,
 }
 
 /// The name a member gives a passkey, or why not.
@@ -153,7 +185,7 @@ fn check_name(name: &str) -> std::result::Result<String, String> {
 
 /// `/passkeys/register/options`: the options for the browser to make a passkey.
 pub async fn register_options(state: &AppState, req: &Req) -> Result<Resp> {
-    let form: NameForm = req.form(state.origin())?;
+    let form: NewPasskeyForm = req.form(state.origin())?;
     let passkeys = state.passkeys()?;
     let Some(member) = member::current(state, req).await? else {
         return Ok(refusal(
@@ -165,6 +197,30 @@ pub async fn register_options(state: &AppState, req: &Req) -> Result<Resp> {
         Ok(name) => name,
         Err(message) => return Ok(refusal(StatusCode::UNPROCESSABLE_ENTITY, &message)),
     };
+    // A new way in asks for the password: a session left open, or stolen, is not
+    // enough. It spends the same budget as logging in.
+    let check = login::check_current_password(
+        &state.db,
+        &state.hashing,
+        &state.config.policy,
+        &member.account,
+        &form.current_password,
+        req.client(),
+    )
+    .await?;
+    let wrong = match check {
+        PasswordCheck::Right => None,
+        PasswordCheck::Locked { minutes }
+        | PasswordCheck::Wrong {
+            locked_minutes: Some(minutes),
+        } => Some(format!(
+            "現在のパスワードの誤りが続いたため、一時的に制限しています。{minutes}分ほどたってから、もう一度お試しください。"
+        )),
+        PasswordCheck::Wrong { .. } => Some("現在のパスワードが正しくありません。".into()),
+    };
+    if let Some(message) = wrong {
+        return Ok(refusal(StatusCode::UNPROCESSABLE_ENTITY, &message));
+    }
     let member_id = member.account.id;
     let fresh = *Uuid::new_v4().as_bytes();
     let (handle, records) = state
@@ -196,13 +252,13 @@ pub async fn register_options(state: &AppState, req: &Req) -> Result<Resp> {
     body["publicKey"]["authenticatorSelection"]["residentKey"] = "required".into();
     body["publicKey"]["authenticatorSelection"]["requireResidentKey"] = true.into();
     let id = passkeys.begin(
-        req,
+        req.client_ip,
         Step::Register {
             member_id,
             name,
             state: registration,
         },
-    )?;
+    );
     Ok(with_cookie(
         json(StatusCode::OK, body),
         &ceremony_cookie(state, &id),
@@ -311,7 +367,7 @@ pub async fn login_options(state: &AppState, req: &Req) -> Result<Resp> {
         .map_err(|e| Error::Task(format!("passkey options: {e}")))?;
     // Asked for by a button, not offered in the login field's autofill.
     options.mediation = None;
-    let id = passkeys.begin(req, Step::Login(authentication))?;
+    let id = passkeys.begin(req.client_ip, Step::Login(authentication));
     let body = serde_json::to_value(&options).map_err(|e| Error::Task(e.to_string()))?;
     Ok(with_cookie(
         json(StatusCode::OK, body),
@@ -364,6 +420,24 @@ pub async fn login_finish(state: &AppState, req: &Req) -> Result<Resp> {
         &key,
     ) {
         Ok(result) => result,
+        Err(WebauthnError::CredentialPossibleCompromise) => {
+            // Its signature counter went back: a copy of the passkey may be in use.
+            tracing::warn!(
+                passkey = id,
+                member = account.id,
+                "passkey refused: its counter went back (a cloned authenticator?)"
+            );
+            let (member_id, client_ip) = (account.id, req.client_ip());
+            let detail = format!("passkey {id}: counter went back");
+            state
+                .db
+                .write(move |tx| {
+                    let ip = client_ip.as_deref();
+                    db::audit(tx, AuditEvent::PasskeyRefused, Some(member_id), ip, &detail)
+                })
+                .await?;
+            return Ok(refusal(StatusCode::UNAUTHORIZED, FAILED));
+        }
         Err(e) => {
             tracing::info!(error = %e, "passkey login refused");
             return Ok(refusal(StatusCode::UNAUTHORIZED, FAILED));
@@ -397,4 +471,39 @@ pub fn without_script(state: &AppState, to_profile: bool) -> Resp {
         trouble,
     };
     error_response(state, StatusCode::OK, &page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn login_step(passkeys: &Passkeys) -> Step {
+        let (_, state) = passkeys
+            .webauthn
+            .start_discoverable_authentication()
+            .unwrap();
+        Step::Login(state)
+    }
+
+    #[test]
+    fn a_flood_from_one_prefix_drops_its_own_oldest_not_anyone_elses() {
+        let passkeys = Passkeys::new("http://localhost:8080", "テスト").unwrap();
+        assert!(
+            Passkeys::new("http://127.0.0.1:8080", "テスト").is_none(),
+            "no passkeys on an address"
+        );
+        let member: IpAddr = "192.0.2.10".parse().unwrap();
+        let own = passkeys.begin(Some(member), login_step(&passkeys));
+        let mut flood = Vec::new();
+        for n in 0..CEREMONIES_PER_CLIENT + 5 {
+            // One /64, many addresses.
+            let ip: IpAddr = format!("2001:db8:1:2::{n:x}").parse().unwrap();
+            flood.push(passkeys.begin(Some(ip), login_step(&passkeys)));
+        }
+        let kept = passkeys.ceremonies.lock().unwrap();
+        assert!(kept.contains_key(&own), "another client's ceremony stays");
+        assert!(!kept.contains_key(&flood[0]), "the flood's oldest went");
+        assert!(kept.contains_key(flood.last().unwrap()));
+        assert_eq!(kept.len(), 1 + CEREMONIES_PER_CLIENT);
+    }
 }

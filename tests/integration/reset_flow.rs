@@ -25,6 +25,15 @@ fn reissue_end_to_end_kills_the_old_password_and_sessions() {
         1,
     );
     assert_eq!(old_session.open("/home").status, 200);
+    // A passkey registered earlier (as the browser suite makes one; here its row).
+    daemon
+        .db()
+        .execute(
+            "INSERT INTO passkeys (member_id, credential_id, passkey, name, created_at)
+             SELECT id, x'0102', '{}', 'iPhone', 0 FROM members WHERE member_no = '4001'",
+            [],
+        )
+        .unwrap();
 
     let mut browser = daemon.browser();
     browser.open("/reset");
@@ -104,7 +113,17 @@ fn reissue_end_to_end_kills_the_old_password_and_sessions() {
         410,
         "the reset link is spent"
     );
-    wait_for_nth(&daemon, "forgot@example.net", "登録情報変更のお知らせ", 1);
+    let told = wait_for_nth(&daemon, "forgot@example.net", "登録情報変更のお知らせ", 1);
+    assert!(
+        told.body.contains("パスキー1件は削除されました"),
+        "{}",
+        told.body
+    );
+    let passkeys: i64 = daemon
+        .db()
+        .query_row("SELECT count(*) FROM passkeys", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(passkeys, 0, "a reissue closes every way in");
 }
 
 #[test]

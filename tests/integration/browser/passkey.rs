@@ -50,7 +50,14 @@ async fn passkeys(daemon: &TestDaemon, viewport: Viewport) {
     web.scroll_to("form[data-passkey=register]").await;
     web.expect_text("登録されているパスキーはありません").await;
     web.check("パスキー").await;
+    // The password is asked for: an open session alone adds no way in.
     web.fill("passkey_name", "テスト端末").await;
+    web.fill("passkey_password", "notmine12").await;
+    web.click("form[data-passkey=register] button").await;
+    web.wait_for_text("現在のパスワードが正しくありません")
+        .await;
+    web.check("パスキー-誤り").await;
+    web.fill("passkey_password", PASSWORD).await;
     web.press("form[data-passkey=register] button").await;
     web.expect_text("パスキーを登録しました").await;
     web.expect_text("テスト端末").await;
@@ -90,6 +97,20 @@ async fn passkeys(daemon: &TestDaemon, viewport: Viewport) {
         !last_used.as_str().unwrap().contains("最終利用 なし"),
         "{last_used}"
     );
+
+    // Another member cannot remove it.
+    let passkey_id: i64 = daemon
+        .db()
+        .query_row("SELECT id FROM passkeys", [], |r| r.get(0))
+        .unwrap();
+    super::outside_runtime(|| {
+        register(daemon, "4102", "other@example.net", "otherabcd");
+        let mut other = daemon.browser();
+        crate::util::member::log_in(daemon, &mut other, "otherabcd", "other@example.net", 1);
+        other.open("/profile");
+        let id = passkey_id.to_string();
+        assert_eq!(other.submit("/passkeys/remove", &[("id", &id)]).status, 404);
+    });
 
     // Removed: announced, and the authenticator's copy no longer logs in.
     web.scroll_to("ul.passkeys").await;
