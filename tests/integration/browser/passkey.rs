@@ -98,6 +98,15 @@ async fn passkeys(daemon: &TestDaemon, viewport: Viewport) {
         "{last_used}"
     );
 
+    // A signed answer is good once: sent again, to its own spent challenge or to a new
+    // one, it is refused. (The ceremony by hand, as an attacker who copied it would.)
+    web.press_labelled("ログアウト").await;
+    let statuses = web.script_async(REPLAY).await;
+    assert_eq!(statuses, serde_json::json!([200, 401, 401]), "{statuses}");
+    web.open("/home").await;
+    assert_eq!(web.path().await, "/home", "the first answer logged in");
+    web.open("/profile").await;
+
     // Another member cannot remove it.
     let passkey_id: i64 = daemon
         .db()
@@ -126,3 +135,40 @@ async fn passkeys(daemon: &TestDaemon, viewport: Viewport) {
     web.check("ログイン-パスキー-誤り").await;
     web.finish().await;
 }
+
+/// Asks for a challenge, has the authenticator sign it, sends the answer, then sends
+/// the same answer again twice: with the spent ceremony, and after a new challenge.
+const REPLAY: &str = r#"
+const b64 = (buf) => btoa(String.fromCharCode(...new Uint8Array(buf)))
+  .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+const bytes = (s) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0)).buffer;
+let csrf = document.querySelector("form[data-passkey=login] input[name=csrf]").value;
+const post = (path, fields) => {
+  const body = new URLSearchParams({ csrf, ...fields });
+  return fetch(path, { method: "POST", body, credentials: "same-origin" });
+};
+// The form token is bound to the login session: after the first answer, the new one's.
+const freshToken = async () => {
+  const page = await (await fetch("/profile", { credentials: "same-origin" })).text();
+  return page.match(/name="csrf" value="([^"]+)"/)[1];
+};
+(async () => {
+  const options = await (await post("/login/passkey/options", {})).json();
+  options.publicKey.challenge = bytes(options.publicKey.challenge);
+  const used = await navigator.credentials.get({ publicKey: options.publicKey });
+  const r = used.response;
+  const credential = JSON.stringify({
+    id: used.id, rawId: b64(used.rawId), type: used.type, extensions: {},
+    response: {
+      authenticatorData: b64(r.authenticatorData), clientDataJSON: b64(r.clientDataJSON),
+      signature: b64(r.signature), userHandle: r.userHandle ? b64(r.userHandle) : null,
+    },
+  });
+  const first = (await post("/login/passkey/finish", { credential })).status;
+  csrf = await freshToken();
+  const again = (await post("/login/passkey/finish", { credential })).status;
+  await post("/login/passkey/options", {});
+  const later = (await post("/login/passkey/finish", { credential })).status;
+  return [first, again, later];
+})().then(done, (e) => done(String(e)));
+"#;

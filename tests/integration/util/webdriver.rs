@@ -269,6 +269,12 @@ impl<'a> Web<'a> {
         self.client.execute(source, vec![]).await.unwrap()
     }
 
+    /// Runs a script that answers later: it calls `done(value)` (its last argument).
+    pub async fn script_async(&self, source: &str) -> Value {
+        let wrapped = format!("const done = arguments[arguments.length - 1];\n{source}");
+        self.client.execute_async(&wrapped, vec![]).await.unwrap()
+    }
+
     /// Opens a path on the daemon, or a full URL (a mailed link).
     pub async fn open(&self, path_or_url: &str) {
         let url = match path_or_url.starts_with("http") {
