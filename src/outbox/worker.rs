@@ -202,10 +202,12 @@ impl Shared {
             .db
             .read(move |c| {
                 let now = db::now();
-                Ok((
-                    queue::due(c, now, limit, false)?,
-                    queue::due(c, now, limit, true)?,
-                ))
+                // With every bulk place taken, no lane looks at bulk mail (nor waits for it).
+                let bulk = match bulk_room {
+                    0 => Vec::new(),
+                    _ => queue::due(c, now, limit, true)?,
+                };
+                Ok((queue::due(c, now, limit, false)?, bulk))
             })
             .await
             .inspect_err(|_| self.lock_bulk().give_back(bulk_allowed))?;

@@ -2,12 +2,10 @@
 //! dependant's 資格情報のお知らせ). Any other id is the same 404 as one that does not
 //! exist; every download is in the audit trail.
 
-use bytes::Bytes;
-use http_body_util::Full;
+use hyper::StatusCode;
 use hyper::header::{self, HeaderValue};
-use hyper::{Response, StatusCode};
 
-use super::{AppState, Req, Resp, member};
+use super::{AppState, Req, Resp, http, member};
 use crate::db::{self, AuditEvent, documents};
 use crate::error::{Error, Result};
 
@@ -37,19 +35,15 @@ pub async fn download(state: &AppState, req: &Req, id: &str) -> Result<Resp> {
         })
         .await?;
     let name = file_name(&file.date, &file.title);
-    let mut response = Response::new(Full::new(Bytes::from(file.pdf)));
-    *response.status_mut() = StatusCode::OK;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/pdf"),
-    );
+    let mut response = http::typed(StatusCode::OK, "application/pdf", file.pdf);
     let disposition = format!(
         "attachment; filename=\"document-{id}.pdf\"; filename*=UTF-8''{}",
         percent_encode(&name)
     );
     if let Ok(value) = HeaderValue::from_str(&disposition) {
-        headers.insert(header::CONTENT_DISPOSITION, value);
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, value);
     }
     Ok(response)
 }

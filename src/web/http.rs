@@ -221,12 +221,16 @@ pub fn clear_cookie(name: &str, path: &str, secure: bool) -> String {
 }
 
 pub fn html(status: StatusCode, body: String) -> Resp {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    typed(status, "text/html; charset=utf-8", body)
+}
+
+/// A response with a body of this content type.
+pub fn typed(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Resp {
+    let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 

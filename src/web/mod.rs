@@ -446,23 +446,13 @@ async fn route(state: &AppState, req: Req) -> Result<Resp> {
 
 /// The one script of the site: the passkey ceremony (the WebAuthn API has no form).
 fn script() -> Resp {
-    let mut response = Response::new(Full::new(Bytes::from_static(PASSKEY_JS.as_bytes())));
-    response.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("text/javascript; charset=utf-8"),
-    );
-    response
+    let body = Bytes::from_static(PASSKEY_JS.as_bytes());
+    http::typed(StatusCode::OK, "text/javascript; charset=utf-8", body)
 }
 
 const PASSKEY_JS: &str = include_str!("../../templates/passkey.js");
 
 fn stylesheet(state: &AppState) -> Resp {
-    let mut response = Response::new(Full::new(Bytes::from(
-        state.templates.get().stylesheet.clone(),
-    )));
-    response.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("text/css; charset=utf-8"),
-    );
-    response
+    let body = state.templates.get().stylesheet.clone();
+    http::typed(StatusCode::OK, "text/css; charset=utf-8", body)
 }

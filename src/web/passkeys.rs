@@ -23,7 +23,6 @@ use crate::db::login_history::Outcome;
 use crate::db::passkeys::{self as stored, NewPasskey};
 use crate::db::{self, AuditEvent, members};
 use crate::error::{Error, Result};
-use crate::flows::login::{self, PasswordCheck};
 use crate::flows::passkey;
 use crate::secrets;
 
@@ -145,12 +144,7 @@ impl AppState {
 }
 
 fn json(status: StatusCode, value: serde_json::Value) -> Resp {
-    let mut response = http::html(status, value.to_string());
-    response.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
-    response
+    http::typed(status, "application/json", value.to_string())
 }
 
 fn refusal(status: StatusCode, message: &str) -> Resp {
@@ -199,25 +193,14 @@ pub async fn register_options(state: &AppState, req: &Req) -> Result<Resp> {
     };
     // A new way in asks for the password: a session left open, or stolen, is not
     // enough. It spends the same budget as logging in.
-    let check = login::check_current_password(
-        &state.db,
-        &state.hashing,
-        &state.config.policy,
+    let wrong = super::profile::current_password_problem(
+        state,
+        req,
         &member.account,
         &form.current_password,
-        req.client(),
+        "",
     )
     .await?;
-    let wrong = match check {
-        PasswordCheck::Right => None,
-        PasswordCheck::Locked { minutes }
-        | PasswordCheck::Wrong {
-            locked_minutes: Some(minutes),
-        } => Some(format!(
-            "現在のパスワードの誤りが続いたため、一時的に制限しています。{minutes}分ほどたってから、もう一度お試しください。"
-        )),
-        PasswordCheck::Wrong { .. } => Some("現在のパスワードが正しくありません。".into()),
-    };
     if let Some(message) = wrong {
         return Ok(refusal(StatusCode::UNPROCESSABLE_ENTITY, &message));
     }

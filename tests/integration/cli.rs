@@ -2,7 +2,9 @@
 
 use std::process::Command;
 
-fn karamail(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+/// The real binary, run in `dir` as the sysadmin would, with no config from the
+/// environment.
+pub(crate) fn karamail(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_karamail"))
         .args(args)
         .current_dir(dir)

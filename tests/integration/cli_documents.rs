@@ -3,18 +3,10 @@
 //! nothing stored from a refused folder.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
+use crate::cli::karamail;
 use crate::documents::write_pdf;
-
-fn karamail(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_karamail"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("KARAMAIL_CONFIG")
-        .output()
-        .unwrap()
-}
 
 fn stdout_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

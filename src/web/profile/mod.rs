@@ -292,6 +292,39 @@ pub fn check_new_password(
     (error, confirm_error)
 }
 
+/// Checks a logged-in member's current password (see `login::check_current_password`:
+/// it spends the login budget); what the form says if it is not right. `held_back`
+/// names what a lock holds back, as the sentence says it («パスワードの変更とログインを»).
+pub async fn current_password_problem(
+    state: &AppState,
+    req: &Req,
+    account: &members::Account,
+    typed: &str,
+    held_back: &str,
+) -> Result<Option<String>> {
+    let check = login::check_current_password(
+        &state.db,
+        &state.hashing,
+        &state.config.policy,
+        account,
+        typed,
+        req.client(),
+    )
+    .await?;
+    Ok(match check {
+        PasswordCheck::Right => None,
+        PasswordCheck::Locked { minutes }
+        | PasswordCheck::Wrong {
+            locked_minutes: Some(minutes),
+        } => Some(format!(
+            "現在のパスワードの誤りが続いたため、{held_back}一時的に制限しています。{minutes}分ほどたってから、もう一度お試しください。"
+        )),
+        PasswordCheck::Wrong {
+            locked_minutes: None,
+        } => Some("現在のパスワードが正しくありません。".to_string()),
+    })
+}
+
 pub async fn change_password(state: &AppState, req: &Req) -> Result<Resp> {
     let form: PasswordForm = req.form(state.origin())?;
     let Some(member) = member::current(state, req).await? else {
@@ -300,27 +333,14 @@ pub async fn change_password(state: &AppState, req: &Req) -> Result<Resp> {
     let login_id = member.account.login_id.clone().unwrap_or_default();
     let (password_error, confirm_error) =
         check_new_password(&form.password, &form.password_confirm, &login_id, state);
-    let check = login::check_current_password(
-        &state.db,
-        &state.hashing,
-        &state.config.policy,
+    let current_error = current_password_problem(
+        state,
+        req,
         &member.account,
         &form.current_password,
-        req.client(),
+        "パスワードの変更とログインを",
     )
     .await?;
-    let current_error = match check {
-        PasswordCheck::Right => None,
-        PasswordCheck::Locked { minutes }
-        | PasswordCheck::Wrong {
-            locked_minutes: Some(minutes),
-        } => Some(format!(
-            "現在のパスワードの誤りが続いたため、パスワードの変更とログインを一時的に制限しています。{minutes}分ほどたってから、もう一度お試しください。"
-        )),
-        PasswordCheck::Wrong {
-            locked_minutes: None,
-        } => Some("現在のパスワードが正しくありません。".to_string()),
-    };
     let errors = Errors {
         current_password: current_error,
         password: password_error,
