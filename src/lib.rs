@@ -25,6 +25,8 @@ pub mod members;
 pub mod metrics;
 pub mod outbox;
 pub mod password;
+pub mod postcards;
+pub mod progress;
 mod properties;
 pub mod qr;
 pub mod ratelimit;

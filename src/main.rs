@@ -9,6 +9,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use karamail::config::{CONFIG_ENV, Config};
 use karamail::db::documents;
 use karamail::db::records::Kind;
+use karamail::postcards::Sheet;
 use karamail::{cli, daemon, qr};
 
 #[derive(Parser)]
@@ -47,6 +48,9 @@ enum Command {
     /// Manage the society's notices (お知らせ) on every member's top page.
     #[command(subcommand)]
     Notices(NoticesCommand),
+    /// Print postcards 「…への登録について」 as a PDF.
+    #[command(subcommand)]
+    Postcards(PostcardsCommand),
     /// Load members' records (健診結果, 医療費のお知らせ).
     #[command(subcommand)]
     Records(RecordsCommand),
@@ -114,6 +118,8 @@ enum MembersCommand {
         /// Where to write member_no,name,temp_login_id,temp_password (must not exist).
         #[arg(long)]
         postcards: PathBuf,
+        #[command(flatten)]
+        pdf: PdfArgs,
     },
     /// List every member with their status.
     ///
@@ -139,6 +145,43 @@ enum MembersCommand {
         /// Where to write the new postcard line (must not exist).
         #[arg(long)]
         postcards: PathBuf,
+        #[command(flatten)]
+        pdf: PdfArgs,
+    },
+}
+
+/// The postcards also as a print-ready PDF.
+#[derive(clap::Args)]
+struct PdfArgs {
+    /// Also write the postcards as a PDF (must not exist).
+    #[arg(long, value_name = "FILE")]
+    pdf: Option<PathBuf>,
+    /// One はがき a page, or four to an A4 sheet with cut marks.
+    #[arg(long, value_enum, default_value = "postcard", requires = "pdf")]
+    sheet: Sheet,
+}
+
+impl PdfArgs {
+    fn option(&self) -> cli::PdfOption<'_> {
+        self.pdf.as_deref().map(|path| (path, self.sheet))
+    }
+}
+
+#[derive(Subcommand)]
+enum PostcardsCommand {
+    /// Print the postcards CSV of `members import` or `members reissue` as a PDF: one
+    /// はがき (100×148 mm) per member, or `--sheet a4` for four to a sheet. The layout
+    /// is the template postcard.txt ([site] templates_dir overrides it).
+    ///
+    /// Example: karamail postcards print postcards.csv --out postcards.pdf
+    Print {
+        /// The postcards CSV (member_no,name,temp_login_id,temp_password).
+        file: PathBuf,
+        /// The PDF to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value = "postcard")]
+        sheet: Sheet,
     },
 }
 
@@ -344,9 +387,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Serve => serve(config),
         Command::Members(command) => match command {
-            MembersCommand::Import { file, postcards } => {
-                cli::members_import(&config, &file, &postcards)
-            }
+            MembersCommand::Import {
+                file,
+                postcards,
+                pdf,
+            } => cli::members_import(&config, &file, &postcards, pdf.option()),
             MembersCommand::List => cli::members_list(&config),
             MembersCommand::Show { member_no } => cli::members_show(&config, &member_no),
             MembersCommand::Disable { member_no } => {
@@ -358,7 +403,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             MembersCommand::Reissue {
                 member_no,
                 postcards,
-            } => cli::members_reissue(&config, &member_no, &postcards),
+                pdf,
+            } => cli::members_reissue(&config, &member_no, &postcards, pdf.option()),
         },
         Command::Notices(command) => match command {
             NoticesCommand::Add {
@@ -396,6 +442,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             DocumentsCommand::Remove { id } => cli::documents::remove(&config, id),
         },
+        Command::Postcards(PostcardsCommand::Print { file, out, sheet }) => {
+            cli::postcards::print(&config, &file, &out, sheet)
+        }
         Command::Records(RecordsCommand::Import { kind, file }) => {
             let kind = match kind {
                 RecordKind::Checkup => Kind::Checkup,

@@ -8,7 +8,10 @@ use crate::db::AuditEvent;
 use crate::db::{self, Db, members};
 use crate::error::Error;
 use crate::household;
+use crate::postcards::{Postcard, Printed, Printer, Sheet};
+use crate::progress::Progress;
 use crate::secrets::{self, ServerKey};
+use crate::templates::Loaded;
 
 const MEMBER_NO_MAX: usize = 32;
 const NAME_MAX: usize = 100;
@@ -54,6 +57,16 @@ pub struct ImportSummary {
     pub skipped: usize,
     /// Members already there whose household the file changed.
     pub households_updated: usize,
+    /// The PDF of the new members' postcards, when one was asked for.
+    pub printed: Option<Printed>,
+}
+
+/// A PDF of the postcards, written beside the CSV (`--pdf`).
+pub struct PdfJob<'a> {
+    pub path: &'a Path,
+    pub printer: &'a Printer,
+    pub templates: &'a Loaded,
+    pub sheet: Sheet,
 }
 
 /// Text from Excel: UTF-8 with or without BOM, or Shift_JIS (CP932).
@@ -212,6 +225,17 @@ struct Issued {
     temp_password_hash: String,
 }
 
+impl Issued {
+    fn postcard(&self) -> Postcard {
+        Postcard {
+            member_no: self.row.member_no.clone(),
+            name: self.row.name.clone(),
+            temp_login_id: self.temp_login_id.clone(),
+            temp_password: self.temp_password.clone(),
+        }
+    }
+}
+
 /// Imports `rows`: skips members already there, issues the others their postcard
 /// credentials, writes the postcards file, and stores everything in one transaction.
 /// The postcards file is complete on disk before the transaction commits, so no member
@@ -221,10 +245,9 @@ pub fn import(
     key: &ServerKey,
     rows: Vec<MemberRow>,
     postcards: &Path,
+    pdf: Option<&PdfJob>,
 ) -> Result<ImportSummary, ImportError> {
-    if postcards.exists() {
-        return Err(ImportError::PostcardsExist(postcards.into()));
-    }
+    refuse_existing(postcards, pdf)?;
     let (new_rows, known_rows) = db.call_blocking(|c| {
         if let Err(e) = household::check_stored(c, &rows)? {
             return Ok(Err(e));
@@ -253,10 +276,11 @@ pub fn import(
             imported: 0,
             skipped,
             households_updated,
+            printed: None,
         });
     }
     let mut households_updated = 0;
-    store_with_postcards(db, &issued, postcards, |tx| {
+    let printed = store_with_postcards(db, &issued, postcards, pdf, |tx| {
         let now = db::now();
         for member in &issued {
             let new = members::NewMember {
@@ -276,7 +300,17 @@ pub fn import(
         imported: issued.len(),
         skipped,
         households_updated,
+        printed,
     })
+}
+
+fn refuse_existing(postcards: &Path, pdf: Option<&PdfJob>) -> Result<(), ImportError> {
+    for path in std::iter::once(postcards).chain(pdf.map(|job| job.path)) {
+        if path.exists() {
+            return Err(ImportError::PostcardsExist(path.into()));
+        }
+    }
+    Ok(())
 }
 
 /// A lost postcard: new temporary credentials for a member who has not signed up yet,
@@ -286,10 +320,9 @@ pub fn reissue(
     key: &ServerKey,
     member_no: &str,
     postcards: &Path,
-) -> Result<(), ImportError> {
-    if postcards.exists() {
-        return Err(ImportError::PostcardsExist(postcards.into()));
-    }
+    pdf: Option<&PdfJob>,
+) -> Result<Option<Printed>, ImportError> {
+    refuse_existing(postcards, pdf)?;
     let lookup = member_no.to_string();
     let account = db
         .call_blocking(|c| members::account_by_member_no(c, &lookup))?
@@ -307,27 +340,24 @@ pub fn reissue(
     };
     let issued = issue_credentials(db, key, vec![row])?;
     let member = &issued[0];
-    store_with_postcards(db, &issued, postcards, |tx| {
+    store_with_postcards(db, &issued, postcards, pdf, |tx| {
         let (id, hash) = (&member.temp_login_id, &member.temp_password_hash);
         members::replace_postcard(tx, account.id, id, hash, db::now())?;
         db::audit(tx, AuditEvent::PostcardReissued, Some(account.id), None, "")
     })
 }
 
-/// Writes the postcards file whole, then stores the members in one transaction, then
-/// gives the file its name: no member can be stored whose password was not written down,
-/// and a failed store leaves no file behind.
+/// Writes the postcards file (and the PDF) whole, then stores the members in one
+/// transaction, then gives the files their names: no member can be stored whose
+/// password was not written down, and a failed store leaves no file behind.
 fn store_with_postcards(
     db: &Db,
     issued: &[Issued],
     postcards: &Path,
+    pdf: Option<&PdfJob>,
     store: impl FnOnce(&rusqlite::Transaction) -> Result<(), Error>,
-) -> Result<(), ImportError> {
-    let temp_path = postcards.with_extension("csv.partial");
-    write_postcards(&temp_path, issued).map_err(|source| ImportError::Read {
-        path: temp_path.clone(),
-        source,
-    })?;
+) -> Result<Option<Printed>, ImportError> {
+    let written = write_files(issued, postcards, pdf)?;
     let stored = db.call_blocking(|c| {
         let tx = c.transaction()?;
         store(&tx)?;
@@ -335,13 +365,65 @@ fn store_with_postcards(
         Ok(())
     });
     if let Err(e) = stored {
-        let _ = std::fs::remove_file(&temp_path);
+        for (partial, _) in &written.files {
+            let _ = std::fs::remove_file(partial);
+        }
         return Err(e.into());
     }
-    std::fs::rename(&temp_path, postcards).map_err(|source| ImportError::Read {
-        path: postcards.into(),
+    for (partial, path) in written.files {
+        std::fs::rename(&partial, &path).map_err(|source| ImportError::Read { path, source })?;
+    }
+    Ok(written.printed)
+}
+
+/// The files written under a temporary name, each with the name it gets once stored.
+struct Written {
+    files: Vec<(PathBuf, PathBuf)>,
+    printed: Option<Printed>,
+}
+
+fn write_files(
+    issued: &[Issued],
+    postcards: &Path,
+    pdf: Option<&PdfJob>,
+) -> Result<Written, ImportError> {
+    let csv_partial = postcards.with_extension("csv.partial");
+    write_postcards(&csv_partial, issued).map_err(|source| ImportError::Read {
+        path: csv_partial.clone(),
         source,
-    })
+    })?;
+    let mut written = Written {
+        files: vec![(csv_partial, postcards.to_path_buf())],
+        printed: None,
+    };
+    let Some(job) = pdf else {
+        return Ok(written);
+    };
+    let cards: Vec<Postcard> = issued.iter().map(Issued::postcard).collect();
+    let pdf_partial = job.path.with_extension("pdf.partial");
+    let printed = print_pdf(job, &cards, &pdf_partial);
+    if let Err(e) = printed {
+        let _ = std::fs::remove_file(&written.files[0].0);
+        return Err(e);
+    }
+    written.printed = printed.ok();
+    written.files.push((pdf_partial, job.path.to_path_buf()));
+    Ok(written)
+}
+
+/// The postcards as a PDF at `path` (which must not exist), with a progress bar.
+pub fn print_pdf(job: &PdfJob, cards: &[Postcard], path: &Path) -> Result<Printed, ImportError> {
+    let mut progress = Progress::new("postcards", "cards", cards.len() as u64);
+    let rendered = job
+        .printer
+        .render(job.templates, cards, job.sheet, &mut || progress.inc(1));
+    progress.finish();
+    let (bytes, printed) = rendered.map_err(|e| ImportError::Member(e.to_string()))?;
+    crate::postcards::write_private(path, &bytes).map_err(|source| ImportError::Read {
+        path: path.into(),
+        source,
+    })?;
+    Ok(printed)
 }
 
 /// Draws unique temporary IDs and passwords, the passwords kept as keyed hashes
@@ -356,7 +438,9 @@ fn issue_credentials(
     }
     let mut taken = db.call_blocking(members::temp_login_ids)?;
     let mut issued = Vec::with_capacity(rows.len());
+    let mut progress = Progress::new("issuing credentials", "members", rows.len() as u64);
     for row in rows {
+        progress.inc(1);
         let temp_login_id = loop {
             let candidate = secrets::new_temp_login_id();
             if taken.insert(candidate.clone()) {
@@ -371,6 +455,7 @@ fn issue_credentials(
             temp_password,
         });
     }
+    progress.finish();
     Ok(issued)
 }
 
@@ -409,6 +494,14 @@ pub fn as_text(cell: &str) -> std::borrow::Cow<'_, str> {
         format!("'{cell}").into()
     } else {
         cell.into()
+    }
+}
+
+/// The cell `as_text` wrote, as it was: the `'` put before `=`, `+`, `-`… taken off.
+pub fn from_text(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if as_text(rest).len() != rest.len() => rest,
+        _ => cell,
     }
 }
 
@@ -487,11 +580,12 @@ mod tests {
         let rows = parse("member_no,name\n1,A\n2,B\n").unwrap();
         let first = dir.path().join("postcards1.csv");
         assert_eq!(
-            import(&db, &key, rows.clone(), &first).unwrap(),
+            import(&db, &key, rows.clone(), &first, None).unwrap(),
             ImportSummary {
                 imported: 2,
                 skipped: 0,
                 households_updated: 0,
+                printed: None,
             }
         );
         let written = std::fs::read_to_string(&first).unwrap();
@@ -513,16 +607,17 @@ mod tests {
         );
         assert!(!hash.contains(fields[3]));
         assert!(matches!(
-            import(&db, &key, rows.clone(), &first),
+            import(&db, &key, rows.clone(), &first, None),
             Err(ImportError::PostcardsExist(_))
         ));
-        let again = import(&db, &key, rows, &dir.path().join("postcards2.csv")).unwrap();
+        let again = import(&db, &key, rows, &dir.path().join("postcards2.csv"), None).unwrap();
         assert_eq!(
             again,
             ImportSummary {
                 imported: 0,
                 skipped: 2,
                 households_updated: 0,
+                printed: None,
             }
         );
     }

@@ -164,6 +164,7 @@ mod tests {
             &crate::secrets::ServerKey::ephemeral(),
             members,
             &dir.path().join("p.csv"),
+            None,
         )
         .unwrap();
         let rows =

@@ -49,6 +49,8 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "mail/login_notice.txt",
     "mail/news.txt",
     "mail/test.txt",
+    // The printed postcard's layout (`karamail postcards print`).
+    "postcard.txt",
 ];
 
 /// The names of the mail templates (`mail/…`).
@@ -147,7 +149,7 @@ fn read_override(dir: Option<&Path>, name: &str) -> Result<Option<String>> {
 }
 
 /// tera's error with its causes (the first line alone rarely names the mistake).
-fn describe(error: &tera::Error) -> String {
+pub fn describe(error: &tera::Error) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {

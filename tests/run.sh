@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, real browsers included, on a fresh Debian machine: installs what
 # the tests need when it is missing (Chromium + chromedriver, Firefox ESR + geckodriver,
-# Japanese fonts for legible screenshots, axe-core, dkimpy), then `cargo test`.
+# Japanese fonts for legible screenshots and the postcards, poppler, axe-core, dkimpy), then `cargo test`.
 # Screenshots of every step land in target/browser-screenshots/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,10 @@ command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 command -v firefox-esr >/dev/null 2>&1 || need_apt+=(firefox-esr)
 [ -d /usr/share/fonts/opentype/noto ] || need_apt+=(fonts-noto-cjk)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+# The postcards: the fonts they are set in, and poppler to read the PDF back.
+[ -f /usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf ] || need_apt+=(fonts-ipaexfont-gothic)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf ] || need_apt+=(fonts-dejavu-core)
+command -v pdftotext >/dev/null 2>&1 || need_apt+=(poppler-utils)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "installing: ${need_apt[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 pub mod documents;
+pub mod postcards;
 
 use anyhow::{Context, bail};
 
@@ -50,12 +51,31 @@ fn server_key(config: &Config, db: &Db) -> anyhow::Result<crate::secrets::Server
     )?)
 }
 
-pub fn members_import(config: &Config, file: &Path, postcards: &Path) -> anyhow::Result<()> {
+/// `--pdf FILE --sheet …` of an import or a reissue.
+pub type PdfOption<'a> = Option<(&'a Path, crate::postcards::Sheet)>;
+
+pub fn members_import(
+    config: &Config,
+    file: &Path,
+    postcards: &Path,
+    pdf: PdfOption,
+) -> anyhow::Result<()> {
     let rows = import::parse(&read_csv(file)?)
         .with_context(|| format!("{} not imported", file.display()))?;
+    let setup = pdf.map(|_| postcards::PdfSetup::new(config)).transpose()?;
+    let job = setup
+        .as_ref()
+        .zip(pdf)
+        .map(|(s, (path, sheet))| s.job(path, sheet));
     let db = open(config)?;
-    let summary = import::import(&db, &server_key(config, &db)?, rows, postcards)
-        .with_context(|| format!("{} not imported", file.display()))?;
+    let summary = import::import(
+        &db,
+        &server_key(config, &db)?,
+        rows,
+        postcards,
+        job.as_ref(),
+    )
+    .with_context(|| format!("{} not imported", file.display()))?;
     println!(
         "imported {} new member(s); skipped {} already imported",
         summary.imported, summary.skipped
@@ -73,6 +93,9 @@ pub fn members_import(config: &Config, file: &Path, postcards: &Path) -> anyhow:
         );
     } else {
         println!("no postcards file written: nobody new");
+    }
+    if let (Some(printed), Some(setup), Some(job)) = (&summary.printed, &setup, &job) {
+        postcards::report(job.path, printed, setup);
     }
     Ok(())
 }
@@ -206,10 +229,26 @@ pub fn members_set_disabled(config: &Config, member_no: &str, disable: bool) -> 
     Ok(())
 }
 
-pub fn members_reissue(config: &Config, member_no: &str, postcards: &Path) -> anyhow::Result<()> {
+pub fn members_reissue(
+    config: &Config,
+    member_no: &str,
+    postcards: &Path,
+    pdf: PdfOption,
+) -> anyhow::Result<()> {
+    let setup = pdf.map(|_| postcards::PdfSetup::new(config)).transpose()?;
+    let job = setup
+        .as_ref()
+        .zip(pdf)
+        .map(|(s, (path, sheet))| s.job(path, sheet));
     let db = open(config)?;
-    import::reissue(&db, &server_key(config, &db)?, member_no, postcards)
-        .with_context(|| format!("member {member_no}: nothing reissued"))?;
+    let printed = import::reissue(
+        &db,
+        &server_key(config, &db)?,
+        member_no,
+        postcards,
+        job.as_ref(),
+    )
+    .with_context(|| format!("member {member_no}: nothing reissued"))?;
     println!(
         "member {member_no}: new temporary login ID and password issued; the old ones no longer work"
     );
@@ -217,6 +256,9 @@ pub fn members_reissue(config: &Config, member_no: &str, postcards: &Path) -> an
         "postcards: {} (the only copy of the temporary password: print, then delete it)",
         postcards.display()
     );
+    if let (Some(printed), Some(setup), Some(job)) = (&printed, &setup, &job) {
+        postcards::report(job.path, printed, setup);
+    }
     Ok(())
 }
 

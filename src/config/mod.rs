@@ -25,6 +25,7 @@ pub struct Config {
     pub site: SiteConfig,
     pub policy: PolicyConfig,
     pub limits: LimitsConfig,
+    pub postcards: PostcardsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -210,6 +211,17 @@ pub struct PolicyConfig {
     pub login_key_resend_cooldown: HumanDuration,
 }
 
+/// `karamail postcards print`: the typefaces. Unset, the first Debian font found
+/// (IPAex Gothic, IPA Gothic or Noto Sans CJK; DejaVu Sans Mono for IDs and passwords).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PostcardsConfig {
+    /// A Japanese TrueType or OpenType font (`.ttf`, `.otf`, or a `.ttc`'s first face).
+    pub font: Option<PathBuf>,
+    /// A monospaced font whose 0/O and 1/l differ, for the temporary ID and password.
+    pub mono_font: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
@@ -299,6 +311,8 @@ impl Config {
             &mut self.mail.relay_ca,
             &mut self.mail.dkim_key,
             &mut self.site.templates_dir,
+            &mut self.postcards.font,
+            &mut self.postcards.mono_font,
             &mut self.smtp.tls_cert,
             &mut self.smtp.tls_key,
             &mut self.http.tls_cert,
@@ -328,6 +342,8 @@ impl Config {
             ("[mail] relay_ca", &self.mail.relay_ca),
             ("[mail] dkim_key", &self.mail.dkim_key),
             ("[site] templates_dir", &self.site.templates_dir),
+            ("[postcards] font", &self.postcards.font),
+            ("[postcards] mono_font", &self.postcards.mono_font),
             ("[smtp] tls_cert", &self.smtp.tls_cert),
             ("[smtp] tls_key", &self.smtp.tls_key),
             ("[http] tls_cert", &self.http.tls_cert),
@@ -530,8 +546,15 @@ impl Config {
 /// `KARAMAIL_HTTP_LISTEN=0.0.0.0:80` sets `[http] listen`. The value is read as TOML
 /// when it parses as such (numbers, booleans, arrays) and as a plain string otherwise.
 fn apply_env_override(table: &mut toml::Table, name: &str, value: &str) -> Result<(), ConfigError> {
-    const SECTIONS: [&str; 7] = [
-        "smtp", "http", "database", "mail", "site", "policy", "limits",
+    const SECTIONS: [&str; 8] = [
+        "smtp",
+        "http",
+        "database",
+        "mail",
+        "site",
+        "policy",
+        "limits",
+        "postcards",
     ];
     let Some(rest) = name.strip_prefix("KARAMAIL_") else {
         return Ok(());

@@ -269,7 +269,7 @@ fn reimport(daemon: &TestDaemon, csv: &str) {
     let rows = karamail::members::parse(csv).unwrap();
     let postcards = tempfile::tempdir().unwrap();
     let summary =
-        karamail::members::import(&db, &key, rows, &postcards.path().join("p.csv")).unwrap();
+        karamail::members::import(&db, &key, rows, &postcards.path().join("p.csv"), None).unwrap();
     assert_eq!(summary.households_updated, 1);
 }
 

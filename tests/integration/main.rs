@@ -5,6 +5,7 @@ mod browser;
 mod bulk_mail;
 mod cli;
 mod cli_documents;
+mod cli_postcards;
 mod crash;
 mod dkim;
 mod documents;

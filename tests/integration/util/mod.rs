@@ -119,7 +119,7 @@ impl TestDaemon {
             .path()
             .join(format!("postcards-{}.csv", karamail::secrets::new_token()));
         let key = karamail::secrets::ServerKey::open(&db, &self.config.key_file(), false).unwrap();
-        karamail::members::import(&db, &key, rows, &postcards).unwrap();
+        karamail::members::import(&db, &key, rows, &postcards, None).unwrap();
         read_postcards(&postcards)
     }
 
