@@ -31,7 +31,10 @@ CREATE TABLE members (
     relation           TEXT CHECK (relation IN ('insured', 'dependant')),
     -- The member's WebAuthn user handle (16 random bytes), made at their first passkey:
     -- a passkey names its member by it, never by the member number or login ID.
-    webauthn_id        BLOB
+    webauthn_id        BLOB,
+    -- The member's first login (password and 暗証キー, or a passkey): the roll-out
+    -- report's "first logins".
+    first_login_at     INTEGER
 );
 CREATE INDEX members_household ON members (insured_no, relation);
 CREATE UNIQUE INDEX members_webauthn ON members (webauthn_id) WHERE webauthn_id IS NOT NULL;
@@ -243,6 +246,16 @@ CREATE TABLE audit (
     member_id INTEGER REFERENCES members(id),
     client_ip TEXT,
     detail    TEXT
+);
+
+-- What retention ([retention] in the config) purged, counted per Japan-time day before
+-- the rows went, so the roll-out report and the /metrics counters keep them:
+-- 'signup:<via>:<outcome>', 'audit:<event>', 'outbox:<status>', 'outbox:attempts'.
+CREATE TABLE purged_counts (
+    metric TEXT NOT NULL,
+    day    TEXT NOT NULL,      -- YYYY-MM-DD, Japan time
+    n      INTEGER NOT NULL,
+    PRIMARY KEY (metric, day)
 );
 
 -- The server key's fingerprint (its keyed hash of a fixed label): a daemon or command

@@ -42,6 +42,7 @@ pub struct Daemon {
 /// inside a tokio runtime.
 pub async fn start(config: Config) -> Result<Daemon> {
     crate::files::private_umask();
+    let retention = config.retention.clone();
     let config = Arc::new(config);
     let db = Db::open(&config.database.path)?;
     let key = Arc::new(ServerKey::open(
@@ -141,7 +142,7 @@ pub async fn start(config: Config) -> Result<Daemon> {
             http_acceptor,
             stopped.clone(),
         )),
-        tokio::spawn(housekeeping(db.clone(), stopped.clone())),
+        tokio::spawn(housekeeping(db.clone(), retention, stopped.clone())),
         tokio::spawn(worker.run(stopped.clone())),
     ];
     if let Some(listener) = metrics_listener {
@@ -168,9 +169,15 @@ pub async fn start(config: Config) -> Result<Daemon> {
 }
 
 /// Every few minutes: forget sessions that ran out (mail scanners open links and
-/// leave one each).
-async fn housekeeping(db: Db, mut shutdown: watch::Receiver<bool>) {
+/// leave one each). At start and then daily: retention (`[retention]`).
+async fn housekeeping(
+    db: Db,
+    retention: crate::config::RetentionConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
     const EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+    const DAILY: std::time::Duration = std::time::Duration::from_secs(86_400);
+    let mut purged_at: Option<tokio::time::Instant> = None;
     loop {
         match db
             .write(|c| sessions::delete_expired(c, crate::db::now()))
@@ -179,6 +186,25 @@ async fn housekeeping(db: Db, mut shutdown: watch::Receiver<bool>) {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "expired sessions removed"),
             Err(e) => tracing::warn!(error = %e, "cannot remove expired sessions"),
+        }
+        if purged_at.is_none_or(|at| at.elapsed() >= DAILY) {
+            let ages = retention.ages();
+            match db
+                .write(move |c| crate::db::retention::purge(c, crate::db::now(), &ages))
+                .await
+            {
+                Ok(purged) => {
+                    purged_at = Some(tokio::time::Instant::now());
+                    tracing::info!(
+                        signup_requests = purged.signup_requests,
+                        audit = purged.audit,
+                        mails = purged.mails,
+                        links = purged.links,
+                        "retention: rows past their [retention] age purged"
+                    );
+                }
+                Err(e) => tracing::warn!(error = %e, "retention: cannot purge; tried again later"),
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(EVERY) => {}

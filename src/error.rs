@@ -11,6 +11,9 @@ pub enum Error {
     Migration(String),
     #[error("configuration: {0}")]
     Config(String),
+    /// A backup that does not check out, or a database file in use.
+    #[error("{0}")]
+    Backup(String),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
     #[error("template: {0}")]

@@ -31,6 +31,13 @@ pub fn date(unix: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// `20261122-113805`: a time for file names.
+pub fn stamp(unix: i64) -> String {
+    let (y, m, d, h, min) = civil(unix);
+    let sec = (unix + JST_OFFSET).rem_euclid(60);
+    format!("{y:04}{m:02}{d:02}-{h:02}{min:02}{sec:02}")
+}
+
 /// `2026年11月22日 11:38`.
 pub fn datetime(unix: i64) -> String {
     let (y, m, d, h, min) = civil(unix);

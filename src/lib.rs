@@ -31,6 +31,7 @@ mod properties;
 pub mod qr;
 pub mod ratelimit;
 pub mod records;
+pub mod report;
 pub mod secrets;
 pub mod shutdown;
 pub mod smtp;

@@ -48,6 +48,43 @@ enum Command {
     /// Manage the society's notices (お知らせ) on every member's top page.
     #[command(subcommand)]
     Notices(NoticesCommand),
+    /// A consistent copy of the database while the daemon runs (SQLite's online backup),
+    /// checked (integrity_check, schema version) and described. The server key is not in
+    /// it: keep karamail.key apart.
+    ///
+    /// Example: karamail backup /var/backups/karamail/karamail-2026-11-22.db
+    Backup {
+        /// The copy to write (must not exist).
+        file: PathBuf,
+    },
+    /// Put a backup back: refused while the daemon or a command has the database open;
+    /// the file and the server key are checked first; the replaced database is kept
+    /// beside it (karamail.db.before-restore-…).
+    ///
+    /// Example: systemctl stop karamail; karamail restore karamail-2026-11-22.db
+    Restore {
+        /// The backup to restore.
+        file: PathBuf,
+    },
+    /// The roll-out week by week: members imported, postcards reissued, sign-up mails
+    /// asked for (by mail, on the web) and why some were not answered, registrations,
+    /// first logins, members active in the last 30 days; optionally as a chart.
+    ///
+    /// Example: karamail report --since 2026-10-01 --chart funnel.svg
+    Report {
+        /// First day counted (YYYY-MM-DD, Japan time); default the first import.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: cli::report::Format,
+        /// Also draw the chart to this file (.svg or .png).
+        #[arg(long, value_name = "FILE")]
+        chart: Option<PathBuf>,
+    },
+    /// Purge now what [retention] says is too old (the daemon does it daily).
+    ///
+    /// Example: karamail retention
+    Retention,
     /// Print postcards 「…への登録について」 as a PDF.
     #[command(subcommand)]
     Postcards(PostcardsCommand),
@@ -442,6 +479,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             DocumentsCommand::Remove { id } => cli::documents::remove(&config, id),
         },
+        Command::Report {
+            since,
+            format,
+            chart,
+        } => cli::report::report(&config, since.as_deref(), format, chart.as_deref()),
+        Command::Retention => cli::report::retention(&config),
+        Command::Backup { file } => cli::backup::backup(&config, &file),
+        Command::Restore { file } => cli::backup::restore(&config, &file),
         Command::Postcards(PostcardsCommand::Print { file, out, sheet }) => {
             cli::postcards::print(&config, &file, &out, sheet)
         }

@@ -109,7 +109,7 @@ fn exposition(figures: &stats::Figures) -> String {
         "karamail_outbox_send_failures_total",
         "counter",
         "Send attempts that failed (retried or given up).",
-        &[("", attempts - count("sent"))],
+        &[("", attempts - count("sent") - figures.purged_sent)],
     );
 
     let audit = &figures.audit_events;
@@ -144,6 +144,26 @@ fn exposition(figures: &stats::Figures) -> String {
         "counter",
         "Login IDs locked after repeated failures.",
         &[("", event(AuditEvent::LoginLocked))],
+    );
+    metric(
+        &mut out,
+        "karamail_postcards_reissued_total",
+        "counter",
+        "Postcards reissued (karamail members reissue).",
+        &[("", event(AuditEvent::PostcardReissued))],
+    );
+    let (imported, registered, logged_in) = figures.members;
+    metric(
+        &mut out,
+        "karamail_members",
+        "gauge",
+        "The roll-out, as karamail report counts it: members imported, registered, ever logged in, logged in in the last 30 days.",
+        &[
+            ("state=\"imported\"", imported),
+            ("state=\"registered\"", registered),
+            ("state=\"logged_in\"", logged_in),
+            ("state=\"active_30d\"", figures.active_30d),
+        ],
     );
     out
 }

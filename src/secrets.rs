@@ -101,6 +101,15 @@ impl ServerKey {
         Ok(key)
     }
 
+    /// Whether `stored` (a database's fingerprint) is the key in `path`'s; `None`
+    /// when there is no key file.
+    pub fn file_matches(path: &Path, stored: &[u8]) -> Result<Option<bool>> {
+        Ok(ServerKey::read(path)?.map(|key| {
+            let fingerprint = key.hash(SecretKind::Fingerprint, "karamail server key");
+            constant_time_eq(stored, &fingerprint)
+        }))
+    }
+
     /// A key that lives as long as the process (tests, one-off previews).
     pub fn ephemeral() -> ServerKey {
         ServerKey {

@@ -23,6 +23,7 @@ check() { # check "what" command…  (its output is shown only when it fails)
 }
 
 command -v cargo-deb >/dev/null 2>&1 || cargo install cargo-deb --locked
+command -v pdftotext >/dev/null 2>&1 || apt-get install -y -q --no-install-recommends poppler-utils >/dev/null
 cargo build --release --locked
 # The man page the unit's Documentation= names, made by the binary itself.
 target/release/karamail man | gzip -9n > target/release/karamail.1.gz
@@ -59,12 +60,18 @@ admin=$(mktemp -d)
 chmod 0777 "$admin"
 printf 'member_no,name\n9001,山田 太郎\n' > "$admin/members.csv"
 as_karamail() { (cd "$admin" && runuser -u karamail -- karamail --config /etc/karamail/karamail.toml "$@"); }
-check "members import from another folder" as_karamail members import members.csv --postcards postcards.csv
+check "members import from another folder, with the postcards PDF (the package's fonts)" as_karamail members import members.csv --postcards postcards.csv --pdf postcards.pdf
+check "the PDF holds the postcard" sh -c "pdftotext '$admin/postcards.pdf' - | grep -q 'への登録について'"
 check "it went into the daemon's database" sh -c "cd '$admin' && runuser -u karamail -- karamail --config /etc/karamail/karamail.toml members list 2>&1 | grep -q 9001"
 check "qr" as_karamail qr --out-dir "$admin/qr"
 check "notices add" as_karamail notices add --title お知らせ --body 本文
 check "check-config" as_karamail check-config
 check "no database was made in the admin's folder" test ! -e "$admin/karamail-data"
+check "systemd-analyze verify on the backup unit and timer" sh -c "! command -v systemd-analyze >/dev/null || systemd-analyze verify /lib/systemd/system/karamail-backup.service /lib/systemd/system/karamail-backup.timer"
+backup_start=$(sed -n 's/^ExecStart=//p' /lib/systemd/system/karamail-backup.service | sed 's/%%/%/g')
+check "the backup unit's command, as karamail, beside the running daemon" sh -c "cd / && KARAMAIL_CONFIG=/etc/karamail/karamail.toml runuser -u karamail -- $backup_start"
+check "a backup 0600 karamail in /var/backups/karamail" sh -c "test \"\$(stat -c '%a %U' /var/backups/karamail/karamail-*.db)\" = '600 karamail'"
+check "restore refuses while the daemon runs" sh -c "runuser -u karamail -- karamail --config /etc/karamail/karamail.toml restore /var/backups/karamail/karamail-*.db 2>&1 | grep -q 'is in use'"
 
 # A member signs up against the installed daemon.
 ADMIN="$admin" python3 - <<'PY'

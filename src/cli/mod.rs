@@ -2,8 +2,10 @@
 
 use std::path::Path;
 
+pub mod backup;
 pub mod documents;
 pub mod postcards;
+pub mod report;
 
 use anyhow::{Context, bail};
 
@@ -16,7 +18,7 @@ use crate::{jst, members as import, records as record_import};
 /// The database a command works on, named on stderr. A missing one is created only
 /// when asked (`--create-database`): a typo or a wrong folder must not start a second,
 /// empty database that the daemon never sees.
-fn open(config: &Config) -> anyhow::Result<Db> {
+pub(crate) fn open(config: &Config) -> anyhow::Result<Db> {
     let path = &config.database.path;
     if !path.exists() && !config.database.create_if_missing {
         bail!(

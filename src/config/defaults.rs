@@ -81,6 +81,19 @@ impl Default for MailConfig {
     }
 }
 
+/// Long enough for the rate limits (a day), an abuse inquiry (weeks) and a year's
+/// audit; no longer.
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            signup_requests: HumanDuration::secs(90 * 86_400),
+            audit: HumanDuration::secs(365 * 86_400),
+            sent_mail: HumanDuration::secs(30 * 86_400),
+            expired_links: HumanDuration::secs(7 * 86_400),
+        }
+    }
+}
+
 impl Default for SiteConfig {
     fn default() -> Self {
         SiteConfig {

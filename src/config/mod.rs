@@ -26,6 +26,7 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub limits: LimitsConfig,
     pub postcards: PostcardsConfig,
+    pub retention: RetentionConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -211,6 +212,32 @@ pub struct PolicyConfig {
     pub login_key_resend_cooldown: HumanDuration,
 }
 
+/// How long personal data is kept (health data is 要配慮個人情報): rows older than these
+/// are purged daily by the daemon (and by `karamail retention`), counted first.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Sign-up requests (addresses, client addresses, outcomes).
+    pub signup_requests: HumanDuration,
+    /// The audit trail (logins, imports, downloads…).
+    pub audit: HumanDuration,
+    /// Records of mail whose life is over (sent, failed, expired, cancelled).
+    pub sent_mail: HumanDuration,
+    /// Links, counted from when they expired.
+    pub expired_links: HumanDuration,
+}
+
+impl RetentionConfig {
+    pub fn ages(&self) -> crate::db::retention::Ages {
+        crate::db::retention::Ages {
+            signup_requests: self.signup_requests.as_secs(),
+            audit: self.audit.as_secs(),
+            sent_mail: self.sent_mail.as_secs(),
+            expired_links: self.expired_links.as_secs(),
+        }
+    }
+}
+
 /// `karamail postcards print`: the typefaces. Unset, the first Debian font found
 /// (IPAex Gothic, IPA Gothic or Noto Sans CJK; DejaVu Sans Mono for IDs and passwords).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -391,6 +418,21 @@ impl Config {
         }
         if self.smtp.max_message_bytes < 1024 {
             problems.push("[smtp] max_message_bytes: must be at least 1024".into());
+        }
+        // The rate limits count a day of sign-up requests and of sent mail back.
+        let retention = &self.retention;
+        for (key, age, least) in [
+            ("signup_requests", retention.signup_requests, 86_400),
+            ("audit", retention.audit, 86_400),
+            ("sent_mail", retention.sent_mail, 86_400),
+            ("expired_links", retention.expired_links, 3_600),
+        ] {
+            if age.as_secs() < least {
+                problems.push(format!(
+                    "[retention] {key}: at least {} (the rate limits and open links need them)",
+                    HumanDuration::secs(least as u64).japanese()
+                ));
+            }
         }
         if self.http.max_connections == 0
             || self.http.max_connections_per_ip == 0

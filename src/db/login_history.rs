@@ -70,6 +70,12 @@ pub fn record(
         client.ip(),
         client.device
     ])?;
+    if matches!(outcome, Outcome::Login | Outcome::Passkey) {
+        conn.prepare_cached(
+            "UPDATE members SET first_login_at = ?2 WHERE id = ?1 AND first_login_at IS NULL",
+        )?
+        .execute(params![member_id, now])?;
+    }
     // By id, the order they were recorded in: a clock set back cannot make the newest
     // row look old.
     conn.prepare_cached(

@@ -1,6 +1,7 @@
 //! SQLite: opening, the schema from `schema.sql`, and a handle that runs queries off
 //! the async threads. Query functions live beside this file, one module per table.
 
+pub mod backup;
 pub mod documents;
 pub mod links;
 pub mod login;
@@ -10,8 +11,10 @@ pub mod notices;
 pub mod outbox;
 pub mod passkeys;
 pub mod records;
+pub mod report;
 pub mod requests;
 pub mod reset_requests;
+pub mod retention;
 pub mod server_key;
 pub mod sessions;
 pub mod stats;
@@ -27,7 +30,7 @@ use crate::error::{Error, Result};
 
 const SCHEMA: &str = include_str!("../../schema.sql");
 /// Bump with every change to `schema.sql`, and add the step to `MIGRATIONS`.
-const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 /// `MIGRATIONS[n]` turns a version n+1 database into version n+2.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/002.sql"),
@@ -39,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/008.sql"),
     include_str!("migrations/009.sql"),
     include_str!("migrations/010.sql"),
+    include_str!("migrations/011.sql"),
 ];
 
 /// The one writing connection, shared: group-committed writes (`write`) go to it through
@@ -54,6 +58,9 @@ pub struct Db {
     conn: Arc<Mutex<Connection>>,
     /// Told after every commit that queued a mail: what the outbox waits on.
     mail_queued: Arc<tokio::sync::Notify>,
+    /// A shared lock on `<database>.lock` while this process has the file open: a
+    /// restore (which needs it alone) cannot run under a daemon or an import.
+    _in_use: Option<Arc<std::fs::File>>,
 }
 
 thread_local! {
@@ -144,7 +151,9 @@ impl Db {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             crate::files::create_private_dir(dir)?;
         }
+        let in_use = lock_shared(path)?;
         let mut db = Db::from_connection(Connection::open(path)?)?;
+        db._in_use = Some(Arc::new(in_use));
         db.readers = Some(Arc::new(Readers {
             path: path.to_path_buf(),
             idle: Mutex::default(),
@@ -182,6 +191,7 @@ impl Db {
             writer: Arc::new(Writer::start(conn.clone(), mail_queued.clone())?),
             conn,
             mail_queued,
+            _in_use: None,
         })
     }
 
@@ -429,6 +439,37 @@ fn commit_batch(conn: &Connection, batch: Vec<WriteJob>) {
             Err(e) => Err(Error::Task(format!("not committed: {e}"))),
         });
     }
+}
+
+/// The shared lock every process that opens the database holds (see `backup`).
+fn lock_shared(path: &Path) -> Result<std::fs::File> {
+    let lock_path = backup::lock_path(path);
+    let file = open_lock(&lock_path)?;
+    match file.try_lock_shared() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Backup(format!(
+            "{}: a restore is under way ({} is held); wait for `karamail restore` to end",
+            path.display(),
+            lock_path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::Config(format!(
+            "cannot lock {}: {e}",
+            lock_path.display()
+        ))),
+    }
+}
+
+/// `<database>.lock`, made 0600 if missing; it holds nothing, only its lock matters.
+pub fn open_lock(lock_path: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(lock_path)
+        .map_err(|e| Error::Config(format!("cannot open {}: {e}", lock_path.display())))
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {

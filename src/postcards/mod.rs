@@ -83,15 +83,21 @@ pub struct Printed {
     pub warnings: Vec<String>,
 }
 
+/// The Japanese font in use (`[postcards] font`, or the first Debian one installed);
+/// the report's chart is set in it too.
+pub fn japanese_font(config: &Config) -> Result<PathBuf, PostcardError> {
+    font::locate(
+        config.postcards.font.as_deref(),
+        font::JAPANESE,
+        "Japanese",
+        "fonts-ipaexfont-gothic",
+    )
+}
+
 impl Printer {
     pub fn new(config: &Config) -> Result<Printer, PostcardError> {
         let settings = &config.postcards;
-        let japanese = font::locate(
-            settings.font.as_deref(),
-            font::JAPANESE,
-            "Japanese",
-            "fonts-ipaexfont-gothic",
-        )?;
+        let japanese = japanese_font(config)?;
         let mono = font::locate(
             settings.mono_font.as_deref(),
             font::MONOSPACE,

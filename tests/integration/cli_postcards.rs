@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use crate::cli::karamail;
 use crate::util::{TestDaemon, member};
 
-fn ok(out: &Output) -> String {
+pub(crate) fn ok(out: &Output) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -19,7 +19,7 @@ fn ok(out: &Output) -> String {
     stdout
 }
 
-fn failed(out: &Output) -> String {
+pub(crate) fn failed(out: &Output) -> String {
     assert!(
         !out.status.success(),
         "{}",
@@ -29,7 +29,7 @@ fn failed(out: &Output) -> String {
 }
 
 /// The daemon's own folder with a config the binary shares with it (one database).
-fn config_beside(daemon: &TestDaemon, extra: &str) -> std::path::PathBuf {
+pub(crate) fn config_beside(daemon: &TestDaemon, extra: &str) -> std::path::PathBuf {
     let dir = daemon.dir.path().to_path_buf();
     std::fs::write(
         dir.join("karamail.toml"),
@@ -41,7 +41,7 @@ fn config_beside(daemon: &TestDaemon, extra: &str) -> std::path::PathBuf {
     dir
 }
 
-fn run(dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn run(dir: &Path, args: &[&str]) -> Output {
     let mut all = vec!["--config", "karamail.toml"];
     all.extend_from_slice(args);
     karamail(dir, &all)

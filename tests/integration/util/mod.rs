@@ -84,6 +84,14 @@ impl TestDaemon {
         TestDaemon::start_in(dir, config)
     }
 
+    /// Stops this daemon and hands back its folder and config (a restore's test).
+    pub fn stop(mut self) -> (tempfile::TempDir, Config) {
+        let daemon = self.daemon.take().unwrap();
+        self.rt.block_on(daemon.shutdown());
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        (dir, self.config.clone())
+    }
+
     fn running(&self) -> &Daemon {
         self.daemon.as_ref().unwrap()
     }
