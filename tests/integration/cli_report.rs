@@ -124,10 +124,10 @@ fn the_report_counts_the_roll_out_and_keeps_its_counts_when_old_rows_are_purged(
     let svg = std::fs::read_to_string(dir.join("funnel.svg")).unwrap();
     for label in [
         "利用登録の推移",
-        "取込（累計）",
-        "登録（累計）",
-        "初ログイン（累計）",
-        "利用中（30日）",
+        "取込(累計)",
+        "登録(累計)",
+        "初ログイン(累計)",
+        "利用中(30日)",
     ] {
         assert!(svg.contains(label), "{label}");
     }
