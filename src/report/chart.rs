@@ -77,7 +77,7 @@ where
         ("登録(累計)", cumulative(|w| w.registered), GREEN),
         ("初ログイン(累計)", cumulative(|w| w.first_logins), RED),
         (
-            "利用中（30日）",
+            "利用中(30日)",
             weeks.iter().map(|w| w.active_30d).collect(),
             MAGENTA,
         ),
