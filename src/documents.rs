@@ -16,6 +16,7 @@ use crate::db::{self, Db, members};
 use crate::flows::news;
 use crate::jst;
 use crate::members::{ImportError, decode, read_table};
+use crate::progress::Progress;
 
 /// The index a folder may hold beside its PDFs.
 pub const INDEX: &str = "documents.csv";
@@ -272,7 +273,9 @@ pub fn import(
         let (mut imported, mut already) = (0, 0);
         let mut audience = BTreeSet::new();
         let mut owners = BTreeSet::new();
+        let mut progress = Progress::new("storing documents", "files", files.len() as u64);
         for file in files {
+            progress.inc(1);
             let Some(account) = members::account_by_member_no(&tx, &file.member_no)? else {
                 return Ok(Err(bad(
                     &file.origin,
@@ -305,6 +308,7 @@ pub fn import(
                 audience.insert(insured);
             }
         }
+        progress.finish();
         let mails = news::announce(&tx, &audience, from, now)?;
         let detail = format!("{imported} {}, {already} already there", kind.as_str());
         db::audit(&tx, AuditEvent::DocumentsImported, None, None, &detail)?;

@@ -7,6 +7,7 @@ use crate::db::records::{self, Kind, NewRecord};
 use crate::db::{self, Db, members};
 use crate::jst;
 use crate::members::{ImportError, read_table};
+use crate::progress::Progress;
 
 /// One record as read from the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +87,9 @@ pub fn import(
         let tx = c.transaction()?;
         let now = db::now();
         let mut audience = std::collections::BTreeSet::new();
+        let mut progress = Progress::new("storing records", "rows", rows.len() as u64);
         for row in rows {
+            progress.inc(1);
             let Some(account) = members::account_by_member_no(&tx, &row.member_no)? else {
                 return Ok(Err(ImportError::Row {
                     line: row.line,
@@ -104,6 +107,7 @@ pub fn import(
             records::insert(&tx, &record, now)?;
             audience.insert(account.id);
         }
+        progress.finish();
         let mails = crate::flows::news::announce(&tx, &audience, from, now)?;
         db::audit(
             &tx,

@@ -26,7 +26,7 @@ pub struct Week {
     pub signup_by_web: i64,
     /// Sign-up mails sent (the requests answered).
     pub answered: i64,
-    /// Requests not answered, by reason (`rate_limited`, `auto_reply`, …).
+    /// Requests not answered, by reason (`rate_limited_address`, `invalid_sender`, …).
     pub not_answered: BTreeMap<String, i64>,
     pub registered: i64,
     pub first_logins: i64,

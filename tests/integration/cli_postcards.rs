@@ -377,3 +377,67 @@ fn a_missing_font_is_named_with_what_to_install() {
     ));
     assert!(err.contains("not-a-font.ttf: not a font"), "{err}");
 }
+
+/// Long jobs say how far they are: plain lines for a log (cron, journald), a bar with
+/// the rate and the time left on a terminal.
+#[test]
+fn long_jobs_report_progress_as_lines_in_a_log_and_as_a_bar_on_a_terminal() {
+    let daemon = TestDaemon::start();
+    let dir = config_beside(&daemon, "");
+    let members: String = (0..1200)
+        .map(|i| format!("{},会員 {i}\n", 90000 + i))
+        .collect();
+    std::fs::write(
+        dir.join("members.csv"),
+        format!("member_no,name\n{members}"),
+    )
+    .unwrap();
+    let out = run(
+        &dir,
+        &[
+            "members",
+            "import",
+            "members.csv",
+            "--postcards",
+            "p.csv",
+            "--pdf",
+            "p.pdf",
+        ],
+    );
+    ok(&out);
+    let log = String::from_utf8_lossy(&out.stderr);
+    for line in [
+        "issuing credentials: 120/1200 members (10%), ",
+        "postcards: 600/1200 cards (50%), ",
+        "postcards: 1200 cards in ",
+    ] {
+        assert!(log.contains(line), "{line:?} in {log}");
+    }
+    assert!(
+        log.contains("/s, about ") && log.contains(" s left"),
+        "{log}"
+    );
+
+    // On a terminal (script(1) gives the command one): indicatif's bar, not lines.
+    let command = format!(
+        "{} --config karamail.toml postcards print p.csv --out tty.pdf",
+        env!("CARGO_BIN_EXE_karamail")
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(&dir)
+        .env_remove("KARAMAIL_CONFIG")
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(
+        screen.contains("postcards [") && screen.contains("/1200"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("cards (50%)"),
+        "no plain lines on a terminal: {screen}"
+    );
+    assert!(dir.join("tty.pdf").exists());
+}
