@@ -419,10 +419,16 @@ pub fn print_pdf(job: &PdfJob, cards: &[Postcard], path: &Path) -> Result<Printe
         .render(job.templates, cards, job.sheet, &mut || progress.inc(1));
     progress.finish();
     let (bytes, printed) = rendered.map_err(|e| ImportError::Member(e.to_string()))?;
-    crate::postcards::write_private(path, &bytes).map_err(|source| ImportError::Read {
-        path: path.into(),
-        source,
-    })?;
+    if let Err(source) = crate::postcards::write_private(path, &bytes) {
+        // A file half written (a full disk) holds passwords: it goes.
+        if source.kind() != std::io::ErrorKind::AlreadyExists {
+            let _ = std::fs::remove_file(path);
+        }
+        return Err(ImportError::Read {
+            path: path.into(),
+            source,
+        });
+    }
     Ok(printed)
 }
 

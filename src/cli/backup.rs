@@ -70,6 +70,12 @@ pub fn restore(config: &Config, file: &Path) -> anyhow::Result<()> {
         true => Some(keep_current(target)?),
         false => None,
     };
+    if let Some((kept, true)) = &kept {
+        println!(
+            "the current database cannot be read by SQLite (damaged): kept byte for byte as {} and replaced whole",
+            kept.display()
+        );
+    }
     let mut progress = Progress::new("restoring", "pages", contents.pages as u64);
     let mut done = 0;
     backup::replace(file, target, &mut |copied, _| {
@@ -87,8 +93,11 @@ pub fn restore(config: &Config, file: &Path) -> anyhow::Result<()> {
             db::SCHEMA_VERSION
         );
     }
-    if let Some(kept) = kept {
-        println!("the database it replaced is kept as {}", kept.display());
+    if let Some((kept, _)) = kept {
+        println!(
+            "the database it replaced is kept as {} (personal data: delete it once the restore is verified)",
+            kept.display()
+        );
     }
     println!("start the daemon again: systemctl start karamail");
     drop(lock);
@@ -131,25 +140,48 @@ fn check_key(config: &Config, contents: &backup::Contents) -> anyhow::Result<()>
 }
 
 /// Copies the current database (with whatever its WAL holds) beside it, named by the
-/// time: `karamail.db.before-restore-20261122-181500`.
-fn keep_current(target: &Path) -> anyhow::Result<PathBuf> {
+/// time: `karamail.db.before-restore-20261122-181500`. One SQLite cannot read (the
+/// very case a restore is for) is kept byte for byte, its WAL beside it, and moved
+/// out of the way. Says where, and whether it was damaged.
+fn keep_current(target: &Path) -> anyhow::Result<(PathBuf, bool)> {
     let stamp = crate::jst::stamp(db::now());
-    let mut name = target.as_os_str().to_owned();
-    name.push(format!(".before-restore-{stamp}"));
-    let kept = PathBuf::from(name);
-    copy(target, &kept).with_context(|| {
-        format!(
-            "cannot keep the current database as {}; nothing changed",
-            kept.display()
-        )
-    })?;
-    Ok(kept)
+    let mut kept = with_suffix(target, &format!(".before-restore-{stamp}"));
+    for n in 2.. {
+        if !kept.exists() {
+            break;
+        }
+        kept = with_suffix(target, &format!(".before-restore-{stamp}-{n}"));
+    }
+    if copy(target, &kept).is_ok() {
+        return Ok((kept, false));
+    }
+    let _ = std::fs::remove_file(&kept);
+    for suffix in ["", "-wal"] {
+        let from = with_suffix(target, suffix);
+        if from.exists() {
+            std::fs::copy(&from, with_suffix(&kept, suffix)).with_context(|| {
+                format!(
+                    "cannot keep {} as {}; nothing changed",
+                    from.display(),
+                    kept.display()
+                )
+            })?;
+        }
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(with_suffix(target, suffix));
+    }
+    Ok((kept, true))
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
 fn partial_name(file: &Path) -> PathBuf {
-    let mut name = file.as_os_str().to_owned();
-    name.push(".partial");
-    PathBuf::from(name)
+    with_suffix(file, ".partial")
 }
 
 fn describe(contents: &backup::Contents) {

@@ -552,7 +552,12 @@ pub fn outbox_purge(
     older_than: crate::config::HumanDuration,
 ) -> anyhow::Result<()> {
     let before = db::now() - older_than.as_secs();
-    let removed = open(config)?.call_blocking(move |c| crate::db::outbox::purge_sent(c, before))?;
+    let removed = open(config)?.call_blocking(move |c| {
+        let tx = c.transaction()?;
+        let removed = crate::db::outbox::purge_sent(&tx, before)?;
+        tx.commit()?;
+        Ok(removed)
+    })?;
     println!(
         "{removed} sent mail(s) older than {} removed from the outbox (queued and failed ones are kept)",
         older_than.japanese()

@@ -20,6 +20,7 @@ impl PdfSetup {
     pub fn new(config: &Config) -> anyhow::Result<PdfSetup> {
         let printer = Printer::new(config)?;
         let templates = Templates::new(config.site.templates_dir.as_deref())?.get();
+        printer.check(&templates)?;
         Ok(PdfSetup { printer, templates })
     }
 

@@ -588,7 +588,7 @@ impl Config {
 /// `KARAMAIL_HTTP_LISTEN=0.0.0.0:80` sets `[http] listen`. The value is read as TOML
 /// when it parses as such (numbers, booleans, arrays) and as a plain string otherwise.
 fn apply_env_override(table: &mut toml::Table, name: &str, value: &str) -> Result<(), ConfigError> {
-    const SECTIONS: [&str; 8] = [
+    const SECTIONS: [&str; 9] = [
         "smtp",
         "http",
         "database",
@@ -597,6 +597,7 @@ fn apply_env_override(table: &mut toml::Table, name: &str, value: &str) -> Resul
         "policy",
         "limits",
         "postcards",
+        "retention",
     ];
     let Some(rest) = name.strip_prefix("KARAMAIL_") else {
         return Ok(());

@@ -149,8 +149,12 @@ pub fn replace(source: &Path, target: &Path, tick: &mut dyn FnMut(i64, i64)) -> 
                 i64::from(progress.pagecount - progress.remaining),
                 i64::from(progress.pagecount),
             );
-            if step == StepResult::Done {
-                break;
+            match step {
+                StepResult::Done => break,
+                StepResult::Busy | StepResult::Locked => {
+                    std::thread::sleep(std::time::Duration::from_millis(50))
+                }
+                _ => {}
             }
         }
     }

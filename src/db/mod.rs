@@ -460,16 +460,34 @@ fn lock_shared(path: &Path) -> Result<std::fs::File> {
 }
 
 /// `<database>.lock`, made 0600 if missing; it holds nothing, only its lock matters.
+/// Made by root (a sysadmin's command before the daemon's first start), it is given to
+/// the owner of its folder — the service user — so the daemon can still open it.
 pub fn open_lock(lock_path: &Path) -> Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .mode(0o600)
         .open(lock_path)
-        .map_err(|e| Error::Config(format!("cannot open {}: {e}", lock_path.display())))
+        .map_err(|e| {
+            Error::Backup(format!(
+                "cannot open {}: {e} (it must belong to the user karamail runs as: chown it, or run the command as that user)",
+                lock_path.display()
+            ))
+        })?;
+    let folder = lock_path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if let (Ok(mine), Ok(folder)) = (file.metadata(), std::fs::metadata(folder))
+        && mine.uid() != folder.uid()
+        && mine.uid() == 0
+    {
+        let _ = std::os::unix::fs::fchown(&file, Some(folder.uid()), Some(folder.gid()));
+    }
+    Ok(file)
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {

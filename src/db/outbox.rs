@@ -218,8 +218,7 @@ pub fn requeue(conn: &Connection, id: Option<i64>, now: i64) -> Result<usize> {
 }
 
 /// Removes sent mail older than `before`; queued and failed mail is never removed.
+/// Counted first, as retention counts (the `/metrics` counters do not go down).
 pub fn purge_sent(conn: &Connection, before: i64) -> Result<usize> {
-    Ok(conn
-        .prepare_cached("DELETE FROM outbox WHERE status = 'sent' AND sent_at < ?1")?
-        .execute([before])?)
+    super::retention::purge_mail(conn, "status = 'sent' AND sent_at < ?1", before)
 }

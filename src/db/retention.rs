@@ -58,23 +58,13 @@ pub fn purge(conn: &Connection, now: i64, ages: &Ages) -> Result<Purged> {
         .prepare_cached("DELETE FROM audit WHERE at < ?1")?
         .execute([audit_before])?;
 
-    // Every mail whose life is over (sent, failed, expired, cancelled); queued ones stay.
-    let mail_before = now - ages.sent_mail;
-    let ended = "status != 'queued' AND coalesce(sent_at, created_at) < ?1";
-    count_into(
+    // Mail whose life is over (sent, expired, cancelled). Queued mail stays, and so
+    // does failed mail: it waits for the sysadmin (`outbox retry` or `cancel`).
+    let mails = purge_mail(
         conn,
-        &format!(
-            "SELECT 'outbox:' || status, date(coalesce(sent_at, created_at) + ?2, 'unixepoch'), count(*)
-               FROM outbox WHERE {ended} GROUP BY 1, 2
-             UNION ALL
-             SELECT 'outbox:attempts', date(coalesce(sent_at, created_at) + ?2, 'unixepoch'), sum(attempts)
-               FROM outbox WHERE {ended} GROUP BY 1, 2"
-        ),
-        mail_before,
+        "status IN ('sent', 'expired', 'cancelled') AND coalesce(sent_at, created_at) < ?1",
+        now - ages.sent_mail,
     )?;
-    let mails = conn
-        .prepare_cached(&format!("DELETE FROM outbox WHERE {ended}"))?
-        .execute([mail_before])?;
 
     let links_before = now - ages.expired_links;
     // A session of a link long expired has expired too; it goes first (it refers to it).
@@ -91,6 +81,24 @@ pub fn purge(conn: &Connection, now: i64, ages: &Ages) -> Result<Purged> {
         mails,
         links,
     })
+}
+
+/// Deletes the outbox rows `condition` (its `?1` the cut-off) picks, counted first:
+/// by status, and their send attempts.
+pub fn purge_mail(conn: &Connection, condition: &str, before: i64) -> Result<usize> {
+    let day = "date(coalesce(sent_at, created_at) + ?2, 'unixepoch')";
+    count_into(
+        conn,
+        &format!(
+            "SELECT 'outbox:' || status, {day}, count(*) FROM outbox WHERE {condition} GROUP BY 1, 2
+             UNION ALL
+             SELECT 'outbox:attempts', {day}, sum(attempts) FROM outbox WHERE {condition} GROUP BY 1, 2"
+        ),
+        before,
+    )?;
+    Ok(conn
+        .prepare_cached(&format!("DELETE FROM outbox WHERE {condition}"))?
+        .execute([before])?)
 }
 
 /// Adds `(metric, day, n)` rows of `select` (its `?1` the cut-off, `?2` Japan time's
@@ -137,7 +145,7 @@ mod tests {
             for at in [now - 400 * DAY, now - 10 * DAY] {
                 c.execute("INSERT INTO audit (at, event) VALUES (?1, 'login')", [at])?;
             }
-            for (status, created) in [("sent", now - 40 * DAY), ("queued", now - 40 * DAY), ("sent", now - DAY)] {
+            for (status, created) in [("sent", now - 40 * DAY), ("queued", now - 40 * DAY), ("failed", now - 40 * DAY), ("sent", now - DAY)] {
                 c.execute(
                     "INSERT INTO outbox (kind, recipient, params, message_id, created_at, status, attempts, next_attempt_at, sent_at)
                      VALUES ('signup_link', 'a@example.jp', '{}', ?1, ?2, ?3, 1, ?2, CASE ?3 WHEN 'sent' THEN ?2 END)",
@@ -149,6 +157,8 @@ mod tests {
             assert_eq!(purged, Purged { signup_requests: 2, audit: 1, mails: 1, links: 0 });
             let left: i64 = c.query_row("SELECT count(*) FROM outbox WHERE status = 'queued'", [], |r| r.get(0))?;
             assert_eq!(left, 1, "a queued mail is never purged, however old");
+            let failed: i64 = c.query_row("SELECT count(*) FROM outbox WHERE status = 'failed'", [], |r| r.get(0))?;
+            assert_eq!(failed, 1, "a failed mail waits for the sysadmin");
             let mut totals = purged_totals(c, "signup:mail:")?;
             totals.sort();
             assert_eq!(totals, [("queued".to_string(), 1), ("rate_limited".to_string(), 1)]);

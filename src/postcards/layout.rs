@@ -85,8 +85,14 @@ fn parse_line(line: &str) -> Result<Draw, String> {
         "qr" => numbers(rest, 3, false)?,
         "rect" | "line" => numbers(rest, 4, false)?,
         other => {
+            // A rendered line may begin with a member's value (a password): only a
+            // word that looks like a mistyped command is shown.
+            let shown = match other.len() <= 8 && other.bytes().all(|b| b.is_ascii_lowercase()) {
+                true => format!(" {other:?}"),
+                false => String::new(),
+            };
             return Err(format!(
-                "unknown command {other:?} (text, right, mono, wrap, qr, rect, line)"
+                "unknown command{shown} (a line starts with text, right, mono, wrap, qr, rect or line)"
             ));
         }
     };
@@ -144,13 +150,16 @@ fn numbers(rest: &str, count: usize, with_text: bool) -> Result<(Vec<f32>, Strin
             .ok()
             .filter(|v: &f32| v.is_finite() && *v >= 0.0 && *v <= CARD_MM.1)
             .ok_or_else(|| {
-                format!("expected {count} numbers (mm from the top left, at most 148), word {} is {word:?}", i + 1)
+                format!(
+                    "expected {count} numbers (mm from the top left, at most 148); word {} is not one",
+                    i + 1
+                )
             })?;
         numbers.push(value);
     }
     let text = words.next().unwrap_or("").trim().to_string();
     match (with_text, text.is_empty()) {
-        (false, false) => Err(format!("unexpected {text:?} after the numbers")),
+        (false, false) => Err("unexpected text after the numbers".into()),
         _ => Ok((numbers, text)),
     }
 }

@@ -146,21 +146,11 @@ impl Printer {
         );
         let mut warnings = Vec::new();
         for card in cards {
-            let rendered = templates
-                .tera
-                .render("postcard.txt", &tera_context(&self.context(card)))
-                .map_err(|e| PostcardError::Template(crate::templates::describe(&e)))?;
-            let draws = layout::parse(&rendered)?;
-            let missing = document.missing(&card.name, layout::Face::Japanese);
-            if !missing.is_empty() {
-                warnings.push(format!(
-                    "member {}: the font has no {} in the name {:?}; those characters are left out — write them in by hand or set [postcards] font to a font that has them",
-                    card.member_no,
-                    missing.iter().map(|c| format!("{c:?} (U+{:04X})", *c as u32)).collect::<Vec<_>>().join(", "),
-                    card.name
-                ));
+            let draws = self.layout(templates, card)?;
+            warnings.extend(self.check_glyphs(&mut document, &draws, card)?);
+            for note in document.add_card(draws) {
+                warnings.push(format!("member {}: {note}", card.member_no));
             }
-            document.add_card(draws);
             tick();
         }
         let pages = match sheet {
@@ -178,6 +168,76 @@ impl Printer {
         ))
     }
 
+    /// Renders and reads one sample card: a broken layout or a font that cannot set
+    /// the layout's own text is named before any credential is issued.
+    pub fn check(&self, templates: &Loaded) -> Result<(), PostcardError> {
+        let sample = Postcard {
+            member_no: "1001".into(),
+            name: "見本 花子".into(),
+            temp_login_id: "ABC123456".into(),
+            temp_password: "abcdEFGH23".into(),
+        };
+        self.render(templates, &[sample], Sheet::Postcard, &mut || {})
+            .map(|_| ())
+    }
+
+    fn layout(
+        &self,
+        templates: &Loaded,
+        card: &Postcard,
+    ) -> Result<Vec<layout::Draw>, PostcardError> {
+        let rendered = templates
+            .tera
+            .render("postcard.txt", &tera_context(&self.context(card)))
+            .map_err(|e| PostcardError::Template(crate::templates::describe(&e)))?;
+        layout::parse(&rendered)
+    }
+
+    /// A character of the layout's own text that a font lacks fails the print (the
+    /// font is not the right one); one of a member's name is left out with a warning.
+    fn check_glyphs(
+        &self,
+        document: &mut pdf::Document,
+        draws: &[layout::Draw],
+        card: &Postcard,
+    ) -> Result<Vec<String>, PostcardError> {
+        for draw in draws {
+            let (face, text) = match draw {
+                layout::Draw::Text { face, text, .. } => (*face, text),
+                layout::Draw::Wrap { text, .. } => (layout::Face::Japanese, text),
+                _ => continue,
+            };
+            let missing: Vec<char> = document
+                .missing(text, face)
+                .into_iter()
+                .filter(|c| !card.name.contains(*c))
+                .collect();
+            if !missing.is_empty() {
+                let (font, key) = match face {
+                    layout::Face::Japanese => (&self.japanese, "font"),
+                    layout::Face::Mono => (&self.mono, "mono_font"),
+                };
+                return Err(PostcardError::Font {
+                    path: font.path().into(),
+                    message: format!(
+                        "has no {} that postcard.txt uses: set [postcards] {key} to a font that has them",
+                        describe_chars(&missing)
+                    ),
+                });
+            }
+        }
+        let missing = document.missing(&card.name, layout::Face::Japanese);
+        Ok(match missing.is_empty() {
+            true => Vec::new(),
+            false => vec![format!(
+                "member {}: the font has no {} in the name {:?}; those characters are left out — write them in by hand or set [postcards] font to a font that has them",
+                card.member_no,
+                describe_chars(&missing),
+                card.name
+            )],
+        })
+    }
+
     fn context(&self, card: &Postcard) -> CardContext<'_> {
         let site = &self.config.site;
         CardContext {
@@ -193,6 +253,23 @@ impl Printer {
             temp_login_id: one_line(&card.temp_login_id),
             temp_password: one_line(&card.temp_password),
         }
+    }
+}
+
+/// `'𠮷' (U+20BB7), 'ご' (U+3054)`.
+fn describe_chars(chars: &[char]) -> String {
+    let mut chars = chars.to_vec();
+    chars.sort_unstable();
+    chars.dedup();
+    let shown: Vec<String> = chars
+        .iter()
+        .take(5)
+        .map(|c| format!("{c:?} (U+{:04X})", *c as u32))
+        .collect();
+    let more = chars.len().saturating_sub(5);
+    match more {
+        0 => shown.join(", "),
+        n => format!("{} and {n} more", shown.join(", ")),
     }
 }
 

@@ -10,6 +10,21 @@ use super::font::Font;
 use super::layout::{CARD_MM, Draw, Face};
 use super::{PostcardError, Sheet};
 
+/// The margin a line keeps from the card's edge, and the smallest size a line too long
+/// for the card is set in, in mm and points.
+const MARGIN: f32 = 4.0;
+const SMALLEST: f32 = 5.0;
+
+/// The size (at most `size`) at which text `unit_mm` wide at 1 pt fits `room` mm;
+/// `None` when not even `SMALLEST` does.
+fn fitted_size(unit_mm: f32, size: f32, room: f32) -> Option<f32> {
+    if unit_mm * size <= room {
+        return Some(size);
+    }
+    let fitted = room / unit_mm;
+    (fitted >= SMALLEST).then_some(fitted)
+}
+
 /// What may hang past the end of a line rather than start the next (禁則).
 const HANGING: [char; 6] = ['、', '。', '」', '）', '，', '．'];
 /// Points per millimetre.
@@ -84,7 +99,10 @@ impl Document {
         }
     }
 
-    pub fn add_card(&mut self, draws: Vec<Draw>) {
+    /// Adds a card; says which of its lines had to be set smaller to fit the card, or
+    /// did not fit even so (cut at the card's edge).
+    pub fn add_card(&mut self, draws: Vec<Draw>) -> Vec<String> {
+        let notes = self.fit(&draws);
         match self.sheet {
             Sheet::Postcard => {
                 let mut content = Content::new();
@@ -98,6 +116,36 @@ impl Document {
                 }
             }
         }
+        notes
+    }
+
+    /// The lines too wide for the card at any size down to `SMALLEST`.
+    fn fit(&mut self, draws: &[Draw]) -> Vec<String> {
+        let mut notes = Vec::new();
+        for draw in draws {
+            if let Draw::Text {
+                x,
+                y,
+                size,
+                face,
+                right_aligned,
+                text,
+            } = draw
+            {
+                let room = if *right_aligned {
+                    *x - MARGIN
+                } else {
+                    CARD_MM.0 - MARGIN - x
+                };
+                if fitted_size(self.font(*face).width(text, 1.0) / MM, *size, room).is_none() {
+                    // Not the text itself: a layout line may hold the password.
+                    notes.push(format!(
+                        "the line at {x} mm, {y} mm does not fit the card even at {SMALLEST} pt and is cut at its edge: check this card"
+                    ));
+                }
+            }
+        }
+        notes
     }
 
     /// Four cards on an A4 sheet, 2 × 2, centred, with marks where to cut.
@@ -165,6 +213,13 @@ impl Document {
         page_height: f32,
     ) {
         let at = |x: f32, y: f32| ((origin.0 + x) * MM, (page_height - origin.1 - y) * MM);
+        // Nothing of a card reaches its neighbour on an A4 sheet, whatever the layout.
+        let (left, bottom) = at(0.0, CARD_MM.1);
+        content.save_state();
+        content
+            .rect(left, bottom, CARD_MM.0 * MM, CARD_MM.1 * MM)
+            .clip_nonzero()
+            .end_path();
         for draw in draws {
             match draw {
                 Draw::Text {
@@ -175,10 +230,27 @@ impl Document {
                     right_aligned,
                     text,
                 } => {
-                    let width_mm = self.font(*face).width(text, *size) / MM;
-                    let x = if *right_aligned { x - width_mm } else { *x };
+                    // A line too long for the card (a long name) is set smaller.
+                    let unit_mm = self.font(*face).width(text, 1.0) / MM;
+                    let room = if *right_aligned {
+                        *x - MARGIN
+                    } else {
+                        CARD_MM.0 - MARGIN - x
+                    };
+                    // Too long even so: what would pass the edge is not set at all
+                    // (clipped text would still be in the file, and on the next card).
+                    let (size, text) = match fitted_size(unit_mm, *size, room) {
+                        Some(size) => (size, text.clone()),
+                        None => (SMALLEST, self.cut_to(*face, text, room * MM, SMALLEST)),
+                    };
+                    let unit_mm = self.font(*face).width(&text, 1.0) / MM;
+                    let x = if *right_aligned {
+                        x - unit_mm * size
+                    } else {
+                        *x
+                    };
                     let (px, py) = at(x, *y);
-                    self.show(content, *face, *size, (px, py), text);
+                    self.show(content, *face, size, (px, py), &text);
                 }
                 Draw::Wrap {
                     x,
@@ -234,6 +306,7 @@ impl Document {
                 }
             }
         }
+        content.restore_state();
     }
 
     fn show(&mut self, content: &mut Content, face: Face, size: f32, at: (f32, f32), text: &str) {
@@ -257,6 +330,20 @@ impl Document {
             .next_line(at.0, at.1)
             .show(Str(&glyphs))
             .end_text();
+    }
+
+    /// The longest start of `text` no wider than `width` points.
+    fn cut_to(&mut self, face: Face, text: &str, width: f32, size: f32) -> String {
+        let font = self.font(face);
+        let mut cut = String::new();
+        for c in text.chars() {
+            cut.push(c);
+            if font.width(&cut, size) > width {
+                cut.pop();
+                break;
+            }
+        }
+        cut
     }
 
     /// Lines no wider than `width` points. Latin words (a mail address, a URL) stay

@@ -295,7 +295,7 @@ fn the_society_overrides_the_layout_and_a_broken_one_is_named_before_anything_is
         ],
     ));
     assert!(
-        err.contains("postcard.txt, line 2 as rendered: unexpected \"extra\""),
+        err.contains("postcard.txt, line 2 as rendered: unexpected text after the numbers"),
         "{err}"
     );
     assert!(!dir.join("p.csv").exists() && !dir.join("p.pdf").exists());
@@ -440,4 +440,118 @@ fn long_jobs_report_progress_as_lines_in_a_log_and_as_a_bar_on_a_terminal() {
         "no plain lines on a terminal: {screen}"
     );
     assert!(dir.join("tty.pdf").exists());
+}
+
+#[test]
+fn a_name_too_long_is_set_smaller_and_never_reaches_the_next_card() {
+    let daemon = TestDaemon::start();
+    let dir = config_beside(&daemon, "");
+    let long = "寿限無寿限無五劫の擦り切れ海砂利水魚の水行末雲来末風来末食う寝る処に住む処やぶら小路の藪柑子パイポパイポパイポのシューリンガン";
+    std::fs::write(
+        dir.join("members.csv"),
+        format!("member_no,name\n9101,{long}\n9102,短い 名前\n"),
+    )
+    .unwrap();
+    let stdout = ok(&run(
+        &dir,
+        &[
+            "members",
+            "import",
+            "members.csv",
+            "--postcards",
+            "p.csv",
+            "--pdf",
+            "a4.pdf",
+            "--sheet",
+            "a4",
+        ],
+    ));
+    assert!(
+        stdout.contains(
+            "WARNING: member 9101: the line at 8 mm, 29 mm does not fit the card even at 5 pt"
+        ),
+        "{stdout}"
+    );
+    // The right-hand card of the sheet (x from 105 mm): none of the long name.
+    let pdf = dir.join("a4.pdf");
+    let right = poppler(
+        "pdftotext",
+        &[
+            "-x",
+            "298",
+            "-y",
+            "0",
+            "-W",
+            "298",
+            "-H",
+            "420",
+            pdf.to_str().unwrap(),
+            "-",
+        ],
+    );
+    assert!(right.contains("短い 名前 様"), "{right}");
+    assert!(
+        !right.contains("シューリンガン") && !right.contains("パイポ"),
+        "{right}"
+    );
+    let left = poppler(
+        "pdftotext",
+        &[
+            "-x",
+            "0",
+            "-y",
+            "0",
+            "-W",
+            "297",
+            "-H",
+            "420",
+            pdf.to_str().unwrap(),
+            "-",
+        ],
+    );
+    assert!(left.contains("寿限無寿限無"), "{left}");
+}
+
+#[test]
+fn a_font_without_japanese_or_a_layout_mistake_is_refused_and_shows_no_password() {
+    let daemon = TestDaemon::start();
+    let dir = config_beside(
+        &daemon,
+        "templates_dir = \"templates\"\n[postcards]\nfont = \"/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf\"\n",
+    );
+    std::fs::create_dir(dir.join("templates")).unwrap();
+    std::fs::write(dir.join("members.csv"), "member_no,name\n9201,山田 太郎\n").unwrap();
+    let import = [
+        "members",
+        "import",
+        "members.csv",
+        "--postcards",
+        "p.csv",
+        "--pdf",
+        "p.pdf",
+    ];
+    let err = failed(&run(&dir, &import));
+    assert!(err.contains("DejaVuSans.ttf: has no "), "{err}");
+    assert!(
+        err.contains("that postcard.txt uses: set [postcards] font"),
+        "{err}"
+    );
+    assert!(!dir.join("p.csv").exists());
+
+    let dir = config_beside(&daemon, "templates_dir = \"templates\"\n");
+    std::fs::write(
+        dir.join("templates/postcard.txt"),
+        "{{ temp_password }} 8 20 12\nmono 51 48 {{ temp_password }} x\n",
+    )
+    .unwrap();
+    let err = failed(&run(&dir, &import));
+    assert!(
+        err.contains("line 1 as rendered: unknown command (a line starts with"),
+        "{err}"
+    );
+    assert!(!err.contains("abcdEFGH23"), "a value never shows: {err}");
+    assert!(
+        !dir.join("p.csv").exists(),
+        "checked before anything is issued"
+    );
 }
