@@ -152,6 +152,8 @@ CREATE TABLE login_history (
     device    TEXT NOT NULL
 );
 CREATE INDEX login_history_member ON login_history (member_id, at);
+-- The roll-out report and /metrics count members active in the last 30 days.
+CREATE INDEX login_history_at ON login_history (at);
 
 -- Requests for a password reissue mail, for rate limits.
 CREATE TABLE reset_requests (

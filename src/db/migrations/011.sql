@@ -16,3 +16,5 @@ CREATE TABLE purged_counts (
     n      INTEGER NOT NULL,
     PRIMARY KEY (metric, day)
 );
+-- The report and /metrics count members active in the last 30 days by time.
+CREATE INDEX login_history_at ON login_history (at);
