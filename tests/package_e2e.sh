@@ -69,9 +69,11 @@ check "check-config" as_karamail check-config
 check "no database was made in the admin's folder" test ! -e "$admin/karamail-data"
 check "systemd-analyze verify on the backup unit and timer" sh -c "! command -v systemd-analyze >/dev/null || systemd-analyze verify /lib/systemd/system/karamail-backup.service /lib/systemd/system/karamail-backup.timer"
 backup_start=$(sed -n 's/^ExecStart=//p' /lib/systemd/system/karamail-backup.service | sed 's/%%/%/g')
+rm -f /var/backups/karamail/karamail-*.db   # an earlier run's on this machine
 check "the backup unit's command, as karamail, beside the running daemon" sh -c "cd / && KARAMAIL_CONFIG=/etc/karamail/karamail.toml runuser -u karamail -- $backup_start"
-check "a backup 0600 karamail in /var/backups/karamail" sh -c "test \"\$(stat -c '%a %U' /var/backups/karamail/karamail-*.db)\" = '600 karamail'"
-check "restore refuses while the daemon runs" sh -c "runuser -u karamail -- karamail --config /etc/karamail/karamail.toml restore /var/backups/karamail/karamail-*.db 2>&1 | grep -q 'is in use'"
+backup=$(ls -t /var/backups/karamail/karamail-*.db 2>/dev/null | head -n 1 || true)
+check "a backup 0600 karamail in /var/backups/karamail" test "$(stat -c '%a %U' "$backup")" = "600 karamail"
+check "restore refuses while the daemon runs" sh -c "runuser -u karamail -- karamail --config /etc/karamail/karamail.toml restore '$backup' 2>&1 | grep -q 'is in use'"
 
 # A member signs up against the installed daemon.
 ADMIN="$admin" python3 - <<'PY'

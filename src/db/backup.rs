@@ -59,25 +59,7 @@ pub fn copy(source: &Path, target: &Path, tick: &mut dyn FnMut(i64, i64)) -> Res
         r.get::<_, i64>(0)
     })?;
     let mut dst = Connection::open(target)?;
-    {
-        let backup = Backup::new(&src, &mut dst)?;
-        loop {
-            let step = backup.step(PAGES_PER_STEP)?;
-            let progress = backup.progress();
-            tick(
-                i64::from(progress.pagecount - progress.remaining),
-                i64::from(progress.pagecount),
-            );
-            match step {
-                StepResult::Done => break,
-                StepResult::More => {}
-                StepResult::Busy | StepResult::Locked => {
-                    std::thread::sleep(std::time::Duration::from_millis(50))
-                }
-                _ => {}
-            }
-        }
-    }
+    run(&src, &mut dst, PAGES_PER_STEP, tick)?;
     src.execute_batch("COMMIT")?;
     // One file, no -wal beside it: a backup is a plain file to move around.
     dst.pragma_update(None, "journal_mode", "DELETE")?;
@@ -140,24 +122,33 @@ pub fn replace(source: &Path, target: &Path, tick: &mut dyn FnMut(i64, i64)) -> 
     let src = Connection::open_with_flags(source, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let mut dst = Connection::open(target)?;
     dst.busy_timeout(std::time::Duration::from_secs(5))?;
-    {
-        let backup = Backup::new(&src, &mut dst)?;
-        loop {
-            let step = backup.step(-1)?;
-            let progress = backup.progress();
-            tick(
-                i64::from(progress.pagecount - progress.remaining),
-                i64::from(progress.pagecount),
-            );
-            match step {
-                StepResult::Done => break,
-                StepResult::Busy | StepResult::Locked => {
-                    std::thread::sleep(std::time::Duration::from_millis(50))
-                }
-                _ => {}
-            }
-        }
-    }
+    run(&src, &mut dst, -1, tick)?;
     dst.pragma_update(None, "journal_mode", "WAL")?;
     Ok(())
+}
+
+/// SQLite's backup from `src` into `dst`, `pages` at a step (-1: all), waiting out a
+/// busy destination; `tick(copied, total)` after each step.
+fn run(
+    src: &Connection,
+    dst: &mut Connection,
+    pages: i32,
+    tick: &mut dyn FnMut(i64, i64),
+) -> Result<()> {
+    let backup = Backup::new(src, dst)?;
+    loop {
+        let step = backup.step(pages)?;
+        let progress = backup.progress();
+        tick(
+            i64::from(progress.pagecount - progress.remaining),
+            i64::from(progress.pagecount),
+        );
+        match step {
+            StepResult::Done => return Ok(()),
+            StepResult::Busy | StepResult::Locked => {
+                std::thread::sleep(std::time::Duration::from_millis(50))
+            }
+            _ => {}
+        }
+    }
 }

@@ -29,6 +29,17 @@ pub(crate) fn failed(out: &Output) -> String {
 }
 
 /// The daemon's own folder with a config the binary shares with it (one database).
+/// `members import` with the postcards as a PDF too, as the sysadmin types it.
+const IMPORT_PDF: [&str; 7] = [
+    "members",
+    "import",
+    "members.csv",
+    "--postcards",
+    "p.csv",
+    "--pdf",
+    "p.pdf",
+];
+
 pub(crate) fn config_beside(daemon: &TestDaemon, extra: &str) -> std::path::PathBuf {
     let dir = daemon.dir.path().to_path_buf();
     std::fs::write(
@@ -116,18 +127,7 @@ fn import_with_pdf_prints_each_members_card_and_the_card_signs_them_up() {
         "member_no,name\n3001,山田 太郎\n3002,佐藤 花子\n3003,髙橋 𠮷子\n",
     )
     .unwrap();
-    let out = run(
-        &dir,
-        &[
-            "members",
-            "import",
-            "members.csv",
-            "--postcards",
-            "p.csv",
-            "--pdf",
-            "p.pdf",
-        ],
-    );
+    let out = run(&dir, &IMPORT_PDF);
     let stdout = ok(&out);
     assert!(
         stdout.contains("postcards PDF: p.pdf (3 card(s) on 3 page(s)"),
@@ -282,18 +282,7 @@ fn the_society_overrides_the_layout_and_a_broken_one_is_named_before_anything_is
         "text 8 20 12 {{ name }} 様\nqr 8 30 40 extra\n",
     )
     .unwrap();
-    let err = failed(&run(
-        &dir,
-        &[
-            "members",
-            "import",
-            "members.csv",
-            "--postcards",
-            "p.csv",
-            "--pdf",
-            "p.pdf",
-        ],
-    ));
+    let err = failed(&run(&dir, &IMPORT_PDF));
     assert!(
         err.contains("postcard.txt, line 2 as rendered: unexpected text after the numbers"),
         "{err}"
@@ -319,18 +308,7 @@ fn the_society_overrides_the_layout_and_a_broken_one_is_named_before_anything_is
         "text 8 20 12 {{ name }} 様（組合版）\nmono 8 40 14 {{ temp_login_id }}\nmono 8 50 14 {{ temp_password }}\n",
     )
     .unwrap();
-    ok(&run(
-        &dir,
-        &[
-            "members",
-            "import",
-            "members.csv",
-            "--postcards",
-            "p.csv",
-            "--pdf",
-            "p.pdf",
-        ],
-    ));
+    ok(&run(&dir, &IMPORT_PDF));
     let text = page_text(&dir.join("p.pdf"), 1);
     assert!(text.contains("山田 太郎 様（組合版）"), "{text}");
     assert!(!text.contains("ご登録の手順"), "{text}");
@@ -341,18 +319,7 @@ fn a_missing_font_is_named_with_what_to_install() {
     let daemon = TestDaemon::start();
     let dir = config_beside(&daemon, "[postcards]\nfont = \"/nonexistent/ipaexg.ttf\"\n");
     std::fs::write(dir.join("members.csv"), "member_no,name\n6001,山田 太郎\n").unwrap();
-    let err = failed(&run(
-        &dir,
-        &[
-            "members",
-            "import",
-            "members.csv",
-            "--postcards",
-            "p.csv",
-            "--pdf",
-            "p.pdf",
-        ],
-    ));
+    let err = failed(&run(&dir, &IMPORT_PDF));
     assert!(
         err.contains("font /nonexistent/ipaexg.ttf: No such file"),
         "{err}"
@@ -363,18 +330,7 @@ fn a_missing_font_is_named_with_what_to_install() {
     );
     std::fs::write(dir.join("not-a-font.ttf"), "hello").unwrap();
     let dir2 = config_beside(&daemon, "[postcards]\nmono_font = \"not-a-font.ttf\"\n");
-    let err = failed(&run(
-        &dir2,
-        &[
-            "members",
-            "import",
-            "members.csv",
-            "--postcards",
-            "p.csv",
-            "--pdf",
-            "p.pdf",
-        ],
-    ));
+    let err = failed(&run(&dir2, &IMPORT_PDF));
     assert!(err.contains("not-a-font.ttf: not a font"), "{err}");
 }
 
@@ -392,18 +348,7 @@ fn long_jobs_report_progress_as_lines_in_a_log_and_as_a_bar_on_a_terminal() {
         format!("member_no,name\n{members}"),
     )
     .unwrap();
-    let out = run(
-        &dir,
-        &[
-            "members",
-            "import",
-            "members.csv",
-            "--postcards",
-            "p.csv",
-            "--pdf",
-            "p.pdf",
-        ],
-    );
+    let out = run(&dir, &IMPORT_PDF);
     ok(&out);
     let log = String::from_utf8_lossy(&out.stderr);
     for line in [
@@ -521,16 +466,7 @@ fn a_font_without_japanese_or_a_layout_mistake_is_refused_and_shows_no_password(
     );
     std::fs::create_dir(dir.join("templates")).unwrap();
     std::fs::write(dir.join("members.csv"), "member_no,name\n9201,山田 太郎\n").unwrap();
-    let import = [
-        "members",
-        "import",
-        "members.csv",
-        "--postcards",
-        "p.csv",
-        "--pdf",
-        "p.pdf",
-    ];
-    let err = failed(&run(&dir, &import));
+    let err = failed(&run(&dir, &IMPORT_PDF));
     assert!(err.contains("DejaVuSans.ttf: has no "), "{err}");
     assert!(
         err.contains("that postcard.txt uses: set [postcards] font"),
@@ -544,7 +480,7 @@ fn a_font_without_japanese_or_a_layout_mistake_is_refused_and_shows_no_password(
         "{{ temp_password }} 8 20 12\nmono 51 48 {{ temp_password }} x\n",
     )
     .unwrap();
-    let err = failed(&run(&dir, &import));
+    let err = failed(&run(&dir, &IMPORT_PDF));
     assert!(
         err.contains("line 1 as rendered: unknown command (a line starts with"),
         "{err}"
