@@ -448,6 +448,14 @@ pub fn check_config(path: Option<&Path>) -> anyhow::Result<()> {
         }
     );
     println!("  senders  sender_auth = {:?}", config.smtp.sender_auth);
+    match crate::postcards::Printer::new(&config) {
+        Ok(printer) => println!(
+            "  postcards fonts {} and {}",
+            printer.fonts()[0].display(),
+            printer.fonts()[1].display()
+        ),
+        Err(e) => println!("  postcards cannot be printed: {e}"),
+    }
     match published {
         Some(crate::dkim::Published::Matches(name)) => {
             println!("  dkim     {name}: the published record holds the key")
