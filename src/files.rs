@@ -3,7 +3,7 @@
 //! passwords, the server key): each is made private to karamail's user — files 0600,
 //! folders 0700 — whatever the umask of the shell or unit that started it.
 
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 /// From now on, everything this process creates is private to its user: SQLite's
@@ -35,5 +35,25 @@ pub fn make_private(path: &Path) {
     if mode & 0o077 != 0 {
         let private = if meta.is_dir() { 0o700 } else { 0o600 };
         let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(private));
+    }
+}
+
+/// A new file (never one that exists: it may hold what is not printed yet), 0600.
+pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// Flushes `file`'s folder, so a rename into it is durable.
+pub fn sync_dir_of(file: &Path) {
+    let dir = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if let Ok(dir) = std::fs::File::open(dir) {
+        let _ = dir.sync_all();
     }
 }

@@ -54,6 +54,33 @@ pub fn japanese_date(text: &str) -> String {
     format!("{}年{}月{}日", parts[0], parts[1], parts[2])
 }
 
+/// The Unix time a `YYYY-MM-DD` day starts in Japan; `None` for anything else.
+pub fn day_start(text: &str) -> Option<i64> {
+    if !is_date(text) {
+        return None;
+    }
+    let (y, m, d): (i64, i64, i64) = (
+        text[..4].parse().ok()?,
+        text[5..7].parse().ok()?,
+        text[8..10].parse().ok()?,
+    );
+    // Howard Hinnant's days-from-civil (the inverse of `civil`).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some((era * 146_097 + doe - 719_468) * 86400 - JST_OFFSET)
+}
+
+/// The Unix time of Monday 00:00 in Japan of `unix`'s week.
+pub fn week_start(unix: i64) -> i64 {
+    let days = (unix + JST_OFFSET).div_euclid(86400);
+    // 1970-01-01 was a Thursday: Monday is 0 three days before.
+    let monday = days - (days + 3).rem_euclid(7);
+    monday * 86400 - JST_OFFSET
+}
+
 /// Whether `text` is a real date written `YYYY-MM-DD`.
 pub fn is_date(text: &str) -> bool {
     let parts: Vec<&str> = text.split('-').collect();
@@ -104,6 +131,21 @@ mod tests {
         assert!(!is_date("2024-13-01"));
         assert!(!is_date("2024/01/01"));
         assert!(!is_date("24-01-01"));
+    }
+
+    #[test]
+    fn a_day_starts_at_midnight_in_japan_and_a_week_on_monday() {
+        for unix in [0, 1_709_164_800, 1_795_361_400, 4_102_444_800] {
+            let start = day_start(&date(unix)).unwrap();
+            assert_eq!(date(start), date(unix));
+            assert_eq!(date(start - 1), date(unix - 86_400), "{unix}");
+            let monday = week_start(unix);
+            assert!(monday <= unix && unix - monday < 7 * 86_400);
+            assert_eq!(monday, day_start(&date(monday)).unwrap());
+        }
+        // 2026-11-23 (JST) is a Monday: 2026-11-22 15:30 UTC is already in its week.
+        assert_eq!(date(week_start(1_795_361_400)), "2026-11-23");
+        assert_eq!(day_start("2026-02-30"), None);
     }
 }
 

@@ -468,12 +468,7 @@ fn issue_credentials(
 /// `member_no,name,temp_login_id,temp_password`, UTF-8 with a BOM so Excel opens it
 /// right, readable by its owner only, flushed to disk.
 fn write_postcards(path: &Path, issued: &[Issued]) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
+    let file = crate::files::create_private(path)?;
     let mut out = std::io::BufWriter::new(file);
     out.write_all(b"\xEF\xBB\xBF")?;
     let mut writer = csv::Writer::from_writer(&mut out);

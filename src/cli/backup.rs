@@ -38,7 +38,7 @@ pub fn backup(config: &Config, file: &Path) -> anyhow::Result<()> {
         }
     };
     std::fs::rename(&partial, file).with_context(|| format!("cannot write {}", file.display()))?;
-    sync_dir_of(file);
+    crate::files::sync_dir_of(file);
     println!("backup written: {} (mode 0600)", file.display());
     describe(&contents);
     println!(
@@ -192,16 +192,5 @@ fn describe(contents: &backup::Contents) {
     );
     for (what, count) in &contents.rows {
         println!("  {what:<20} {count}");
-    }
-}
-
-/// A rename is durable once its folder is flushed.
-fn sync_dir_of(file: &Path) {
-    let dir = file
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if let Ok(dir) = std::fs::File::open(dir) {
-        let _ = dir.sync_all();
     }
 }

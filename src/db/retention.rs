@@ -36,27 +36,20 @@ const JST: i64 = 9 * 3600;
 
 /// Purges everything past its age in one transaction (the caller's).
 pub fn purge(conn: &Connection, now: i64, ages: &Ages) -> Result<Purged> {
-    let requests_before = now - ages.signup_requests;
-    count_into(
+    let signup_requests = count_and_delete(
         conn,
         "SELECT 'signup:' || via || ':' || outcome, date(requested_at + ?2, 'unixepoch'), count(*)
            FROM signup_requests WHERE requested_at < ?1 GROUP BY 1, 2",
-        requests_before,
+        "DELETE FROM signup_requests WHERE requested_at < ?1",
+        now - ages.signup_requests,
     )?;
-    let signup_requests = conn
-        .prepare_cached("DELETE FROM signup_requests WHERE requested_at < ?1")?
-        .execute([requests_before])?;
-
-    let audit_before = now - ages.audit;
-    count_into(
+    let audit = count_and_delete(
         conn,
         "SELECT 'audit:' || event, date(at + ?2, 'unixepoch'), count(*)
            FROM audit WHERE at < ?1 GROUP BY 1, 2",
-        audit_before,
+        "DELETE FROM audit WHERE at < ?1",
+        now - ages.audit,
     )?;
-    let audit = conn
-        .prepare_cached("DELETE FROM audit WHERE at < ?1")?
-        .execute([audit_before])?;
 
     // Mail whose life is over (sent, expired, cancelled). Queued mail stays, and so
     // does failed mail: it waits for the sysadmin (`outbox retry` or `cancel`).
@@ -87,29 +80,27 @@ pub fn purge(conn: &Connection, now: i64, ages: &Ages) -> Result<Purged> {
 /// by status, and their send attempts.
 pub fn purge_mail(conn: &Connection, condition: &str, before: i64) -> Result<usize> {
     let day = "date(coalesce(sent_at, created_at) + ?2, 'unixepoch')";
-    count_into(
+    count_and_delete(
         conn,
         &format!(
             "SELECT 'outbox:' || status, {day}, count(*) FROM outbox WHERE {condition} GROUP BY 1, 2
              UNION ALL
              SELECT 'outbox:attempts', {day}, sum(attempts) FROM outbox WHERE {condition} GROUP BY 1, 2"
         ),
+        &format!("DELETE FROM outbox WHERE {condition}"),
         before,
-    )?;
-    Ok(conn
-        .prepare_cached(&format!("DELETE FROM outbox WHERE {condition}"))?
-        .execute([before])?)
+    )
 }
 
-/// Adds `(metric, day, n)` rows of `select` (its `?1` the cut-off, `?2` Japan time's
-/// offset) to `purged_counts`.
-fn count_into(conn: &Connection, select: &str, before: i64) -> Result<()> {
+/// Adds the `(metric, day, n)` rows of `select` (its `?1` the cut-off, `?2` Japan
+/// time's offset) to `purged_counts`, then runs `delete` (its `?1` the cut-off).
+fn count_and_delete(conn: &Connection, select: &str, delete: &str, before: i64) -> Result<usize> {
     conn.prepare_cached(&format!(
         "INSERT INTO purged_counts (metric, day, n) SELECT * FROM ({select}) WHERE true
          ON CONFLICT (metric, day) DO UPDATE SET n = n + excluded.n"
     ))?
     .execute(params![before, JST])?;
-    Ok(())
+    Ok(conn.prepare_cached(delete)?.execute([before])?)
 }
 
 /// Totals of purged rows whose metric starts with `prefix`, by the rest of its name

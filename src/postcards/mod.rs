@@ -281,12 +281,7 @@ fn tera_context(context: &CardContext) -> tera::Context {
 /// flushed to disk: a postcards file holds passwords.
 pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut file = crate::files::create_private(path)?;
     file.write_all(bytes)?;
     file.sync_all()
 }

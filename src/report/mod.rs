@@ -14,7 +14,6 @@ mod chart;
 use crate::error::{Error, Result};
 
 const DAY: i64 = 86_400;
-const JST: i64 = 9 * 3600;
 
 #[derive(Debug, Serialize)]
 pub struct Week {
@@ -49,21 +48,13 @@ pub struct Report {
     pub funnel: Funnel,
 }
 
-/// The Monday 00:00 (Japan time) of `unix`'s week, as a Unix time.
-fn week_start(unix: i64) -> i64 {
-    let days = (unix + JST).div_euclid(DAY);
-    // 1970-01-01 was a Thursday: Monday is 0 three days before.
-    let monday = days - (days + 3).rem_euclid(7);
-    monday * DAY - JST
-}
-
 /// The report from `since` (a Unix time; default the first import) to `now`.
 pub fn build(conn: &rusqlite::Connection, since: Option<i64>, now: i64) -> Result<Report> {
     let since = match since {
         Some(since) => since,
         None => counts::first_import(conn)?.unwrap_or(now),
     };
-    let first = week_start(since);
+    let first = crate::jst::week_start(since);
     let by_week = counts::weekly(conn, since)?;
     let mut weeks = Vec::new();
     let mut start = first;
@@ -120,23 +111,8 @@ pub fn build(conn: &rusqlite::Connection, since: Option<i64>, now: i64) -> Resul
 
 /// `2026-10-01` as the Unix time its day starts, Japan time.
 pub fn parse_since(date: &str) -> Result<i64> {
-    let bad = || Error::Config(format!("--since {date:?} is not a date like 2026-10-01"));
-    if !crate::jst::is_date(date) {
-        return Err(bad());
-    }
-    let (y, m, d) = (&date[..4], &date[5..7], &date[8..10]);
-    let (y, m, d): (i64, i64, i64) = (
-        y.parse().map_err(|_| bad())?,
-        m.parse().map_err(|_| bad())?,
-        d.parse().map_err(|_| bad())?,
-    );
-    // Howard Hinnant's days-from-civil.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Ok((era * 146_097 + doe - 719_468) * DAY - JST)
+    crate::jst::day_start(date)
+        .ok_or_else(|| Error::Config(format!("--since {date:?} is not a date like 2026-10-01")))
 }
 
 fn percent(part: i64, whole: i64) -> String {
