@@ -87,13 +87,15 @@ fn five_wrong_keys_void_the_attempt() {
 
 #[test]
 fn an_expired_key_is_refused() {
-    let daemon = TestDaemon::start_with(|c| c.policy.login_key_ttl = "1s".parse().unwrap());
+    // Long enough for the key's mail to go out on a loaded CI machine (at 1 s it was
+    // sometimes expired unsent, as it should be), short enough to wait out.
+    let daemon = TestDaemon::start_with(|c| c.policy.login_key_ttl = "3s".parse().unwrap());
     register(&daemon, "1004", "slow@example.net", "slowreader");
     let mut browser = daemon.browser();
     enter_password(&mut browser, "slowreader", PASSWORD);
     browser.open("/login/key");
     let key = key_in(&wait_for_nth(&daemon, "slow@example.net", KEY_MAIL, 1));
-    std::thread::sleep(Duration::from_millis(2100));
+    std::thread::sleep(Duration::from_millis(3100));
     let page = browser.submit("/login/key", &[("key", &key)]);
     assert_eq!(page.status, 401);
     assert!(page.body.contains("有効期限が切れています"));
