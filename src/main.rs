@@ -94,6 +94,19 @@ enum Command {
     /// Members' documents (PDF): 資格情報のお知らせ, 医療費のお知らせ, 健診結果.
     #[command(subcommand)]
     Documents(DocumentsCommand),
+    /// Would this mail be answered? For each file (a mail as received, .eml), says
+    /// whether the intake would answer it or which rule judged it a machine's (a bounce,
+    /// a report, an auto-reply…), as `/metrics` and the log name them.
+    ///
+    /// Example: karamail check-mail --sender taro@docomo.ne.jp mail.eml
+    CheckMail {
+        /// The envelope sender to assume (default: the mail's Return-Path, else From).
+        #[arg(long)]
+        sender: Option<String>,
+        /// The mails to judge.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Check the configuration: every problem at once, nothing started.
     ///
     /// Example: karamail --config /etc/karamail/karamail.toml check-config
@@ -395,6 +408,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Man => {
             return Ok(clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?);
         }
+        Command::CheckMail { sender, files } => {
+            return cli::check_mail::check_mail(files, sender.as_deref());
+        }
         _ => {}
     }
     let mut config = Config::load(cli.config.as_deref())?;
@@ -404,6 +420,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::CheckConfig
         | Command::Completions { .. }
+        | Command::CheckMail { .. }
         | Command::Man
         | Command::HashRate { .. } => {
             unreachable!("handled above")
@@ -485,6 +502,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             chart,
         } => cli::report::report(&config, since.as_deref(), format, chart.as_deref()),
         Command::Retention => cli::report::retention(&config),
+
         Command::Backup { file } => cli::backup::backup(&config, &file),
         Command::Restore { file } => cli::backup::restore(&config, &file),
         Command::Postcards(PostcardsCommand::Print { file, out, sheet }) => {

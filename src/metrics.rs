@@ -7,6 +7,7 @@ use rusqlite::Connection;
 
 use crate::db::{self, AuditEvent, stats};
 use crate::error::Result;
+use crate::smtp::robot::Rule;
 
 /// The whole exposition, ready to serve.
 pub fn render(conn: &Connection) -> Result<String> {
@@ -48,6 +49,25 @@ fn exposition(figures: &stats::Figures) -> String {
         "counter",
         "Accepted mails not answered, by reason.",
         &suppressed,
+    );
+    let robots: Vec<(String, i64)> = Rule::ALL
+        .iter()
+        .map(|rule| {
+            let n = mail
+                .iter()
+                .filter(|(o, _)| o == rule.as_str())
+                .map(|(_, n)| n)
+                .sum();
+            (format!("rule=\"{}\"", rule.as_str()), n)
+        })
+        .collect();
+    let robots: Vec<(&str, i64)> = robots.iter().map(|(l, n)| (l.as_str(), *n)).collect();
+    metric(
+        &mut out,
+        "karamail_robot_mails_total",
+        "counter",
+        "Accepted mails judged a machine's (bounce, report, auto-reply, list) and not answered, by the rule that recognised them; every rule is listed.",
+        &robots,
     );
     let web: Vec<(String, i64)> = figures
         .web_outcomes

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 pub mod backup;
+pub mod check_mail;
 pub mod documents;
 pub mod postcards;
 pub mod report;

@@ -2,12 +2,14 @@
 //! connection I/O (limits, timeouts, the null sender, bare newlines); `handler` is
 //! `mailin`'s state machine, which decides the protocol and tells the loop what it
 //! learned; `transaction` is what the loop keeps from `MAIL` to the final dot, where it
-//! judges the mail (`autoreply`: may it be answered?) and stores it.
+//! judges the mail (`autoreply`: may its sender be answered? `robot`: did a machine
+//! send it?) and stores it.
 
 pub mod autoreply;
 mod handler;
 mod header;
 mod relayed;
+pub mod robot;
 pub mod sender_auth;
 mod server;
 mod transaction;

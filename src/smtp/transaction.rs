@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use mailin::{Action, Response};
 
 use super::sender_auth::Verdict;
-use super::{Intake, autoreply};
+use super::{Intake, autoreply, robot};
 use crate::flows::signup_request::{self as signup, LinkRequest, Via};
 
 /// The transaction under way.
@@ -21,6 +21,13 @@ pub struct Transaction {
     pub verdict: Option<Verdict>,
     /// A data line had a bare CR or LF.
     pub bad_newline: bool,
+}
+
+fn try_later() -> Response {
+    reply_and_close(
+        451,
+        "4.4.3 Cannot check the sender now, please try again later",
+    )
 }
 
 fn reply(code: u16, text: &str) -> Response {
@@ -43,6 +50,8 @@ struct Received {
     message_id: Option<String>,
     size: usize,
     suppressed: Option<&'static str>,
+    /// What the robot rule that suppressed it saw, for the log.
+    robot_evidence: Option<String>,
 }
 
 impl Transaction {
@@ -79,29 +88,22 @@ impl Transaction {
         let config = &intake.config;
         let inspection = autoreply::inspect(message);
         let for_intake = recipients.iter().any(|r| config.is_intake_address(r));
+        let robot = robot::classify(&self.sender, message);
         let sender = autoreply::check_sender(&self.sender, |a| {
             config.is_intake_address(a) || crate::address::same_mailbox(a, &config.mail.from)
         });
-        let verdict = match (&sender, for_intake) {
-            // The upstream MTA's `Authentication-Results` (in `upstream` mode), else
-            // the check done by the loop.
-            (Ok(_), true) => match intake.sender_auth.check_message(ip, message) {
-                Verdict::Authentic => self.verdict.take().unwrap_or(Verdict::Authentic),
-                other => other,
+        // A sender no reply could go to (or our own) is named first; a machine's mail
+        // gets no reply whoever sent it, so its sender is not checked further (nor made
+        // to wait for DNS, which a bounce would retry).
+        let suppressed = match (for_intake, &robot, sender) {
+            (false, _, _) => Some("postmaster_only"),
+            (true, _, Err(reason)) => Some(reason),
+            (true, Some(sign), Ok(_)) => Some(sign.rule.as_str()),
+            (true, None, Ok(_)) => match self.sender_verdict(intake, ip, message) {
+                Verdict::Authentic => None,
+                Verdict::Forged(reason) => Some(reason),
+                Verdict::TryLater => return Err(try_later()),
             },
-            _ => Verdict::Authentic,
-        };
-        let suppressed = match (&sender, for_intake, verdict) {
-            (_, false, _) => Some("postmaster_only"),
-            (Err(reason), _, _) => Some(*reason),
-            (Ok(_), true, Verdict::TryLater) => {
-                return Err(reply_and_close(
-                    451,
-                    "4.4.3 Cannot check the sender now, please try again later",
-                ));
-            }
-            (Ok(_), true, Verdict::Forged(reason)) => Some(reason),
-            (Ok(_), true, Verdict::Authentic) => inspection.no_reply,
         };
         let client_ip = if config.smtp.trusted_relays.contains(&ip) {
             inspection.relayed_from
@@ -114,18 +116,31 @@ impl Transaction {
             smtp_client_ip: ip.to_string(),
             message_id: inspection.message_id,
             size: message.len(),
+            robot_evidence: robot
+                .filter(|sign| suppressed == Some(sign.rule.as_str()))
+                .map(|sign| sign.evidence),
             suppressed,
         })
+    }
+
+    /// The upstream MTA's `Authentication-Results` (in `upstream` mode), else the
+    /// check done by the loop.
+    fn sender_verdict(&mut self, intake: &Intake, ip: IpAddr, message: &[u8]) -> Verdict {
+        match intake.sender_auth.check_message(ip, message) {
+            Verdict::Authentic => self.verdict.take().unwrap_or(Verdict::Authentic),
+            other => other,
+        }
     }
 }
 
 /// Stores the message's facts and queues its reply, or records why there is none.
 async fn store(intake: &Intake, received: Received) -> Response {
     let config = intake.config.clone();
-    let (sender, connected_from, size) = (
+    let (sender, connected_from, size, evidence) = (
         received.sender.clone(),
         received.smtp_client_ip.clone(),
         received.size,
+        received.robot_evidence.clone(),
     );
     let stored = intake
         .db
@@ -148,6 +163,7 @@ async fn store(intake: &Intake, received: Received) -> Response {
                 client = %connected_from,
                 sender = %sender,
                 outcome = outcome.as_str(),
+                robot = evidence.as_deref(),
                 size,
                 "mail received"
             );

@@ -60,6 +60,22 @@ impl Smtp {
 
     /// A whole transaction; returns the code after the final dot (or the first refusal).
     pub fn send(&mut self, from: &str, to: &[&str], message: &str) -> u16 {
+        match self.envelope(from, to) {
+            354 => self.data(message),
+            refused => refused,
+        }
+    }
+
+    /// A whole transaction with a message given as bytes (any charset, any line ends).
+    pub fn send_bytes(&mut self, from: &str, to: &[&str], message: &[u8]) -> u16 {
+        match self.envelope(from, to) {
+            354 => self.data_bytes(message),
+            refused => refused,
+        }
+    }
+
+    /// EHLO, MAIL, RCPT and DATA: 354, or the first refusal.
+    fn envelope(&mut self, from: &str, to: &[&str]) -> u16 {
         self.command("EHLO client.example");
         let code = self.command(&format!("MAIL FROM:<{from}>"));
         if code != 250 {
@@ -71,16 +87,39 @@ impl Smtp {
                 return code;
             }
         }
-        let code = self.command("DATA");
-        if code != 354 {
-            return code;
-        }
-        self.data(message)
+        self.command("DATA")
     }
 
     /// Sends bytes exactly as given (they must end with the final dot) and reads the reply.
     pub fn raw_data(&mut self, bytes: &[u8]) -> u16 {
         if self.writer.write_all(bytes).is_err() {
+            return 0;
+        }
+        self.read_reply().0
+    }
+
+    /// Sends a message given as bytes as an MTA would: every line end (CRLF, LF or a
+    /// lone CR) as CRLF, dot-stuffed, then the final dot.
+    pub fn data_bytes(&mut self, message: &[u8]) -> u16 {
+        let mut wire = Vec::with_capacity(message.len() + 64);
+        let mut at_line_start = true;
+        let mut bytes = message.iter().peekable();
+        while let Some(&b) = bytes.next() {
+            if at_line_start && b == b'.' {
+                wire.push(b'.');
+            }
+            at_line_start = matches!(b, b'\r' | b'\n');
+            match b {
+                b'\r' if bytes.peek() == Some(&&b'\n') => at_line_start = false,
+                b'\r' | b'\n' => wire.extend_from_slice(b"\r\n"),
+                _ => wire.push(b),
+            }
+        }
+        if !at_line_start {
+            wire.extend_from_slice(b"\r\n");
+        }
+        wire.extend_from_slice(b".\r\n");
+        if self.writer.write_all(&wire).is_err() {
             return 0;
         }
         self.read_reply().0

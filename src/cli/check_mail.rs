@@ -1,0 +1,82 @@
+//! `karamail check-mail`: would karamail answer this mail, or which rule says a machine
+//! sent it? For the sysadmin whose member says no sign-up mail came, with the mail they
+//! sent in hand, and for trying a rule against a folder of mails.
+
+use std::path::Path;
+
+use anyhow::Context;
+use mail_parser::MessageParser;
+
+use crate::smtp::{autoreply, robot};
+
+/// Judges each file as the intake would; `sender` is the envelope sender to assume,
+/// else the mail's own `Return-Path:`, else its `From:`.
+pub fn check_mail(files: &[impl AsRef<Path>], sender: Option<&str>) -> anyhow::Result<()> {
+    let (mut answered, mut suppressed) = (0, 0);
+    for file in files {
+        let file = file.as_ref();
+        let raw = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let raw = wire_form(&raw);
+        let envelope = sender.map_or_else(|| own_sender(&raw), str::to_string);
+        let verdict = match robot::classify(&envelope, &raw) {
+            Some(sign) => Err(format!("{} ({})", sign.rule.as_str(), sign.evidence)),
+            None => autoreply::check_sender(&envelope, |_| false)
+                .map(|_| ())
+                .map_err(str::to_string),
+        };
+        match verdict {
+            Ok(()) => {
+                answered += 1;
+                println!("{}: answered (sender <{envelope}>)", file.display());
+            }
+            Err(reason) => {
+                suppressed += 1;
+                println!(
+                    "{}: no reply: {reason} (sender <{envelope}>)",
+                    file.display()
+                );
+            }
+        }
+    }
+    if files.len() > 1 {
+        println!("{answered} answered, {suppressed} not answered");
+    }
+    Ok(())
+}
+
+/// The message as it would arrive over SMTP: an mbox `From ` line dropped, every line
+/// ending in CRLF.
+fn wire_form(raw: &[u8]) -> Vec<u8> {
+    let raw = match raw.strip_prefix(b"From ") {
+        Some(rest) => rest.splitn(2, |b| *b == b'\n').nth(1).unwrap_or_default(),
+        None => raw,
+    };
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 20);
+    let mut bytes = raw.iter().peekable();
+    while let Some(&b) = bytes.next() {
+        match b {
+            b'\r' if bytes.peek() == Some(&&b'\n') => {}
+            b'\r' | b'\n' => out.extend_from_slice(b"\r\n"),
+            _ => out.push(b),
+        }
+    }
+    out
+}
+
+/// The sender the mail names for itself: its `Return-Path:`, else its `From:`.
+fn own_sender(raw: &[u8]) -> String {
+    let Some(message) = MessageParser::default().parse_headers(raw) else {
+        return String::new();
+    };
+    message
+        .return_address()
+        .map(str::to_string)
+        .or_else(|| {
+            message
+                .from()
+                .and_then(|from| from.first())
+                .and_then(|a| a.address())
+                .map(str::to_string)
+        })
+        .unwrap_or_default()
+}

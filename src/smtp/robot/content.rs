@@ -1,0 +1,113 @@
+//! The signs in a mail's structure and words: report parts anywhere in its MIME tree,
+//! a returned message beside a failure text, and the subjects and texts of bounces and
+//! auto-replies. Only the mail's own parts are read, never a message attached to it.
+
+use mail_parser::{Message, MessagePart, MimeHeaders, PartType};
+
+use super::phrases::{self, Phrases};
+use super::{Rule, Sign};
+
+/// Content types of delivery, disposition and feedback reports (RFC 3462, RFC 3464,
+/// RFC 6533, RFC 8098, RFC 5965), and the returned header that bounces carry.
+const REPORT_TYPES: &[&str] = &[
+    "multipart/report",
+    "message/delivery-status",
+    "message/global-delivery-status",
+    "message/disposition-notification",
+    "message/global-disposition-notification",
+    "message/feedback-report",
+];
+
+/// How much of each text part is read: bounces and auto-replies say what they are in
+/// their first lines, and a large mail is not read through for it.
+const TEXT_READ: usize = 8 * 1024;
+
+/// The first sign in the message's structure, subject or text.
+pub fn content_sign(message: &Message) -> Option<Sign> {
+    if let Some(found) = message.parts.iter().find_map(report_type) {
+        return Some(Sign::new(Rule::DeliveryReport, found));
+    }
+    let subject = phrases::fold(message.subject().unwrap_or_default());
+    if let Some(found) = phrases::BOUNCE_SUBJECTS.found_in(&subject) {
+        return Some(Sign::new(Rule::BounceSubject, format!("Subject: {found}")));
+    }
+    if let Some(found) = phrases::AUTO_REPLY_SUBJECTS.found_in(&subject) {
+        return Some(Sign::new(
+            Rule::AutoReplySubject,
+            format!("Subject: {found}"),
+        ));
+    }
+    let text = own_text(message);
+    if let Some(found) = phrases::BOUNCE_TEXTS.found_in(&text) {
+        return Some(Sign::new(Rule::BounceText, format!("text: {found}")));
+    }
+    if let Some(found) = phrases::AUTO_REPLY_TEXTS.found_in(&text) {
+        return Some(Sign::new(Rule::AutoReplyText, format!("text: {found}")));
+    }
+    returned_message(message, &subject, &text)
+}
+
+/// The part's content type, lower-cased (`text/plain` when it says none).
+fn content_type(part: &MessagePart) -> String {
+    part.content_type().map_or_else(
+        || "text/plain".to_string(),
+        |t| format!("{}/{}", t.ctype(), t.subtype().unwrap_or_default()).to_ascii_lowercase(),
+    )
+}
+
+fn report_type(part: &MessagePart) -> Option<&'static str> {
+    let found = content_type(part);
+    REPORT_TYPES.iter().find(|t| **t == found).copied()
+}
+
+/// The mail's own text, folded: every text part outside attached messages, each read
+/// up to `TEXT_READ`, HTML without its tags.
+fn own_text(message: &Message) -> String {
+    let mut text = String::new();
+    for part in &message.parts {
+        let attached = part
+            .content_disposition()
+            .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
+        let (body, html) = match &part.body {
+            _ if attached => continue,
+            PartType::Text(body) => (body, false),
+            PartType::Html(body) => (body, true),
+            _ => continue,
+        };
+        let mut end = body.len().min(TEXT_READ);
+        while !body.is_char_boundary(end) {
+            end -= 1;
+        }
+        let body = &body[..end];
+        if html {
+            text.push_str(&phrases::without_tags(body));
+        } else {
+            text.push_str(body);
+        }
+        text.push('\n');
+    }
+    phrases::fold(&text)
+}
+
+/// A returned message (`message/rfc822`) or its header (`text/rfc822-headers`) beside
+/// a subject or text that speaks of a failure. A member forwarding a mail as an
+/// attachment says no such thing; a returned header alone is always a bounce's.
+fn returned_message(message: &Message, subject: &str, text: &str) -> Option<Sign> {
+    let types: Vec<String> = message.parts.iter().skip(1).map(content_type).collect();
+    if types.iter().any(|t| t == "text/rfc822-headers") {
+        return Some(Sign::new(Rule::ReturnedMessage, "text/rfc822-headers"));
+    }
+    if !types
+        .iter()
+        .any(|t| t == "message/rfc822" || t == "message/global")
+    {
+        return None;
+    }
+    let failure = |words: &Phrases| words.found_in(subject).or_else(|| words.found_in(text));
+    failure(&phrases::FAILURE_WORDS).map(|found| {
+        Sign::new(
+            Rule::ReturnedMessage,
+            format!("message/rfc822 with {found}"),
+        )
+    })
+}
