@@ -144,7 +144,7 @@ enum Command {
         /// Address the mail goes to (default: the first of [smtp] intake_addresses).
         #[arg(long)]
         address: Option<String>,
-        /// Subject to put in the mail (optional; karamail ignores it).
+        /// Subject to put in the mail (optional; one that a machine's mail would have, e.g. 自動応答, is refused: such mails are never answered).
         #[arg(long)]
         subject: Option<String>,
         /// Folder for signup.png and signup.svg.

@@ -14,6 +14,10 @@ pub enum QrError {
     Address(String),
     #[error("the text does not fit in a QR code: {0}")]
     Encode(#[from] qrcode::types::QrError),
+    #[error(
+        "the subject {subject:?} looks like a machine's mail ({evidence}): karamail would never answer the mails this QR code opens; choose another (e.g. 利用登録)"
+    )]
+    RobotSubject { subject: String, evidence: String },
     #[error("cannot write {path}: {message}")]
     Write { path: PathBuf, message: String },
 }
@@ -23,6 +27,12 @@ pub fn mailto(address: &str, subject: Option<&str>) -> Result<String, QrError> {
     let address = Address::parse(address).map_err(|_| QrError::Address(address.into()))?;
     let mut url = format!("mailto:{address}");
     if let Some(subject) = subject.filter(|s| !s.is_empty()) {
+        if let Some(sign) = crate::smtp::robot::subject_sign(subject) {
+            return Err(QrError::RobotSubject {
+                subject: subject.into(),
+                evidence: sign.evidence,
+            });
+        }
         url.push_str("?subject=");
         url.push_str(&percent_encode(subject));
     }
@@ -92,6 +102,15 @@ mod tests {
             "mailto:kc@example.jp?subject=%E7%99%BB%E9%8C%B2"
         );
         assert!(mailto("kc example.jp", None).is_err());
+        for robot in ["自動応答", "Out of office", "配信エラー"] {
+            assert!(
+                matches!(
+                    mailto("kc@example.jp", Some(robot)),
+                    Err(QrError::RobotSubject { .. })
+                ),
+                "{robot}"
+            );
+        }
     }
 
     #[test]

@@ -657,7 +657,7 @@ fn postcards_never_carry_a_formula() {
 
 /// A folder with a `karamail.toml` for running the real daemon on loopback port 0
 /// (`metrics_listen` as given).
-fn daemon_folder(metrics_listen: &str) -> tempfile::TempDir {
+pub(crate) fn daemon_folder(metrics_listen: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("karamail.toml"),
@@ -672,7 +672,7 @@ fn daemon_folder(metrics_listen: &str) -> tempfile::TempDir {
 }
 
 /// `karamail --config karamail.toml ARGS` in `dir`, not yet run.
-fn in_folder(dir: &tempfile::TempDir, args: &[&str]) -> Command {
+pub(crate) fn in_folder(dir: &tempfile::TempDir, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_karamail"));
     command
         .args(["--config", "karamail.toml"])
@@ -684,7 +684,7 @@ fn in_folder(dir: &tempfile::TempDir, args: &[&str]) -> Command {
 
 /// Spawns `command` (a `serve`) and waits for its "karamail listening" line: the child,
 /// its SMTP address and the rest of its log.
-fn listening(
+pub(crate) fn listening(
     mut command: Command,
 ) -> (
     std::process::Child,

@@ -18,9 +18,11 @@ const REPORT_TYPES: &[&str] = &[
     "message/feedback-report",
 ];
 
-/// How much of each text part is read: bounces and auto-replies say what they are in
-/// their first lines, and a large mail is not read through for it.
+/// How much of each text part is read, and of all of them together: bounces and
+/// auto-replies say what they are in their first lines, and a large mail (or one of
+/// thousands of small parts) is not read through for it.
 const TEXT_READ: usize = 8 * 1024;
+const TEXT_READ_TOTAL: usize = 32 * 1024;
 
 /// The first sign in the message's structure, subject or text.
 pub fn content_sign(message: &Message) -> Option<Sign> {
@@ -28,14 +30,8 @@ pub fn content_sign(message: &Message) -> Option<Sign> {
         return Some(Sign::new(Rule::DeliveryReport, found));
     }
     let subject = phrases::fold(message.subject().unwrap_or_default());
-    if let Some(found) = phrases::BOUNCE_SUBJECTS.found_in(&subject) {
-        return Some(Sign::new(Rule::BounceSubject, format!("Subject: {found}")));
-    }
-    if let Some(found) = phrases::AUTO_REPLY_SUBJECTS.found_in(&subject) {
-        return Some(Sign::new(
-            Rule::AutoReplySubject,
-            format!("Subject: {found}"),
-        ));
+    if let Some(sign) = subject_sign(&subject) {
+        return Some(sign);
     }
     let text = own_text(message);
     if let Some(found) = phrases::BOUNCE_TEXTS.found_in(&text) {
@@ -45,6 +41,16 @@ pub fn content_sign(message: &Message) -> Option<Sign> {
         return Some(Sign::new(Rule::AutoReplyText, format!("text: {found}")));
     }
     returned_message(message, &subject, &text)
+}
+
+/// The sign in a subject, folded (see `phrases::fold`).
+pub fn subject_sign(subject: &str) -> Option<Sign> {
+    if let Some(found) = phrases::BOUNCE_SUBJECTS.found_in(subject) {
+        return Some(Sign::new(Rule::BounceSubject, format!("Subject: {found}")));
+    }
+    phrases::AUTO_REPLY_SUBJECTS
+        .found_in(subject)
+        .map(|found| Sign::new(Rule::AutoReplySubject, format!("Subject: {found}")))
 }
 
 /// The part's content type, lower-cased (`text/plain` when it says none).
@@ -60,11 +66,14 @@ fn report_type(part: &MessagePart) -> Option<&'static str> {
     REPORT_TYPES.iter().find(|t| **t == found).copied()
 }
 
-/// The mail's own text, folded: every text part outside attached messages, each read
-/// up to `TEXT_READ`, HTML without its tags.
+/// The mail's own text, folded: the text parts outside attached messages (not those
+/// sent as attachments), each read up to `TEXT_READ`, HTML without its tags.
 fn own_text(message: &Message) -> String {
     let mut text = String::new();
     for part in &message.parts {
+        if text.len() >= TEXT_READ_TOTAL {
+            break;
+        }
         let attached = part
             .content_disposition()
             .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));

@@ -109,6 +109,12 @@ impl Sign {
     }
 }
 
+/// The sign a subject alone gives (a QR code's `?subject=` must give none, or every
+/// member's mail would go unanswered).
+pub fn subject_sign(subject: &str) -> Option<Sign> {
+    content::subject_sign(&phrases::fold(subject))
+}
+
 /// The first sign that a machine sent this mail, or None for a person's mail.
 /// `envelope_sender` is empty for the null sender. Never fails: what cannot be parsed
 /// is judged on what can be seen.
