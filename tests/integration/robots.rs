@@ -1,8 +1,8 @@
 //! Issue 15: never answer a robot, always answer a person. The corpora under
 //! `tests/corpus` (see its README for sources and licences) go through the real SMTP
-//! listener: 631 automatic messages from 74 mail systems, each with its own envelope
-//! sender and again with an ordinary-looking one, and every human mail, which must all
-//! be answered. `/metrics` and the log name the rule behind each suppression.
+//! listener: 631 automatic messages from 74 mail systems and 12 more kept apart from
+//! the rules' making, each with its own envelope sender and again with an
+//! ordinary-looking one, and every human mail, which must all be answered. `/metrics` and the log name the rule behind each suppression.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -200,7 +200,7 @@ fn robot_counts(metrics: &str) -> BTreeMap<String, i64> {
 /// are the ones documented in tests/corpus/README.md.
 #[test]
 fn robots_are_never_answered() {
-    let robots = corpus("robots/set-of-emails");
+    let mut robots = corpus("robots/set-of-emails");
     let systems: std::collections::BTreeSet<String> = robots
         .iter()
         .map(|(name, _)| name.rsplit_once('-').unwrap().0.to_string())
@@ -211,6 +211,9 @@ fn robots_are_never_answered() {
         "{} systems: {systems:?}",
         systems.len()
     );
+
+    // Mailgun's, which no rule was written from: does what was learnt hold?
+    robots.extend(corpus("robots/flanker"));
 
     let daemon = daemon();
     let own = send_all(&daemon, &robots, |_, raw| own_sender(raw));
