@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 
 use crate::config::Config;
-use crate::smtp::autoreply;
+use crate::smtp::{autoreply, robot};
 
 /// Header-ish text: mostly printable, with the characters parsers trip on.
 fn messy_text() -> impl Strategy<Value = String> {
@@ -22,6 +22,9 @@ fn messy_text() -> impl Strategy<Value = String> {
             Just("Auto-Submitted".to_string()),
             Just("List-Id".to_string()),
             Just("Received: from x ([".to_string()),
+            Just("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n".to_string()),
+            Just("Content-Type: text/html; charset=ISO-2022-JP\r\n\r\n<p>".to_string()),
+            Just("不在".to_string()),
             "[a-zA-Z0-9@<>\\[\\]\\.\\-]{1,8}",
             any::<char>().prop_map(String::from),
         ],
@@ -34,11 +37,14 @@ proptest! {
     #[test]
     fn any_message_gets_a_decision(raw in proptest::collection::vec(any::<u8>(), 0..2048)) {
         let _ = autoreply::inspect(&raw);
+        let _ = robot::classify("a@example.jp", &raw);
     }
 
     #[test]
     fn any_header_soup_gets_a_decision(text in messy_text()) {
         let _ = autoreply::inspect(text.as_bytes());
+        let _ = robot::classify("a@example.jp", text.as_bytes());
+        let _ = robot::classify(&text, b"Subject: x\r\n\r\n");
         let _ = autoreply::check_sender(&text, |_| false);
     }
 

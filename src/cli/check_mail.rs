@@ -18,12 +18,15 @@ pub fn check_mail(files: &[impl AsRef<Path>], sender: Option<&str>) -> anyhow::R
         let raw = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
         let raw = wire_form(&raw);
         let envelope = sender.map_or_else(|| own_sender(&raw), str::to_string);
-        let verdict = match robot::classify(&envelope, &raw) {
-            Some(sign) => Err(format!("{} ({})", sign.rule.as_str(), sign.evidence)),
-            None => autoreply::check_sender(&envelope, |_| false)
-                .map(|_| ())
-                .map_err(str::to_string),
+        // In the daemon's order: a sender no reply could go to first, then the rules.
+        let verdict = match autoreply::check_sender(&envelope, |_| false) {
+            Err(reason) => Err(reason.to_string()),
+            Ok(_) => match robot::classify(&envelope, &raw) {
+                Some(sign) => Err(format!("{} ({})", sign.rule.as_str(), sign.evidence)),
+                None => Ok(()),
+            },
         };
+        let envelope = envelope.escape_debug();
         match verdict {
             Ok(()) => {
                 answered += 1;

@@ -24,7 +24,7 @@ pub fn check_sender(
     is_ours: impl Fn(&str) -> bool,
 ) -> Result<Address, &'static str> {
     if envelope_from.is_empty() {
-        return Err("null_sender");
+        return Err(super::robot::Rule::NullSender.as_str());
     }
     let address = Address::parse_member(envelope_from).map_err(|e| match e {
         // Well-formed, but no mail could be sent to it (`a@-x.jp`, a 65-octet local part).

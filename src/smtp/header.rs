@@ -1,16 +1,19 @@
 //! Reading header fields as RFC 5322 writes them: every occurrence of a field, its
 //! value without comments and folding, split where no quoted string is.
 
+use std::borrow::Cow;
+
 use mail_parser::Header;
 
 /// Every value of the field `name` (case-insensitive), in order, as the raw text after
-/// the colon.
-pub fn raw_values<'a>(raw: &'a [u8], headers: &[Header], name: &str) -> Vec<&'a str> {
+/// the colon; bytes that are not UTF-8 (a Shift_JIS comment) become U+FFFD, so the
+/// rest of the value is still read.
+pub fn raw_values<'a>(raw: &'a [u8], headers: &[Header], name: &str) -> Vec<Cow<'a, str>> {
     headers
         .iter()
         .filter(|h| h.name().eq_ignore_ascii_case(name))
         .filter_map(|h| raw.get(h.offset_start as usize..h.offset_end as usize))
-        .filter_map(|value| std::str::from_utf8(value).ok())
+        .map(String::from_utf8_lossy)
         .collect()
 }
 

@@ -70,7 +70,17 @@ impl Transaction {
         let Some(message) = message else {
             return reply_and_close(552, "5.3.4 Message too big for this address");
         };
-        match self.judge(intake, ip, recipients, &message) {
+        // Reading a whole message (up to the size limit) is CPU work: off the threads
+        // that serve every other connection and page.
+        let sender = self.sender.clone();
+        let classified =
+            tokio::task::spawn_blocking(move || (robot::classify(&sender, &message), message))
+                .await;
+        let Ok((robot, message)) = classified else {
+            tracing::error!("the robot check stopped; answered 451");
+            return reply_and_close(451, "4.3.0 Temporary local problem, please try again later");
+        };
+        match self.judge(intake, ip, recipients, &message, robot) {
             Ok(received) => store(intake, received).await,
             Err(response) => response,
         }
@@ -84,11 +94,11 @@ impl Transaction {
         ip: IpAddr,
         recipients: &[String],
         message: &[u8],
+        robot: Option<robot::Sign>,
     ) -> Result<Received, Response> {
         let config = &intake.config;
         let inspection = autoreply::inspect(message);
         let for_intake = recipients.iter().any(|r| config.is_intake_address(r));
-        let robot = robot::classify(&self.sender, message);
         let sender = autoreply::check_sender(&self.sender, |a| {
             config.is_intake_address(a) || crate::address::same_mailbox(a, &config.mail.from)
         });

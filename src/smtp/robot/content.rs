@@ -4,7 +4,7 @@
 
 use mail_parser::{Message, MessagePart, MimeHeaders, PartType};
 
-use super::phrases::{self, Phrases};
+use super::phrases;
 use super::{Rule, Sign};
 
 /// Content types of delivery, disposition and feedback reports (RFC 3462, RFC 3464,
@@ -24,14 +24,14 @@ const REPORT_TYPES: &[&str] = &[
 const TEXT_READ: usize = 8 * 1024;
 const TEXT_READ_TOTAL: usize = 32 * 1024;
 
-/// The first sign in the message's structure, subject or text.
-pub fn content_sign(message: &Message) -> Option<Sign> {
+/// The first sign in the message's structure or text; `forward` when the member is
+/// forwarding a mail, whose words are not read.
+pub fn content_sign(message: &Message, forward: bool) -> Option<Sign> {
     if let Some(found) = message.parts.iter().find_map(report_type) {
         return Some(Sign::new(Rule::DeliveryReport, found));
     }
-    let subject = phrases::fold(message.subject().unwrap_or_default());
-    if let Some(sign) = subject_sign(&subject) {
-        return Some(sign);
+    if forward {
+        return None;
     }
     let text = own_text(message);
     if let Some(found) = phrases::BOUNCE_TEXTS.found_in(&text) {
@@ -40,7 +40,7 @@ pub fn content_sign(message: &Message) -> Option<Sign> {
     if let Some(found) = phrases::AUTO_REPLY_TEXTS.found_in(&text) {
         return Some(Sign::new(Rule::AutoReplyText, format!("text: {found}")));
     }
-    returned_message(message, &subject, &text)
+    returned_message(message, &text)
 }
 
 /// The sign in a subject, folded (see `phrases::fold`).
@@ -67,7 +67,8 @@ fn report_type(part: &MessagePart) -> Option<&'static str> {
 }
 
 /// The mail's own text, folded: the text parts outside attached messages (not those
-/// sent as attachments), each read up to `TEXT_READ`, HTML without its tags.
+/// sent as attachments), each read up to `TEXT_READ`, HTML without its tags, quoted
+/// lines left out.
 fn own_text(message: &Message) -> String {
     let mut text = String::new();
     for part in &message.parts {
@@ -87,21 +88,24 @@ fn own_text(message: &Message) -> String {
         while !body.is_char_boundary(end) {
             end -= 1;
         }
-        let body = &body[..end];
-        if html {
-            text.push_str(&phrases::without_tags(body));
+        let body = if html {
+            phrases::without_tags(&body[..end])
         } else {
-            text.push_str(body);
+            body[..end].to_string()
+        };
+        // Quoted lines are the mail being answered, not the sender's words.
+        for line in body.lines().filter(|l| !l.trim_start().starts_with('>')) {
+            text.push_str(line);
+            text.push('\n');
         }
-        text.push('\n');
     }
     phrases::fold(&text)
 }
 
 /// A returned message (`message/rfc822`) or its header (`text/rfc822-headers`) beside
-/// a subject or text that speaks of a failure. A member forwarding a mail as an
+/// a text that speaks of a failure as a server does. A member forwarding a mail as an
 /// attachment says no such thing; a returned header alone is always a bounce's.
-fn returned_message(message: &Message, subject: &str, text: &str) -> Option<Sign> {
+fn returned_message(message: &Message, text: &str) -> Option<Sign> {
     let types: Vec<String> = message.parts.iter().skip(1).map(content_type).collect();
     if types.iter().any(|t| t == "text/rfc822-headers") {
         return Some(Sign::new(Rule::ReturnedMessage, "text/rfc822-headers"));
@@ -112,8 +116,7 @@ fn returned_message(message: &Message, subject: &str, text: &str) -> Option<Sign
     {
         return None;
     }
-    let failure = |words: &Phrases| words.found_in(subject).or_else(|| words.found_in(text));
-    failure(&phrases::FAILURE_WORDS).map(|found| {
+    phrases::FAILURE_WORDS.found_in(text).map(|found| {
         Sign::new(
             Rule::ReturnedMessage,
             format!("message/rfc822 with {found}"),

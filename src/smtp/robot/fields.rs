@@ -33,14 +33,13 @@ const ROBOT_LOCAL_PARTS: &[&str] = &[
     "daemon",
 ];
 
-/// Beginnings of machines' local parts (`owner-news`, `bounces+123=x.jp`,
+/// Beginnings of machines' local parts (`owner-news`, `noreply-shop`,
 /// `MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e`).
 const ROBOT_PREFIXES: &[&str] = &[
     "mailer-daemon",
     "postmaster",
     "double-bounce",
     "owner-",
-    "bounce",
     "noreply",
     "no-reply",
     "no_reply",
@@ -50,35 +49,45 @@ const ROBOT_PREFIXES: &[&str] = &[
     "microsoftexchange",
 ];
 
-/// Ends of machines' local parts: a mailing list's administrative addresses.
-const ROBOT_SUFFIXES: &[&str] = &[
-    "-request",
-    "-owner",
-    "-admin",
-    "-bounce",
-    "-bounces",
-    "-noreply",
-    "-no-reply",
-];
+/// Ends of machines' local parts: a mailing list's administrative addresses (Mailman's
+/// `-bounces`, Majordomo's and fml's `-request` and `-admin`).
+const ROBOT_SUFFIXES: &[&str] = &["-request", "-admin", "-bounces", "-noreply", "-no-reply"];
 
-/// Words that mark a VERP or bounce-handling address wherever they stand between its
-/// separators (`msprvs1=17=bounces-1234@…`, `ml+bounce-5@…`, `x@bounce.example.com`).
-const ROBOT_WORDS: &[&str] = &["bounce", "bounces", "mailer-daemon", "double-bounce"];
+/// The word that marks a bounce handler: first in the local part (`bounce-5@…`,
+/// `bounces+123=x.jp@…`), or anywhere in a VERP address, which carries `=`, `+` or a
+/// long number (`msprvs1=17=bounces-1234@…`), or as a label of the domain
+/// (`x@bounce.example.com`). A person's `trampoline.bounce@` is not one.
+const BOUNCE_WORDS: &[&str] = &["bounce", "bounces"];
 
 /// The domains of bulk-sending services whose envelope addresses are all bounce
 /// handlers (Amazon SES's VERP addresses).
 const ROBOT_DOMAINS: &[&str] = &["amazonses.com"];
 
-/// Display names that machines give themselves in `From:`.
+/// Display names that machines give themselves in `From:` (whole).
 const ROBOT_NAMES: &[&str] = &[
     "mail delivery system",
     "mail delivery subsystem",
     "mail delivery service",
     "mailer daemon",
     "mailer-daemon",
-    "mail administrator",
-    "postmaster",
     "microsoft outlook",
+];
+
+/// The values of `Auto-Submitted` RFC 3834 and RFC 5436 define, named in the log as
+/// they are; any other value is logged as `(other)`, never as sent.
+const AUTO_SUBMITTED_VALUES: &[&str] = &["auto-replied", "auto-generated", "auto-notified"];
+
+/// The `List-*` fields of RFC 2369, RFC 2919 and RFC 8058, named in the log as they
+/// are; any other is logged as `list-*`.
+const LIST_FIELDS: &[&str] = &[
+    "list-id",
+    "list-unsubscribe",
+    "list-unsubscribe-post",
+    "list-subscribe",
+    "list-post",
+    "list-help",
+    "list-owner",
+    "list-archive",
 ];
 
 /// Vendor fields that mark a mail as automatic (vacation programs, Exchange, qmail,
@@ -107,15 +116,17 @@ pub fn robot_mailbox(address: &str) -> Option<&'static str> {
     if let Some(exact) = ROBOT_LOCAL_PARTS.iter().find(|l| **l == local) {
         return Some(exact);
     }
+    let words: Vec<&str> = local.split(['.', '+', '=', '_', '-']).collect();
+    let verp =
+        local.contains(['=', '+']) || local.chars().filter(char::is_ascii_digit).count() >= 4;
     let found = ROBOT_PREFIXES
         .iter()
         .find(|p| local.starts_with(**p))
         .or_else(|| ROBOT_SUFFIXES.iter().find(|s| local.ends_with(**s)))
         .or_else(|| {
-            ROBOT_WORDS.iter().find(|word| {
-                local
-                    .split(['.', '+', '=', '_'])
-                    .any(|part| part == **word || part.split('-').any(|piece| piece == **word))
+            BOUNCE_WORDS.iter().find(|word| {
+                words.first() == Some(*word)
+                    || (verp && words.contains(*word))
                     || domain.split('.').any(|label| label == **word)
             })
         })
@@ -133,7 +144,7 @@ pub fn header_sign(raw: &[u8], message: &mail_parser::Message) -> Option<Sign> {
     let values = |name: &str| -> Vec<String> {
         header::raw_values(raw, headers, name)
             .into_iter()
-            .map(header::plain)
+            .map(|value| header::plain(&value))
             .collect()
     };
     let first_word = |value: &str| {
@@ -147,9 +158,11 @@ pub fn header_sign(raw: &[u8], message: &mail_parser::Message) -> Option<Sign> {
         .iter()
         .find(|v| first_word(v) != "no")
     {
+        let word = first_word(v);
+        let known = AUTO_SUBMITTED_VALUES.iter().find(|k| **k == word);
         return Some(Sign::new(
             Rule::AutoSubmitted,
-            format!("Auto-Submitted: {}", first_word(v)),
+            format!("Auto-Submitted: {}", known.unwrap_or(&"(other)")),
         ));
     }
     if values("Precedence").iter().any(|v| {
@@ -164,7 +177,9 @@ pub fn header_sign(raw: &[u8], message: &mail_parser::Message) -> Option<Sign> {
         .iter()
         .find(|h| h.name().to_ascii_lowercase().starts_with("list-"))
     {
-        return Some(Sign::new(Rule::ListHeader, field_name(list)));
+        let name = list.name().to_ascii_lowercase();
+        let known = LIST_FIELDS.iter().find(|f| **f == name);
+        return Some(Sign::new(Rule::ListHeader, *known.unwrap_or(&"list-*")));
     }
     if values("X-Auto-Response-Suppress").iter().any(|v| {
         v.split(',')
@@ -185,23 +200,13 @@ pub fn header_sign(raw: &[u8], message: &mail_parser::Message) -> Option<Sign> {
     return_path_sign(raw, headers).or_else(|| from_sign(message))
 }
 
-/// The name of a field, as sent but limited to what a log line should carry.
-fn field_name(field: &Header) -> String {
-    field
-        .name()
-        .chars()
-        .filter(|c| c.is_ascii_graphic())
-        .take(40)
-        .collect()
-}
-
 /// `Return-Path:` written by an earlier delivery (before a forwarder re-sent the mail):
 /// the null path or a machine's mailbox.
 fn return_path_sign(raw: &[u8], headers: &[Header]) -> Option<Sign> {
     header::raw_values(raw, headers, "Return-Path")
         .into_iter()
         .find_map(|value| {
-            let path = header::plain(value);
+            let path = header::plain(&value);
             let path = path.trim().trim_start_matches('<').trim_end_matches('>');
             if path.is_empty() {
                 return Some(Sign::new(Rule::RobotReturnPath, "Return-Path: <>"));
@@ -246,6 +251,9 @@ mod tests {
             "news-request@example.jp",
             "owner-news@example.jp",
             "bounce+xxxx=yyyyyy.net@zzzzzzzz.net",
+            "bounces@example.org",
+            "newsletter-bounces@lists.example.org",
+            "bounce-1234@mail.example.com",
             "msprvs1=17=bounces-1234@example.com",
             "01010157e48fa0da-c8193da8-000000@us-west-2.amazonses.com",
             "x@bounce.example.com",
@@ -256,6 +264,11 @@ mod tests {
         for person in [
             "taro.yamada@docomo.ne.jp",
             "bouncy.castle@example.jp",
+            "bouncer.ken@gmail.com",
+            "bounceback77@yahoo.co.jp",
+            "trampoline.bounce@docomo.ne.jp",
+            "jump-bounce@docomo.ne.jp",
+            "cafe-owner@gmail.com",
             "admin.taro@example.jp",
             "rooted@example.jp",
             "srs0=abcd=tt=example.jp=taro@forwarder.example.net",

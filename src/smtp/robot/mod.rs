@@ -132,9 +132,32 @@ pub fn classify(envelope_sender: &str, raw: &[u8]) -> Option<Sign> {
     if let Some(sign) = fields::header_sign(raw, &headers) {
         return Some(sign);
     }
+    // A person forwarding a mail (a bounce, say) is still a person: the forwarded
+    // mail's subject and words are not theirs.
+    let subject = phrases::fold(headers.subject().unwrap_or_default());
+    let forward = phrases::is_forward(&subject);
+    if !forward && let Some(sign) = content::subject_sign(&subject) {
+        return Some(sign);
+    }
+    if too_deep(raw) {
+        return None;
+    }
     // Only now is the whole message parsed: most mail was decided by its header.
     let message = MessageParser::default().parse(raw)?;
-    content::content_sign(&message)
+    content::content_sign(&message, forward)
+}
+
+/// Attached messages (`message/rfc822`) nest without limit in a parsed mail, and
+/// freeing a deep enough nest overflows the stack: a mail with more than a few is no
+/// person's and is judged on its header alone.
+fn too_deep(raw: &[u8]) -> bool {
+    const MOST_ATTACHED_MESSAGES: usize = 8;
+    let nested = raw
+        .windows(b"message/".len())
+        .filter(|w| w.eq_ignore_ascii_case(b"message/"))
+        .take(MOST_ATTACHED_MESSAGES + 1)
+        .count();
+    nested > MOST_ATTACHED_MESSAGES
 }
 
 #[cfg(test)]
@@ -277,7 +300,7 @@ mod tests {
             Some("auto_reply_text")
         );
         assert_eq!(
-            rule_of(&mail("x", "ただいま不在にしております。")),
+            rule_of(&mail("x", "本メールは自動返信にてお送りしております。")),
             Some("auto_reply_text")
         );
         assert_eq!(
@@ -291,6 +314,31 @@ mod tests {
             )),
             None
         );
+        // What members write about their trouble, and signatures.
+        for (subject, body) in [
+            ("返送はがきの件", ""),
+            ("不在票のはがきについて", ""),
+            ("メール不達の件", ""),
+            ("エラーメールが返ってきました", ""),
+            ("自動返信メールが届きません", ""),
+            ("自動送信、届かない", ""),
+            ("Sign-up email not delivered", ""),
+            (
+                "Fwd: Undelivered Mail Returned to Sender",
+                "This is the mail system at host x.",
+            ),
+            (
+                "登録",
+                "毎週水曜日は不在にしております。\r\n※12/29〜1/4は年末年始休暇のため休業します。",
+            ),
+            ("登録", "このメールは自動的にウイルスチェックされています。"),
+            (
+                "登録",
+                "> Final-Recipient: rfc822; kc@example.jp\r\n> Diagnostic-Code: smtp; 550 5.1.1",
+            ),
+        ] {
+            assert_eq!(rule_of(&mail(subject, body)), None, "{subject} / {body}");
+        }
         assert_eq!(
             rule_of(&mail(
                 "Re: 利用登録手続きのご案内",
@@ -299,7 +347,7 @@ mod tests {
             None
         );
 
-        let html = "From: a@example.jp\r\nSubject: x\r\nContent-Type: text/html\r\n\r\n<p>Delivery has failed to these <b>recipients</b></p>\r\n";
+        let html = "From: a@example.jp\r\nSubject: x\r\nContent-Type: text/html\r\n\r\n<p>Delivery has failed to these <b>recipients</b> or groups</p>\r\n";
         assert_eq!(rule_of(html), Some("bounce_text"));
         let returned = |text: &str, part_type: &str| {
             format!(
@@ -307,7 +355,7 @@ mod tests {
             )
         };
         assert_eq!(
-            rule_of(&returned("550 5.1.1 <x@example.net>", "message/rfc822")),
+            rule_of(&returned("<x@example.net>: user unknown", "message/rfc822")),
             Some("returned_message")
         );
         assert_eq!(
@@ -324,6 +372,26 @@ mod tests {
         assert_eq!(rule_of(&forwarded), None);
         let report = "From: a@example.jp\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\n--b--\r\n";
         assert_eq!(rule_of(report), Some("delivery_report"));
+    }
+
+    /// A mail of thousands of nested attached messages (which would overflow the stack
+    /// when the parsed mail is freed) is judged on its header alone.
+    #[test]
+    fn deeply_nested_messages_are_not_parsed() {
+        let mut raw = b"From: a@example.jp\r\n".to_vec();
+        for _ in 0..40_000 {
+            raw.extend_from_slice(b"Content-Type: message/rfc822\r\n\r\n");
+        }
+        assert!(too_deep(&raw));
+        assert_eq!(classify("a@example.jp", &raw), None);
+        let bounce = format!(
+            "Subject: failure notice\r\n{}",
+            String::from_utf8_lossy(&raw)
+        );
+        assert_eq!(rule_of(&bounce), Some("bounce_subject"));
+        assert!(!too_deep(
+            b"Content-Type: message/rfc822\r\n\r\nSubject: x\r\n\r\n"
+        ));
     }
 
     #[test]

@@ -4,25 +4,42 @@
 //! human corpus under `tests/corpus/humans` proves that for the shapes members send.
 
 /// A list of phrases, searched in order. A phrase written with a leading `^` counts
-/// only at the start (after any opening brackets: `【自動返信】`, `[Auto: …`) and not
-/// followed by hiragana: there the words name what the mail is, where a person writing
-/// about it goes on with a particle (「自動返信が届きません」).
+/// only at the start (after any opening brackets: `【自動返信】`, `[Auto: …`) and only
+/// as a whole word there: what follows must be the end or a delimiter (`:`, `】`, a
+/// space…). There the words name what the mail is; a person writing about it goes on
+/// (「自動返信が届きません」, 「不在票」, 「返送はがき」).
 pub struct Phrases(&'static [&'static str]);
 
 impl Phrases {
     /// The first phrase found in `folded` (see `fold`), as written in the list.
     pub fn found_in(&self, folded: &str) -> Option<&'static str> {
-        let start = folded.trim_start_matches(['[', '【', '(', '（', '<', '＜', '「', ' ']);
+        let start = folded.trim_start_matches(OPENING);
         self.0
             .iter()
             .find(|p| match p.strip_prefix('^') {
                 Some(anchored) => start
                     .strip_prefix(anchored)
-                    .is_some_and(|rest| !rest.starts_with(|c| ('ぁ'..='ゖ').contains(&c))),
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(DELIMITERS)),
                 None => folded.contains(**p),
             })
             .copied()
     }
+}
+
+/// What may open a subject before its first word.
+const OPENING: &[char] = &['[', '【', '(', '（', '<', '＜', '「', '*', ' '];
+
+/// What may follow a word anchored at the start.
+const DELIMITERS: &[char] = &[
+    ' ', ':', '：', ']', '】', ')', '）', '>', '＞', '」', '-', '－', '!', '！', '/', '／', '*',
+];
+
+/// Whether a subject is a person forwarding or answering a mail (`Fwd:`, `Fw:`, `転送:`):
+/// the words after it are the forwarded mail's, not theirs.
+pub fn is_forward(folded_subject: &str) -> bool {
+    ["fwd:", "fw:", "転送:", "転送："]
+        .iter()
+        .any(|p| folded_subject.starts_with(p))
 }
 
 /// Lower-case with every run of white space (line breaks included, so a phrase wrapped
@@ -59,114 +76,142 @@ pub fn without_tags(html: &str) -> String {
         .replace("&amp;", "&")
 }
 
-/// Subjects of non-delivery and delay notices and of abuse and feedback reports.
+/// Subjects of non-delivery and delay notices and of abuse and feedback reports: the
+/// long forms anywhere, the short ones at the start.
 pub const BOUNCE_SUBJECTS: Phrases = Phrases(&[
-    "undelivered mail",
-    "undeliverable",
-    "undelivered message",
-    "returned mail",
-    "returned to sender",
-    "returning message to sender",
-    "failure notice",
-    "mail delivery failed",
+    "undelivered mail returned to sender",
     "delivery status notification",
-    "delivery status",
-    "delivery notification",
-    "delivery failure",
-    "delivery failed",
-    "delivery has failed",
-    "delivery report",
-    "failed delivery",
-    "failure delivery",
-    "non-delivery",
-    "nondelivery",
-    "non delivery",
-    "mail system error",
-    "mail failure",
-    "mail failed",
-    "could not be delivered",
-    "could not send message",
-    "could not send mail",
-    "cannot send message",
-    "not delivered",
-    "delayed mail",
-    "message delayed",
+    "returning message to sender",
+    "returning to sender",
+    "email delivery failure",
+    "see transcript for details",
     "postmaster notify",
-    "error sending your mail",
+    "mail delivery failed",
+    "could not send message for past",
     "message you sent blocked",
     "considered unsolicited bulk email",
-    "abuse report",
-    "complaint about message",
-    "feedback report",
-    "forensic report",
+    "aws notification message",
+    "complaint about message from",
+    "email feedback report",
+    "dmarc forensic report",
+    "dmarc aggregate report",
     "report domain:",
     "spamtraphit",
-    "aws notification message",
     "bounce notification",
-    "non remis",
-    "non recapitabile",
-    "unzustellbar",
-    "nicht zustellbar",
-    "non distribuable",
-    "не доставлено",
     "недоставленное сообщение",
-    "配信エラー",
-    "配送エラー",
-    "配信失敗",
-    "配送失敗",
-    "送信エラー",
-    "メールエラー",
-    "エラーメール",
-    "宛先不明",
-    "宛先エラー",
-    "不達",
-    "配信できません",
-    "配信不能",
-    "返送",
+    "не доставлено",
+    "^undeliverable",
+    "^undelivered",
+    "^returned mail",
+    "^failure notice",
+    "^delivery failure",
+    "^delivery failed",
+    "^delivery has failed",
+    "^delivery notification",
+    "^delivery status",
+    "^delivery report",
+    "^mail delivery failure",
+    "^mail delivery status",
+    "^message delivery has failed",
+    "^permanent delivery failure",
+    "^mail failure",
+    "^mail failed",
+    "^failed delivery",
+    "^failure delivery",
+    "^mail system error",
+    "^mail could not be delivered",
+    "^sorry, your message could not be delivered",
+    "^there was an error sending your mail",
+    "^delayed mail",
+    "^warning: could not send",
+    "^warning--could not send",
+    "^warning: message",
+    "^non-delivery",
+    "^nondeliverable",
+    "^non remis",
+    "^non recapitabile",
+    "^unzustellbar",
+    "^nicht zustellbar",
+    "^non distribuable",
+    "^abuse report",
+    "^aggregate report",
+    "^配信エラー",
+    "^配送エラー",
+    "^配信失敗",
+    "^配送失敗",
+    "^送信失敗",
+    "^メールエラー",
+    "^メールエラー通知",
+    "^メール配信エラー",
+    "^宛先不明",
+    "^不達",
+    "^メッセージを配信できません",
 ]);
 
-/// Subjects of vacation and out-of-office replies, and other automatic answers.
+/// Subjects of vacation and out-of-office replies, read receipts and other automatic
+/// answers.
 pub const AUTO_REPLY_SUBJECTS: Phrases = Phrases(&[
-    "^auto:",
-    "autoreply",
+    "automatic reply",
+    "automated reply",
+    "automatic response",
+    "automated response",
     "auto reply",
     "auto-reply",
+    "autoreply",
     "autorespons",
     "auto respons",
     "auto-respons",
-    "automatic reply",
-    "automatic response",
-    "automated reply",
-    "automated response",
-    "automatische antwort",
-    "réponse automatique",
-    "risposta automatica",
-    "respuesta automática",
     "out of office",
     "out of the office",
     "out-of-office",
-    "away until",
-    "on vacation",
-    "vacation reply",
-    "abwesenheit",
+    "automatische antwort",
+    "abwesenheitsnotiz",
+    "réponse automatique",
+    "risposta automatica",
+    "respuesta automática",
+    "【自動返信】",
+    "【自動応答】",
+    "[自動返信]",
+    "[自動応答]",
+    "（自動返信）",
+    "（自動応答）",
+    "(自動返信)",
+    "(自動応答)",
+    "【不在】",
+    "[不在]",
+    "（不在）",
+    "(不在)",
+    "^auto:",
+    "^away until",
+    "^on vacation",
+    "^vacation",
+    "^read:",
     "^自動応答",
     "^自動返信",
     "^自動送信",
     "^自動通知",
-    "不在",
-    "留守",
+    "^不在",
+    "^不在のお知らせ",
+    "^不在通知",
+    "^不在連絡",
+    "^留守",
+    "^開封済み",
+    "^受付完了",
+    "^recall:",
+    "^取り消し:",
+    "休業のお知らせ",
 ]);
 
 /// Texts of non-delivery notices, from the MTAs and services that write them in plain
-/// text rather than (or besides) a report part.
+/// text rather than (or besides) a report part: their own sentences, which a person
+/// does not write.
 pub const BOUNCE_TEXTS: Phrases = Phrases(&[
     // Postfix
     "this is the mail system at host",
     "i'm sorry to have to inform you that your message could not",
     // qmail, and the many systems that copy it
     "this is the qmail-send program",
-    "wasn't able to deliver your message",
-    "was not able to deliver your message",
+    "i'm afraid i wasn't able to deliver your message",
     // Sendmail
     "the original message was received at",
     "transcript of session follows",
@@ -174,116 +219,85 @@ pub const BOUNCE_TEXTS: Phrases = Phrases(&[
     "the following addresses had transient non-fatal errors",
     // Exim
     "this message was created automatically by mail delivery software",
-    "a message that you sent could not be delivered",
-    "a message that you sent has not yet been delivered",
+    "a message that you sent could not be delivered to one or more of its",
+    "a message that you sent has not yet been delivered to one or more of its",
     // Exchange, Office 365, Outlook.com
-    "delivery has failed to these recipients",
+    "delivery has failed to these recipients or groups",
     "your message did not reach some or all of the intended recipients",
-    "your message couldn't be delivered",
-    "your message wasn't delivered",
-    "delivery has been delayed",
+    "did not reach the following recipient",
     // Gmail, Google Workspace
-    "delivery to the following recipient failed",
-    "delivery to the following recipients failed",
-    "your message wasn't delivered to",
-    "message not delivered",
-    "the recipient server did not accept our requests",
+    "delivery to the following recipient failed permanently",
+    "delivery to the following recipients failed permanently",
+    "delivery to the following recipient has been delayed",
     // DragonFly, OpenSMTPD
     "this is the dragonfly mail agent",
-    "there was an error delivering your mail",
-    "your message could not be delivered",
-    "could not be delivered to",
+    "there was an error delivering your mail to",
     // Domino, Notes
-    "was not delivered to:",
     "not listed in domino directory",
-    // Exchange 2003, Verizon, and list servers answering a non-member
-    "did not reach the following recipient",
+    // Amazon SES and WorkMail, SendGrid, Verizon, list servers, and others
+    "an error occurred while trying to deliver the mail to the following recipients",
+    "this is an automatically generated message from sendgrid",
+    "this is an automatically generated delivery status notification",
     "requested action not taken",
+    "could not be delivered to: <",
+    "an email that you attempted to send to the following address could not be delivered",
     "automatic bounce notification",
     "you are not a member of this mailing list",
+    "550 5.1.1",
+    "550-5.1.1",
+    "554 5.7.1",
+    // A delivery status or a feedback report in plain text (RFC 3464, RFC 5965)
+    "final-recipient: rfc822",
+    "diagnostic-code: smtp",
+    "reporting-mta: dns",
+    "feedback-type: abuse",
+    "this is an email abuse report",
+    // Japanese providers' own wording
+    "以下の宛先に届きませんでした",
+    "下記のメールは送信できませんでした",
+    // Challenge-response filters
+    "uses a challenge-response",
+    "迷惑メール対策サービスから送信",
     // Apple Mail's unsubscribe request
     "sent this email to unsubscribe",
-    // Amazon SES and WorkMail, SendGrid, and other services
-    "an error occurred while trying to deliver the mail",
-    "was undeliverable",
-    "message was not able to be delivered",
-    "not able to be delivered",
-    "unable to deliver your message",
-    "could not deliver your message",
-    "this is an automatically generated delivery status notification",
-    "this is a delivery status notification",
-    "message could not be delivered",
-    "permanent fatal error",
-    "this is a permanent error",
-    "your mail sent on",
-    // A delivery status in plain text (RFC 3464's fields)
-    "final-recipient:",
-    "diagnostic-code:",
-    "reporting-mta:",
-    // Feedback reports in plain text (RFC 5965's fields)
-    "feedback-type:",
-    "this is an email abuse report",
-    // Japanese carriers and providers
-    "宛先に届きませんでした",
-    "届けることができませんでした",
-    "配信できませんでした",
-    "配送できませんでした",
-    "配信に失敗",
-    "配送に失敗",
-    "宛先不明",
-    "宛先のメールアドレスが存在しません",
 ]);
 
-/// Texts of out-of-office and vacation replies.
+/// Texts of out-of-office and vacation replies and of automatic acknowledgements.
 pub const AUTO_REPLY_TEXTS: Phrases = Phrases(&[
     "i am currently out of the office",
-    "i am out of the office",
-    "i'm out of the office",
     "i will be out of the office",
-    "i am currently away",
-    "i am away from the office",
-    "i am on vacation",
-    "i'm on vacation",
+    "i am out of the office until",
     "this is an automatic reply",
     "this is an automated reply",
     "this is an automatic response",
     "this is an automated response",
     "this is an auto-reply",
     "this is an autoreply",
-    "this email inbox",
     "this mailbox is not monitored",
     "this mailbox is no longer monitored",
-    "自動応答メッセージ",
-    "このメールは自動",
-    "このメッセージは自動",
-    "不在にしております",
-    "不在にしています",
-    "不在のため",
-    "休暇のため",
+    "自動応答メッセージです",
+    "自動返信メールです",
+    "自動返信にて",
+    "自動応答にて",
+    "自動送信されています",
+    "自動送信しております",
+    "自動的に送信されています",
+    "your request has been received",
+    "お問い合わせを受け付けました",
 ]);
 
-/// Words of a failed delivery that a mail server writes and a person forwarding a mail
-/// does not (「エラーになります」 is a member's; `550 5.1.1 user unknown` is not),
-/// believed only beside a returned message.
+/// Words of a failed delivery that a mail server writes and a person does not (「エラー
+/// になります」 and "it was undelivered" are a member's; `550 5.1.1 user unknown` is
+/// not), believed only beside a returned message.
 pub const FAILURE_WORDS: Phrases = Phrases(&[
-    "undeliverable",
-    "undelivered",
-    "not delivered",
-    "could not be delivered",
-    "delivery failed",
-    "delivery failure",
-    "failed recipient",
-    "permanent error",
-    "unknown user",
     "user unknown",
+    "unknown user",
     "no such user",
     "mailbox unavailable",
     "mailbox not found",
+    "permanent error",
     "550 ",
     "554 ",
     "5.1.1",
     "5.7.1",
-    "配信できません",
-    "配送できません",
-    "宛先不明",
 ]);
