@@ -144,7 +144,8 @@ enum Command {
         /// Address the mail goes to (default: the first of [smtp] intake_addresses).
         #[arg(long)]
         address: Option<String>,
-        /// Subject to put in the mail (optional; one that a machine's mail would have, e.g. 自動応答, is refused: such mails are never answered).
+        /// Subject to put in the mail (optional). One a machine's mail would have (自動応答,
+        /// 配信エラー…) is refused: such mails are never answered.
         #[arg(long)]
         subject: Option<String>,
         /// Folder for signup.png and signup.svg.
@@ -502,7 +503,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             chart,
         } => cli::report::report(&config, since.as_deref(), format, chart.as_deref()),
         Command::Retention => cli::report::retention(&config),
-
         Command::Backup { file } => cli::backup::backup(&config, &file),
         Command::Restore { file } => cli::backup::restore(&config, &file),
         Command::Postcards(PostcardsCommand::Print { file, out, sheet }) => {
@@ -537,8 +537,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {
-    // Blocking work is SQLite calls on one shared connection and `.eml` writes: a few
-    // threads do it all. Without a bound, hundreds of requests waiting for the
+    // Blocking work is SQLite calls, `.eml` writes and reading each received mail for
+    // a machine's signs: a few threads do it all. Without a bound, hundreds of requests waiting for the
     // connection would each get a thread (and its memory).
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -9,8 +9,9 @@ use mail_parser::MessageParser;
 
 use crate::smtp::{autoreply, robot};
 
-/// Judges each file as the intake would; `sender` is the envelope sender to assume,
-/// else the mail's own `Return-Path:`, else its `From:`.
+/// Judges each file by the intake's rules (sender authentication aside, which needs
+/// the connection); `sender` is the envelope sender to assume, else the mail's own
+/// `Return-Path:` (`<>` is the null sender), else its `From:`.
 pub fn check_mail(files: &[impl AsRef<Path>], sender: Option<&str>) -> anyhow::Result<()> {
     let (mut answered, mut suppressed) = (0, 0);
     for file in files {
@@ -66,20 +67,28 @@ fn wire_form(raw: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The sender the mail names for itself: its `Return-Path:`, else its `From:`.
+/// The sender the mail names for itself: its `Return-Path:` (`<>` the null sender),
+/// else its `From:`.
 fn own_sender(raw: &[u8]) -> String {
     let Some(message) = MessageParser::default().parse_headers(raw) else {
         return String::new();
     };
+    let return_path = message
+        .headers()
+        .iter()
+        .find(|h| h.name().eq_ignore_ascii_case("Return-Path"))
+        .and_then(|h| raw.get(h.offset_start as usize..h.offset_end as usize))
+        .map(|value| String::from_utf8_lossy(value).trim().to_string());
+    if let Some(path) = return_path {
+        let path = path.trim_start_matches('<').trim_end_matches('>').trim();
+        if path.is_empty() || path.contains('@') {
+            return path.to_string();
+        }
+    }
     message
-        .return_address()
+        .from()
+        .and_then(|from| from.first())
+        .and_then(|a| a.address())
         .map(str::to_string)
-        .or_else(|| {
-            message
-                .from()
-                .and_then(|from| from.first())
-                .and_then(|a| a.address())
-                .map(str::to_string)
-        })
         .unwrap_or_default()
 }

@@ -141,36 +141,41 @@ pub fn robot_mailbox(address: &str) -> Option<&'static str> {
 /// The first sign in the header, in order of certainty.
 pub fn header_sign(raw: &[u8], message: &mail_parser::Message) -> Option<Sign> {
     let headers = message.headers();
-    let values = |name: &str| -> Vec<String> {
-        header::raw_values(raw, headers, name)
-            .into_iter()
-            .map(|value| header::plain(&value))
-            .collect()
-    };
-    let first_word = |value: &str| {
-        value
-            .split([';', ' ', ','])
-            .next()
-            .unwrap_or_default()
-            .to_string()
-    };
-    if let Some(v) = values("Auto-Submitted")
-        .iter()
-        .find(|v| first_word(v) != "no")
-    {
-        let word = first_word(v);
+    standard_sign(raw, headers)
+        .or_else(|| vendor_sign(raw, headers))
+        .or_else(|| return_path_sign(raw, headers))
+        .or_else(|| from_sign(message))
+}
+
+/// Every value of the field `name`, as a comparable word (see `header::plain`).
+fn plain_values(raw: &[u8], headers: &[Header], name: &str) -> Vec<String> {
+    header::raw_values(raw, headers, name)
+        .into_iter()
+        .map(|value| header::plain(&value))
+        .collect()
+}
+
+fn first_word(value: &str) -> &str {
+    value.split([';', ' ', ',']).next().unwrap_or_default()
+}
+
+/// The fields the standards define: RFC 3834's `Auto-Submitted`, the `Precedence` of
+/// common practice, RFC 2369's `List-*`, and Exchange's `X-Auto-Response-Suppress`.
+fn standard_sign(raw: &[u8], headers: &[Header]) -> Option<Sign> {
+    let submitted = plain_values(raw, headers, "Auto-Submitted");
+    if let Some(value) = submitted.iter().find(|v| first_word(v) != "no") {
+        let word = first_word(value);
         let known = AUTO_SUBMITTED_VALUES.iter().find(|k| **k == word);
         return Some(Sign::new(
             Rule::AutoSubmitted,
             format!("Auto-Submitted: {}", known.unwrap_or(&"(other)")),
         ));
     }
-    if values("Precedence").iter().any(|v| {
-        matches!(
-            first_word(v).as_str(),
-            "bulk" | "list" | "junk" | "auto_reply"
-        )
-    }) {
+    let precedence = plain_values(raw, headers, "Precedence");
+    if precedence
+        .iter()
+        .any(|v| matches!(first_word(v), "bulk" | "list" | "junk" | "auto_reply"))
+    {
         return Some(Sign::new(Rule::Precedence, "Precedence"));
     }
     if let Some(list) = headers
@@ -181,23 +186,26 @@ pub fn header_sign(raw: &[u8], message: &mail_parser::Message) -> Option<Sign> {
         let known = LIST_FIELDS.iter().find(|f| **f == name);
         return Some(Sign::new(Rule::ListHeader, *known.unwrap_or(&"list-*")));
     }
-    if values("X-Auto-Response-Suppress").iter().any(|v| {
-        v.split(',')
-            .any(|part| matches!(part.trim(), "all" | "autoreply" | "oof"))
-    }) {
-        return Some(Sign::new(
-            Rule::AutoResponseSuppressed,
-            "X-Auto-Response-Suppress",
-        ));
-    }
-    if let Some(name) = VENDOR_AUTO_FIELDS.iter().find(|name| {
-        values(name)
-            .iter()
-            .any(|v| !matches!(v.as_str(), "no" | "false" | "0"))
-    }) {
-        return Some(Sign::new(Rule::VendorAutoHeader, *name));
-    }
-    return_path_sign(raw, headers).or_else(|| from_sign(message))
+    let suppress = plain_values(raw, headers, "X-Auto-Response-Suppress");
+    suppress
+        .iter()
+        .any(|v| {
+            v.split(',')
+                .any(|part| matches!(part.trim(), "all" | "autoreply" | "oof"))
+        })
+        .then(|| Sign::new(Rule::AutoResponseSuppressed, "X-Auto-Response-Suppress"))
+}
+
+/// A vendor's field for automatic mail, with any value but a plain no.
+fn vendor_sign(raw: &[u8], headers: &[Header]) -> Option<Sign> {
+    VENDOR_AUTO_FIELDS
+        .iter()
+        .find(|name| {
+            plain_values(raw, headers, name)
+                .iter()
+                .any(|v| !matches!(v.as_str(), "no" | "false" | "0"))
+        })
+        .map(|name| Sign::new(Rule::VendorAutoHeader, *name))
 }
 
 /// `Return-Path:` written by an earlier delivery (before a forwarder re-sent the mail):

@@ -5,9 +5,9 @@
 
 /// A list of phrases, searched in order. A phrase written with a leading `^` counts
 /// only at the start (after any opening brackets: `【自動返信】`, `[Auto: …`) and only
-/// as a whole word there: what follows must be the end or a delimiter (`:`, `】`, a
-/// space…). There the words name what the mail is; a person writing about it goes on
-/// (「自動返信が届きません」, 「不在票」, 「返送はがき」).
+/// as a label there: what follows (spaces aside) must be the end, a delimiter (`:`,
+/// `】`, `-`…) or a bracket. There the words name what the mail is; a person writing
+/// about it goes on (「自動返信が届きません」, 「不在票」, "Auto reply not received").
 pub struct Phrases(&'static [&'static str]);
 
 impl Phrases {
@@ -17,9 +17,10 @@ impl Phrases {
         self.0
             .iter()
             .find(|p| match p.strip_prefix('^') {
-                Some(anchored) => start
-                    .strip_prefix(anchored)
-                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(DELIMITERS)),
+                Some(anchored) => start.strip_prefix(anchored).is_some_and(|rest| {
+                    let rest = rest.trim_start();
+                    rest.is_empty() || rest.starts_with(DELIMITERS) || rest.starts_with(OPENING)
+                }),
                 None => folded.contains(**p),
             })
             .copied()
@@ -27,11 +28,12 @@ impl Phrases {
 }
 
 /// What may open a subject before its first word.
-const OPENING: &[char] = &['[', '【', '(', '（', '<', '＜', '「', '*', ' '];
+/// (Not 「: a person quotes a word with it, 「自動返信」が届きません.)
+const OPENING: &[char] = &['[', '【', '(', '（', '<', '＜', '*', ' '];
 
 /// What may follow a word anchored at the start.
 const DELIMITERS: &[char] = &[
-    ' ', ':', '：', ']', '】', ')', '）', '>', '＞', '」', '-', '－', '!', '！', '/', '／', '*',
+    ' ', ':', '：', ']', '】', ')', '）', '>', '＞', '-', '－', '!', '！', '/', '／', '*',
 ];
 
 /// Whether a subject is a person forwarding or answering a mail (`Fwd:`, `Fw:`, `転送:`):
@@ -55,19 +57,31 @@ pub fn fold(text: &str) -> String {
     out
 }
 
-/// HTML's text: tags dropped (each leaves a space), the common entities read.
+/// HTML's text: tags dropped (each leaves a space), quoted text (`<blockquote>`, the
+/// mail being answered) left out, the common entities read.
 pub fn without_tags(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
-    let mut in_tag = false;
+    let (mut tag, mut quoted) = (None::<String>, 0usize);
     for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' if in_tag => {
-                in_tag = false;
+        match (&mut tag, c) {
+            (None, '<') => tag = Some(String::new()),
+            (Some(name), '>') => {
+                let name = name.trim().to_ascii_lowercase();
+                if name.starts_with("blockquote") {
+                    quoted += 1;
+                } else if name.starts_with("/blockquote") {
+                    quoted = quoted.saturating_sub(1);
+                }
+                tag = None;
                 out.push(' ');
             }
-            _ if !in_tag => out.push(c),
-            _ => {}
+            (Some(name), _) => {
+                if name.len() < 16 {
+                    name.push(c);
+                }
+            }
+            (None, _) if quoted == 0 => out.push(c),
+            (None, _) => {}
         }
     }
     out.replace("&nbsp;", " ")
@@ -88,6 +102,7 @@ pub const BOUNCE_SUBJECTS: Phrases = Phrases(&[
     "postmaster notify",
     "mail delivery failed",
     "could not send message for past",
+    "could not send mail for past",
     "message you sent blocked",
     "considered unsolicited bulk email",
     "aws notification message",
@@ -101,6 +116,8 @@ pub const BOUNCE_SUBJECTS: Phrases = Phrases(&[
     "недоставленное сообщение",
     "не доставлено",
     "^undeliverable",
+    "^undeliverable mail",
+    "^undeliverable message",
     "^undelivered",
     "^returned mail",
     "^failure notice",
@@ -123,8 +140,6 @@ pub const BOUNCE_SUBJECTS: Phrases = Phrases(&[
     "^sorry, your message could not be delivered",
     "^there was an error sending your mail",
     "^delayed mail",
-    "^warning: could not send",
-    "^warning--could not send",
     "^warning: message",
     "^non-delivery",
     "^nondeliverable",
@@ -151,16 +166,6 @@ pub const BOUNCE_SUBJECTS: Phrases = Phrases(&[
 /// Subjects of vacation and out-of-office replies, read receipts and other automatic
 /// answers.
 pub const AUTO_REPLY_SUBJECTS: Phrases = Phrases(&[
-    "automatic reply",
-    "automated reply",
-    "automatic response",
-    "automated response",
-    "auto reply",
-    "auto-reply",
-    "autoreply",
-    "autorespons",
-    "auto respons",
-    "auto-respons",
     "out of office",
     "out of the office",
     "out-of-office",
@@ -182,7 +187,16 @@ pub const AUTO_REPLY_SUBJECTS: Phrases = Phrases(&[
     "（不在）",
     "(不在)",
     "^auto:",
-    "^away until",
+    "^automatic reply",
+    "^automated reply",
+    "^automatic response",
+    "^automated response",
+    "^auto reply",
+    "^auto-reply",
+    "^autoreply",
+    "^autorespons",
+    "^auto respons",
+    "^auto-respons",
     "^on vacation",
     "^vacation",
     "^read:",
@@ -265,6 +279,7 @@ pub const BOUNCE_TEXTS: Phrases = Phrases(&[
 /// Texts of out-of-office and vacation replies and of automatic acknowledgements.
 pub const AUTO_REPLY_TEXTS: Phrases = Phrases(&[
     "i am currently out of the office",
+    "i am currently away",
     "i will be out of the office",
     "i am out of the office until",
     "this is an automatic reply",
@@ -277,8 +292,6 @@ pub const AUTO_REPLY_TEXTS: Phrases = Phrases(&[
     "this mailbox is no longer monitored",
     "自動応答メッセージです",
     "自動返信メールです",
-    "自動返信にて",
-    "自動応答にて",
     "自動送信されています",
     "自動送信しております",
     "自動的に送信されています",
