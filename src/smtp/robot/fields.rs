@@ -8,27 +8,19 @@ use mail_parser::{Header, HeaderValue};
 use super::{Rule, Sign};
 use crate::smtp::header;
 
-/// Local parts that only machines send from, whole.
+/// Local parts that only machines send from, whole (those that begin with one of
+/// `ROBOT_PREFIXES` are not repeated here).
 const ROBOT_LOCAL_PARTS: &[&str] = &[
-    "mailer-daemon",
     "mailerdaemon",
     "mailer_daemon",
     "mail-daemon",
     "mdaemon",
-    "postmaster",
     "post_master",
     "post-master",
     "poostmaster",
-    "double-bounce",
     "listserv",
     "majordomo",
     "nobody",
-    "noreply",
-    "no-reply",
-    "no_reply",
-    "donotreply",
-    "do-not-reply",
-    "do_not_reply",
     "root",
     "daemon",
 ];
