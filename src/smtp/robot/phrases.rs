@@ -11,7 +11,7 @@
 pub struct Phrases(&'static [&'static str]);
 
 impl Phrases {
-    /// The first phrase found in `folded` (see `fold`), as written in the list.
+    /// The first phrase found in `folded` (see `fold`), without its `^`.
     pub fn found_in(&self, folded: &str) -> Option<&'static str> {
         let start = folded.trim_start_matches(OPENING);
         self.0
@@ -23,7 +23,7 @@ impl Phrases {
                 }),
                 None => folded.contains(**p),
             })
-            .copied()
+            .map(|p| p.trim_start_matches('^'))
     }
 }
 
