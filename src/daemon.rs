@@ -42,6 +42,8 @@ pub struct Daemon {
 /// inside a tokio runtime.
 pub async fn start(config: Config) -> Result<Daemon> {
     crate::files::private_umask();
+    let robot_rules_off = smtp::robot::rules_off(&config.smtp.robot_rules_off)
+        .map_err(crate::error::Error::Config)?;
     let retention = config.retention.clone();
     let config = Arc::new(config);
     let db = Db::open(&config.database.path)?;
@@ -126,6 +128,7 @@ pub async fn start(config: Config) -> Result<Daemon> {
         db: db.clone(),
         closed: Default::default(),
         sender_auth,
+        robot_rules_off,
     });
 
     let mut tasks = vec![

@@ -409,9 +409,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Man => {
             return Ok(clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?);
         }
-        Command::CheckMail { sender, files } => {
-            return cli::check_mail::check_mail(files, sender.as_deref());
-        }
         _ => {}
     }
     let mut config = Config::load(cli.config.as_deref())?;
@@ -421,7 +418,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::CheckConfig
         | Command::Completions { .. }
-        | Command::CheckMail { .. }
         | Command::Man
         | Command::HashRate { .. } => {
             unreachable!("handled above")
@@ -503,6 +499,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             chart,
         } => cli::report::report(&config, since.as_deref(), format, chart.as_deref()),
         Command::Retention => cli::report::retention(&config),
+        Command::CheckMail { sender, files } => {
+            cli::check_mail::check_mail(&config, &files, sender.as_deref())
+        }
         Command::Backup { file } => cli::backup::backup(&config, &file),
         Command::Restore { file } => cli::backup::restore(&config, &file),
         Command::Postcards(PostcardsCommand::Print { file, out, sheet }) => {

@@ -7,12 +7,18 @@ use std::path::Path;
 use anyhow::Context;
 use mail_parser::MessageParser;
 
+use crate::config::Config;
 use crate::smtp::{autoreply, robot};
 
-/// Judges each file by the intake's rules (sender authentication aside, which needs
-/// the connection); `sender` is the envelope sender to assume, else the mail's own
+/// Judges each file by the intake's rules, those `[smtp] robot_rules_off` names aside
+/// (and sender authentication, which needs the connection); `sender` is the envelope sender to assume, else the mail's own
 /// `Return-Path:` (`<>` is the null sender), else its `From:`.
-pub fn check_mail(files: &[impl AsRef<Path>], sender: Option<&str>) -> anyhow::Result<()> {
+pub fn check_mail(
+    config: &Config,
+    files: &[impl AsRef<Path>],
+    sender: Option<&str>,
+) -> anyhow::Result<()> {
+    let off = robot::rules_off(&config.smtp.robot_rules_off).map_err(anyhow::Error::msg)?;
     let (mut answered, mut suppressed) = (0, 0);
     for file in files {
         let file = file.as_ref();
@@ -22,7 +28,7 @@ pub fn check_mail(files: &[impl AsRef<Path>], sender: Option<&str>) -> anyhow::R
         // In the daemon's order: a sender no reply could go to first, then the rules.
         let verdict = match autoreply::check_sender(&envelope, |_| false) {
             Err(reason) => Err(reason.to_string()),
-            Ok(_) => match robot::classify(&envelope, &raw) {
+            Ok(_) => match robot::classify_except(&envelope, &raw, &off) {
                 Some(sign) => Err(format!("{} ({})", sign.rule.as_str(), sign.evidence)),
                 None => Ok(()),
             },

@@ -355,6 +355,9 @@ pub fn records_import(config: &Config, kind: records::Kind, file: &Path) -> anyh
 pub fn check_config(path: Option<&Path>) -> anyhow::Result<()> {
     let config = Config::load(path)?;
     let mut problems = Vec::new();
+    if let Err(e) = crate::smtp::robot::rules_off(&config.smtp.robot_rules_off) {
+        problems.push(e);
+    }
     let templates = crate::templates::Templates::new(config.site.templates_dir.as_deref());
     if let Err(e) = &templates {
         problems.push(e.to_string());

@@ -25,6 +25,7 @@ impl Default for SmtpConfig {
             dns_servers: Vec::new(),
             upstream_hosts: vec![IpAddr::from([127, 0, 0, 1]), "::1".parse().expect("valid")],
             upstream_authserv_id: String::new(),
+            robot_rules_off: Vec::new(),
             tls_cert: None,
             tls_key: None,
         }

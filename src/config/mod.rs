@@ -62,6 +62,9 @@ pub struct SmtpConfig {
     /// are believed.
     pub upstream_hosts: Vec<IpAddr>,
     pub upstream_authserv_id: String,
+    /// Robot rules not to read (`karamail_robot_mails_total`'s rule names), for one
+    /// seen to misfire; checked at start (`smtp::robot::rules_off`).
+    pub robot_rules_off: Vec<String>,
     /// PEM certificate chain and key: with them, STARTTLS is offered.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,

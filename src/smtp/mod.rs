@@ -30,4 +30,6 @@ pub struct Intake {
     /// is finished).
     pub closed: AtomicBool,
     pub sender_auth: sender_auth::SenderAuth,
+    /// `[smtp] robot_rules_off`, checked.
+    pub robot_rules_off: Vec<robot::Rule>,
 }

@@ -72,10 +72,11 @@ impl Transaction {
         };
         // Reading a whole message (up to the size limit) is CPU work: off the threads
         // that serve every other connection and page.
-        let sender = self.sender.clone();
-        let classified =
-            tokio::task::spawn_blocking(move || (robot::classify(&sender, &message), message))
-                .await;
+        let (sender, off) = (self.sender.clone(), intake.robot_rules_off.clone());
+        let classified = tokio::task::spawn_blocking(move || {
+            (robot::classify_except(&sender, &message, &off), message)
+        })
+        .await;
         let Ok((robot, message)) = classified else {
             tracing::error!("the robot check stopped; answered 451");
             return reply_and_close(451, "4.3.0 Temporary local problem, please try again later");

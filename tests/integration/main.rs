@@ -18,6 +18,7 @@ mod outbox;
 mod passkeys_http;
 mod profile_flow;
 mod reset_flow;
+mod robot_rules;
 mod robots;
 mod sender_auth;
 mod signup_flow;

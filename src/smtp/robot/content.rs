@@ -24,33 +24,37 @@ const REPORT_TYPES: &[&str] = &[
 const TEXT_READ: usize = 8 * 1024;
 const TEXT_READ_TOTAL: usize = 32 * 1024;
 
-/// The first sign in the message's structure or text; `forward` when the member is
-/// forwarding a mail, whose words are not read.
-pub fn content_sign(message: &Message, forward: bool) -> Option<Sign> {
-    if let Some(found) = message.parts.iter().find_map(report_type) {
-        return Some(Sign::new(Rule::DeliveryReport, found));
-    }
-    if forward {
-        return None;
-    }
-    let text = own_text(message);
-    if let Some(found) = phrases::BOUNCE_TEXTS.found_in(&text) {
-        return Some(Sign::new(Rule::BounceText, format!("text: {found}")));
-    }
-    if let Some(found) = phrases::AUTO_REPLY_TEXTS.found_in(&text) {
-        return Some(Sign::new(Rule::AutoReplyText, format!("text: {found}")));
-    }
-    returned_message(message, &text)
+/// A delivery, disposition or feedback report anywhere in the mail's own MIME tree.
+pub fn delivery_report(message: &Message) -> Option<Sign> {
+    let found = message.parts.iter().find_map(report_type)?;
+    Some(Sign::new(Rule::DeliveryReport, found))
 }
 
-/// The sign in a subject, folded (see `phrases::fold`).
-pub fn subject_sign(subject: &str) -> Option<Sign> {
-    if let Some(found) = phrases::BOUNCE_SUBJECTS.found_in(subject) {
-        return Some(Sign::new(Rule::BounceSubject, format!("Subject: {found}")));
-    }
-    phrases::AUTO_REPLY_SUBJECTS
-        .found_in(subject)
-        .map(|found| Sign::new(Rule::AutoReplySubject, format!("Subject: {found}")))
+/// A bounce's own sentences in the sender's text (see `own_text`).
+pub fn bounce_text(text: &str) -> Option<Sign> {
+    let found = phrases::BOUNCE_TEXTS.found_in(text)?;
+    Some(Sign::new(Rule::BounceText, format!("text: {found}")))
+}
+
+/// An auto-reply's own sentences in the sender's text.
+pub fn auto_reply_text(text: &str) -> Option<Sign> {
+    let found = phrases::AUTO_REPLY_TEXTS.found_in(text)?;
+    Some(Sign::new(Rule::AutoReplyText, format!("text: {found}")))
+}
+
+/// A bounce's subject, folded (see `phrases::fold`).
+pub fn bounce_subject(subject: &str) -> Option<Sign> {
+    let found = phrases::BOUNCE_SUBJECTS.found_in(subject)?;
+    Some(Sign::new(Rule::BounceSubject, format!("Subject: {found}")))
+}
+
+/// An auto-reply's subject, folded.
+pub fn auto_reply_subject(subject: &str) -> Option<Sign> {
+    let found = phrases::AUTO_REPLY_SUBJECTS.found_in(subject)?;
+    Some(Sign::new(
+        Rule::AutoReplySubject,
+        format!("Subject: {found}"),
+    ))
 }
 
 /// The part's content type, lower-cased (`text/plain` when it says none).
@@ -69,7 +73,7 @@ fn report_type(part: &MessagePart) -> Option<&'static str> {
 /// The mail's own text, folded: the text parts outside attached messages (not those
 /// sent as attachments), each read up to `TEXT_READ`, HTML without its tags, quoted
 /// lines left out.
-fn own_text(message: &Message) -> String {
+pub fn own_text(message: &Message) -> String {
     let mut text = String::new();
     for part in &message.parts {
         if text.len() >= TEXT_READ_TOTAL {
@@ -105,7 +109,7 @@ fn own_text(message: &Message) -> String {
 /// A returned message (`message/rfc822`) or its header (`text/rfc822-headers`) beside
 /// a text that speaks of a failure as a server does. A member forwarding a mail as an
 /// attachment says no such thing; a returned header alone is always a bounce's.
-fn returned_message(message: &Message, text: &str) -> Option<Sign> {
+pub fn returned_message(message: &Message, text: &str) -> Option<Sign> {
     let types: Vec<String> = message.parts.iter().skip(1).map(content_type).collect();
     if types.iter().any(|t| t == "text/rfc822-headers") {
         return Some(Sign::new(Rule::ReturnedMessage, "text/rfc822-headers"));

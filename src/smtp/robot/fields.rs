@@ -130,15 +130,6 @@ pub fn robot_mailbox(address: &str) -> Option<&'static str> {
     found.copied()
 }
 
-/// The first sign in the header, in order of certainty.
-pub fn header_sign(raw: &[u8], message: &mail_parser::Message) -> Option<Sign> {
-    let headers = message.headers();
-    standard_sign(raw, headers)
-        .or_else(|| vendor_sign(raw, headers))
-        .or_else(|| return_path_sign(raw, headers))
-        .or_else(|| from_sign(message))
-}
-
 /// Every value of the field `name`, as a comparable word (see `header::plain`).
 fn plain_values(raw: &[u8], headers: &[Header], name: &str) -> Vec<String> {
     header::raw_values(raw, headers, name)
@@ -151,35 +142,39 @@ fn first_word(value: &str) -> &str {
     value.split([';', ' ', ',']).next().unwrap_or_default()
 }
 
-/// The fields the standards define: RFC 3834's `Auto-Submitted`, the `Precedence` of
-/// common practice, RFC 2369's `List-*`, and Exchange's `X-Auto-Response-Suppress`.
-fn standard_sign(raw: &[u8], headers: &[Header]) -> Option<Sign> {
-    let submitted = plain_values(raw, headers, "Auto-Submitted");
-    if let Some(value) = submitted.iter().find(|v| first_word(v) != "no") {
-        let word = first_word(value);
-        let known = AUTO_SUBMITTED_VALUES.iter().find(|k| **k == word);
-        return Some(Sign::new(
-            Rule::AutoSubmitted,
-            format!("Auto-Submitted: {}", known.unwrap_or(&"(other)")),
-        ));
-    }
-    let precedence = plain_values(raw, headers, "Precedence");
-    if precedence
+/// RFC 3834's `Auto-Submitted` with any value but `no`.
+pub fn auto_submitted(raw: &[u8], headers: &[Header]) -> Option<Sign> {
+    let values = plain_values(raw, headers, "Auto-Submitted");
+    let value = values.iter().find(|v| first_word(v) != "no")?;
+    let word = first_word(value);
+    let known = AUTO_SUBMITTED_VALUES.iter().find(|k| **k == word);
+    Some(Sign::new(
+        Rule::AutoSubmitted,
+        format!("Auto-Submitted: {}", known.unwrap_or(&"(other)")),
+    ))
+}
+
+/// `Precedence: bulk | list | junk | auto_reply`, as common practice writes it.
+pub fn precedence(raw: &[u8], headers: &[Header]) -> Option<Sign> {
+    plain_values(raw, headers, "Precedence")
         .iter()
         .any(|v| matches!(first_word(v), "bulk" | "list" | "junk" | "auto_reply"))
-    {
-        return Some(Sign::new(Rule::Precedence, "Precedence"));
-    }
-    if let Some(list) = headers
+        .then(|| Sign::new(Rule::Precedence, "Precedence"))
+}
+
+/// Any of RFC 2369's `List-*` fields.
+pub fn list_header(headers: &[Header]) -> Option<Sign> {
+    let list = headers
         .iter()
-        .find(|h| h.name().to_ascii_lowercase().starts_with("list-"))
-    {
-        let name = list.name().to_ascii_lowercase();
-        let known = LIST_FIELDS.iter().find(|f| **f == name);
-        return Some(Sign::new(Rule::ListHeader, *known.unwrap_or(&"list-*")));
-    }
-    let suppress = plain_values(raw, headers, "X-Auto-Response-Suppress");
-    suppress
+        .find(|h| h.name().to_ascii_lowercase().starts_with("list-"))?;
+    let name = list.name().to_ascii_lowercase();
+    let known = LIST_FIELDS.iter().find(|f| **f == name);
+    Some(Sign::new(Rule::ListHeader, *known.unwrap_or(&"list-*")))
+}
+
+/// Exchange's `X-Auto-Response-Suppress` asking that automatic mail get no answer.
+pub fn auto_response_suppressed(raw: &[u8], headers: &[Header]) -> Option<Sign> {
+    plain_values(raw, headers, "X-Auto-Response-Suppress")
         .iter()
         .any(|v| {
             v.split(',')
@@ -189,7 +184,7 @@ fn standard_sign(raw: &[u8], headers: &[Header]) -> Option<Sign> {
 }
 
 /// A vendor's field for automatic mail, with any value but a plain no.
-fn vendor_sign(raw: &[u8], headers: &[Header]) -> Option<Sign> {
+pub fn vendor_auto_header(raw: &[u8], headers: &[Header]) -> Option<Sign> {
     VENDOR_AUTO_FIELDS
         .iter()
         .find(|name| {
@@ -202,7 +197,7 @@ fn vendor_sign(raw: &[u8], headers: &[Header]) -> Option<Sign> {
 
 /// `Return-Path:` written by an earlier delivery (before a forwarder re-sent the mail):
 /// the null path or a machine's mailbox.
-fn return_path_sign(raw: &[u8], headers: &[Header]) -> Option<Sign> {
+pub fn robot_return_path(raw: &[u8], headers: &[Header]) -> Option<Sign> {
     header::raw_values(raw, headers, "Return-Path")
         .into_iter()
         .find_map(|value| {
@@ -217,7 +212,7 @@ fn return_path_sign(raw: &[u8], headers: &[Header]) -> Option<Sign> {
 }
 
 /// `From:` naming a machine's mailbox, or a machine's display name.
-fn from_sign(message: &mail_parser::Message) -> Option<Sign> {
+pub fn robot_from(message: &mail_parser::Message) -> Option<Sign> {
     let senders = message.headers().iter().filter_map(|h| match h.value() {
         HeaderValue::Address(address) if h.name().eq_ignore_ascii_case("From") => {
             Some(address.iter().cloned().collect::<Vec<_>>())

@@ -313,3 +313,26 @@ fn machines_envelopes_get_no_reply() {
     }
     assert_eq!(rule("taro.yamada@docomo.ne.jp"), None);
 }
+
+/// A rule turned off is not read, and the next sign found is named instead; the null
+/// sender cannot be turned off, nor a rule that does not exist.
+#[test]
+fn a_rule_turned_off_is_skipped() {
+    let raw = b"From: MAILER-DAEMON@mx.example.jp\r\nSubject: failure notice\r\nAuto-Submitted: auto-replied\r\n\r\n";
+    let off = rules_off(&["auto_submitted".into(), "robot_from".into()]).unwrap();
+    let rule = |off: &[Rule]| classify_except("a@example.jp", raw, off).map(|s| s.rule);
+    assert_eq!(rule(&[]), Some(Rule::AutoSubmitted));
+    assert_eq!(rule(&off), Some(Rule::BounceSubject));
+    let all_but_null: Vec<Rule> = Rule::ALL[1..].to_vec();
+    assert_eq!(rule(&all_but_null), None);
+    assert_eq!(
+        classify_except("", raw, &all_but_null).map(|s| s.rule),
+        Some(Rule::NullSender)
+    );
+    assert!(rules_off(&["null_sender".into()]).is_err());
+    assert!(
+        rules_off(&["nope".into()])
+            .unwrap_err()
+            .contains("robot_sender")
+    );
+}
