@@ -56,7 +56,7 @@ pub fn check_mail(
 
 /// The message as it would arrive over SMTP: an mbox `From ` line dropped, every line
 /// ending in CRLF.
-fn wire_form(raw: &[u8]) -> Vec<u8> {
+pub fn wire_form(raw: &[u8]) -> Vec<u8> {
     let raw = match raw.strip_prefix(b"From ") {
         Some(rest) => rest.splitn(2, |b| *b == b'\n').nth(1).unwrap_or_default(),
         None => raw,
@@ -73,9 +73,11 @@ fn wire_form(raw: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The sender the mail names for itself: its `Return-Path:` (`<>` the null sender),
-/// else its `From:`.
-fn own_sender(raw: &[u8]) -> String {
+/// The envelope sender a mail names for itself: its `Return-Path:` (`<>` the null
+/// sender), else (none, or none with an address in it) its `From:`; with no address
+/// anywhere, the null sender. The corpus test sends each machine's mail with this
+/// sender too.
+pub fn own_sender(raw: &[u8]) -> String {
     let Some(message) = MessageParser::default().parse_headers(raw) else {
         return String::new();
     };
@@ -84,17 +86,28 @@ fn own_sender(raw: &[u8]) -> String {
         .iter()
         .find(|h| h.name().eq_ignore_ascii_case("Return-Path"))
         .and_then(|h| raw.get(h.offset_start as usize..h.offset_end as usize))
-        .map(|value| String::from_utf8_lossy(value).trim().to_string());
-    if let Some(path) = return_path {
-        let path = path.trim_start_matches('<').trim_end_matches('>').trim();
-        if path.is_empty() || path.contains('@') {
-            return path.to_string();
-        }
+        .and_then(|value| path_in(&String::from_utf8_lossy(value)));
+    if let Some(path) = return_path.filter(|p| p.is_empty() || p.contains('@')) {
+        return path;
     }
     message
         .from()
         .and_then(|from| from.first())
         .and_then(|a| a.address())
+        .filter(|a| a.contains('@'))
         .map(str::to_string)
         .unwrap_or_default()
+}
+
+/// The path inside `<…>` (empty for `<>`), or the value's first word with an `@`.
+fn path_in(value: &str) -> Option<String> {
+    if let (Some(open), Some(close)) = (value.rfind('<'), value.rfind('>'))
+        && open < close
+    {
+        return Some(value[open + 1..close].trim().to_string());
+    }
+    value
+        .split_whitespace()
+        .find(|w| w.contains('@'))
+        .map(|w| w.trim_matches(['(', ')', '"']).to_string())
 }

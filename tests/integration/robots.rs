@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use std::time::{Duration, Instant};
 
+use karamail::cli::check_mail::{own_sender, wire_form};
+
 use crate::util::TestDaemon;
 
 pub(crate) fn corpus(folder: &str) -> Vec<(String, Vec<u8>)> {
@@ -25,21 +27,9 @@ pub(crate) fn corpus(folder: &str) -> Vec<(String, Vec<u8>)> {
         .into_iter()
         .map(|path| {
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, without_mbox_line(std::fs::read(&path).unwrap()))
+            (name, wire_form(&std::fs::read(&path).unwrap()))
         })
         .collect()
-}
-
-/// A mailbox file's `From ` line is the mailbox's, not the message's.
-fn without_mbox_line(raw: Vec<u8>) -> Vec<u8> {
-    if !raw.starts_with(b"From ") {
-        return raw;
-    }
-    let end = raw
-        .iter()
-        .position(|b| *b == b'\n')
-        .map_or(raw.len(), |i| i + 1);
-    raw[end..].to_vec()
 }
 
 /// Where the header block ends (at the blank line, whatever the line ends).
@@ -49,52 +39,6 @@ fn header_end(raw: &[u8]) -> usize {
         .filter_map(|sep| raw.windows(sep.len()).position(|w| w == *sep))
         .min()
         .unwrap_or(raw.len())
-}
-
-/// The top-level field `name`'s first value, unfolded.
-fn field(raw: &[u8], name: &str) -> Option<String> {
-    let header = String::from_utf8_lossy(&raw[..header_end(raw)]).replace('\r', "\n");
-    let mut lines = header.split('\n').peekable();
-    while let Some(line) = lines.next() {
-        let Some((field, value)) = line.split_once(':') else {
-            continue;
-        };
-        if field.eq_ignore_ascii_case(name) {
-            let mut value = value.to_string();
-            while let Some(next) = lines.next_if(|l| l.starts_with([' ', '\t'])) {
-                value.push_str(next);
-            }
-            return Some(value.trim().to_string());
-        }
-    }
-    None
-}
-
-/// The address inside `<…>`, or the value's last word with an `@`.
-fn address_in(value: &str) -> Option<String> {
-    if let (Some(open), Some(close)) = (value.rfind('<'), value.rfind('>'))
-        && open < close
-    {
-        return Some(value[open + 1..close].trim().to_string());
-    }
-    value
-        .split_whitespace()
-        .find(|w| w.contains('@'))
-        .map(|w| w.trim_matches(['(', ')', '"']).to_string())
-}
-
-/// The envelope sender the message itself names: its `Return-Path:` (`<>` is the null
-/// sender), else its `From:` — harder than the null sender those systems really use.
-fn own_sender(raw: &[u8]) -> String {
-    if let Some(path) = field(raw, "Return-Path").and_then(|v| address_in(&v))
-        && (path.is_empty() || path.contains('@'))
-    {
-        return path;
-    }
-    field(raw, "From")
-        .and_then(|v| address_in(&v))
-        .filter(|a| a.contains('@'))
-        .unwrap_or_default()
 }
 
 /// The message without the top-level fields named: what arrives when a forwarder
