@@ -1,8 +1,9 @@
 //! Every page and mail template, compiled into the binary. Autoescaping is on for
 //! `.html` (pages) and off for `.txt` (mail bodies, which are plain text).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use tera::Tera;
 
@@ -74,6 +75,59 @@ pub struct Templates {
 pub struct Loaded {
     pub tera: Tera,
     pub stylesheet: String,
+    /// Pages rendered with these templates that only a CSRF token tells apart.
+    pub token_pages: TokenPages,
+}
+
+/// Pages that are the same for every visitor but for the CSRF token in their forms
+/// (the login page): each is rendered once and kept in pieces around its token, and
+/// every visitor's copy is the pieces joined with their own token. A page learns its
+/// pieces from two renders with two random tokens: only when putting the second token
+/// between the first render's pieces gives the second render exactly (the template
+/// prints the token as it is, and nothing else in it changes) is it kept; otherwise it
+/// is rendered for every visitor, as any other page.
+#[derive(Default)]
+pub struct TokenPages {
+    /// By page and variant (a few, named in the code): the pieces, or `None` for a page
+    /// that must be rendered each time.
+    learned: Mutex<HashMap<String, Option<Arc<[String]>>>>,
+}
+
+impl TokenPages {
+    /// The page `key` with `token` in it; `render` renders it with a given token.
+    pub fn page(
+        &self,
+        key: &str,
+        token: &str,
+        render: impl Fn(&str) -> Result<String>,
+    ) -> Result<String> {
+        let known = self.lock().get(key).cloned();
+        let pieces = match known {
+            Some(pieces) => pieces,
+            None => {
+                let pieces = learn(&render)?;
+                self.lock().insert(key.to_string(), pieces.clone());
+                pieces
+            }
+        };
+        match pieces {
+            Some(pieces) => Ok(pieces.join(token)),
+            None => render(token),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Option<Arc<[String]>>>> {
+        self.learned.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The pieces of a page around its token, if the page is the same but for the token.
+fn learn(render: impl Fn(&str) -> Result<String>) -> Result<Option<Arc<[String]>>> {
+    let (first, second) = (crate::secrets::new_token(), crate::secrets::new_token());
+    let (one, other) = (render(&first)?, render(&second)?);
+    let pieces: Vec<String> = one.split(first.as_str()).map(str::to_string).collect();
+    let same_but_token = pieces.len() > 1 && pieces.join(&second) == other;
+    Ok(same_but_token.then(|| pieces.into()))
 }
 
 impl Templates {
@@ -122,7 +176,11 @@ pub fn load(dir: Option<&Path>) -> Result<Loaded> {
     tera.autoescape_on(vec![".html"]);
     tera.register_filter("japanese_date", japanese_date);
     let stylesheet = read_override(dir, "style.css")?.unwrap_or_else(|| STYLESHEET.to_string());
-    Ok(Loaded { tera, stylesheet })
+    Ok(Loaded {
+        tera,
+        stylesheet,
+        token_pages: TokenPages::default(),
+    })
 }
 
 /// `2026-11-22` → `2026年11月22日`, as the mails write dates; anything else unchanged.
@@ -185,6 +243,39 @@ mod tests {
         std::fs::write(dir.path().join("login.html"), "{% if %}").unwrap();
         let error = super::load(Some(dir.path())).err().unwrap().to_string();
         assert!(error.contains("login.html"), "{error}");
+    }
+
+    #[test]
+    fn a_page_kept_in_pieces_is_the_page_rendered_anew() {
+        let pages = super::TokenPages::default();
+        let renders = std::cell::Cell::new(0);
+        let page = |token: &str| {
+            renders.set(renders.get() + 1);
+            Ok(format!(
+                "<form><input value=\"{token}\"></form><a href=\"?t={token}\">"
+            ))
+        };
+        for token in ["a1", "b2", "c3"] {
+            assert_eq!(
+                pages.page("form", token, page).unwrap(),
+                page(token).unwrap()
+            );
+        }
+        // Two renders to learn the pieces, then one per check above and none per page.
+        assert_eq!(renders.get(), 2 + 3);
+        // A page that changes the token, or changes by itself, is rendered each time.
+        let shortened = |token: &str| Ok(format!("<b>{}</b>", &token[..4]));
+        assert_eq!(
+            pages.page("short", "abcdef", shortened).unwrap(),
+            "<b>abcd</b>"
+        );
+        let counter = std::cell::Cell::new(0);
+        let changing = |token: &str| {
+            counter.set(counter.get() + 1);
+            Ok(format!("{token} {}", counter.get()))
+        };
+        assert_eq!(pages.page("changing", "xyz", changing).unwrap(), "xyz 3");
+        assert_eq!(pages.page("changing", "xyz", changing).unwrap(), "xyz 4");
     }
 
     #[test]

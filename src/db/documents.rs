@@ -105,34 +105,42 @@ pub struct Listed {
 }
 
 /// The most a page lists of one member's documents.
-const LISTED_MAX: i64 = 200;
+const LISTED_MAX: usize = 200;
 
 /// What `viewer` may see, newest first: their own documents, and if they are an insured
 /// person (本人) the 資格情報のお知らせ of the dependants in their household. (Two
-/// indexed lookups: `VISIBLE` as one condition would scan every document.)
+/// indexed lookups: `VISIBLE` as one condition would scan every document. Sorted here:
+/// SQLite sorts a compound SELECT with a LIMIT in temporary b-trees, opened and closed
+/// for every top page, a tenth of its time even when there is nothing to sort.)
 pub fn visible_to(conn: &Connection, viewer: i64) -> Result<Vec<Listed>> {
-    let mut stmt = conn.prepare_cached(
+    let mut listed = Vec::new();
+    for sql in [
         "SELECT d.id, d.kind, d.date, d.title, d.size, NULL
-         FROM documents d WHERE d.member_id = ?1
-         UNION ALL
-         SELECT d.id, d.kind, d.date, d.title, d.size, m.name
+         FROM documents d WHERE d.member_id = ?1",
+        "SELECT d.id, d.kind, d.date, d.title, d.size, m.name
          FROM members v
          JOIN documents d ON d.household_no = v.insured_no AND d.kind = 'qualification'
          JOIN members m ON m.id = d.member_id
-         WHERE v.id = ?1 AND v.relation = 'insured' AND d.member_id != v.id
-         ORDER BY 3 DESC, 1 DESC LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![viewer, LISTED_MAX], |row| {
-        Ok(Listed {
-            id: row.get(0)?,
-            kind: Kind::parse(&row.get::<_, String>(1)?),
-            date: row.get(2)?,
-            title: row.get(3)?,
-            size: row.get(4)?,
-            dependant: row.get(5)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+         WHERE v.id = ?1 AND v.relation = 'insured' AND d.member_id != v.id",
+    ] {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt.query_map([viewer], |row| {
+            Ok(Listed {
+                id: row.get(0)?,
+                kind: Kind::parse(&row.get::<_, String>(1)?),
+                date: row.get(2)?,
+                title: row.get(3)?,
+                size: row.get(4)?,
+                dependant: row.get(5)?,
+            })
+        })?;
+        for row in rows {
+            listed.push(row?);
+        }
+    }
+    listed.sort_by(|a, b| (&b.date, b.id).cmp(&(&a.date, a.id)));
+    listed.truncate(LISTED_MAX);
+    Ok(listed)
 }
 
 /// Which documents `d` the member `?1` may see (as `visible_to` lists them): their own,
@@ -209,4 +217,54 @@ pub fn remove(conn: &Connection, id: i64) -> Result<bool> {
         .prepare_cached("DELETE FROM documents WHERE id = ?1")?
         .execute([id])?
         > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Db;
+
+    #[test]
+    fn own_and_dependants_documents_are_listed_newest_first_together() {
+        let db = Db::open_in_memory().unwrap();
+        let listed = db
+            .call_blocking(|c| {
+                c.execute_batch(
+                    "INSERT INTO members (id, member_no, name, temp_login_id, temp_issued_at, imported_at, insured_no, relation)
+                     VALUES (1, '1', '山田 太郎', 'ABC000001', 0, 0, 'H-1', 'insured'),
+                            (2, '2', '山田 花子', 'ABC000002', 0, 0, 'H-1', 'dependant'),
+                            (3, '3', '佐藤 一郎', 'ABC000003', 0, 0, 'H-2', 'dependant')",
+                )?;
+                let document = |member_id, kind, date| {
+                    let new = NewDocument {
+                        member_id,
+                        kind,
+                        date,
+                        title: "t",
+                        file_name: "f.pdf",
+                        pdf: b"%PDF-",
+                    };
+                    insert(c, &new, 0)
+                };
+                let own_old = document(1, Kind::Checkup, "2026-04-01")?;
+                let dependants = document(2, Kind::Qualification, "2026-08-01")?;
+                let own_new = document(1, Kind::Qualification, "2026-10-01")?;
+                let same_day = document(1, Kind::MedicalExpense, "2026-10-01")?;
+                // Neither the dependant's other kinds nor another household's.
+                document(2, Kind::Checkup, "2026-09-01")?;
+                document(3, Kind::Qualification, "2026-09-01")?;
+                let listed = visible_to(c, 1)?;
+                let order: Vec<(i64, Option<String>)> =
+                    listed.into_iter().map(|d| (d.id, d.dependant)).collect();
+                let expected = vec![
+                    (same_day, None),
+                    (own_new, None),
+                    (dependants, Some("山田 花子".to_string())),
+                    (own_old, None),
+                ];
+                assert_eq!(order, expected);
+                Ok(())
+            });
+        listed.unwrap();
+    }
 }

@@ -45,15 +45,13 @@ pub fn page(state: &AppState, req: &Req) -> Result<Resp> {
     .into_iter()
     .find(|(param, _)| req.query_param(param).is_some())
     .map(|(_, text)| text);
-    state.page(
-        "login.html",
-        &LoginPage {
-            csrf: &req.csrf,
-            notice,
-            passkeys: state.passkeys.is_some(),
-            ..Default::default()
-        },
-    )
+    // The page most often shown, and the same for everyone but its token.
+    let page = LoginPage {
+        notice,
+        passkeys: state.passkeys.is_some(),
+        ..Default::default()
+    };
+    state.token_page("login.html", notice.unwrap_or_default(), &page, &req.csrf)
 }
 
 #[derive(Deserialize)]

@@ -113,15 +113,39 @@ impl AppState {
 
     /// Renders a page template with its context plus the society's details as `site`.
     pub fn render<T: Serialize>(&self, template: &str, page: &T) -> Result<String> {
+        let context = self.context(page)?;
+        Ok(self.templates.get().tera.render(template, &context)?)
+    }
+
+    fn context<T: Serialize>(&self, page: &T) -> Result<tera::Context> {
         let mut context = tera::Context::from_serialize(page)?;
         context.insert("site", &self.config.site);
         context.insert("portal_url", &self.public_url);
         context.insert("mail_domain", &self.config.mail.from_domain());
-        Ok(self.templates.get().tera.render(template, &context)?)
+        Ok(context)
     }
 
     pub fn page<T: Serialize>(&self, template: &str, page: &T) -> Result<Resp> {
         Ok(http::html(StatusCode::OK, self.render(template, page)?))
+    }
+
+    /// A page that is the same for every visitor but for its CSRF token, `csrf` in the
+    /// template (see `TokenPages`); `variant` names what else `page` was made from.
+    pub fn token_page<T: Serialize>(
+        &self,
+        template: &str,
+        variant: &str,
+        page: &T,
+        csrf: &str,
+    ) -> Result<Resp> {
+        let key = format!("{template}?{variant}");
+        let loaded = self.templates.get();
+        let body = loaded.token_pages.page(&key, csrf, |token| {
+            let mut context = self.context(page)?;
+            context.insert("csrf", token);
+            Ok(loaded.tera.render(template, &context)?)
+        })?;
+        Ok(http::html(StatusCode::OK, body))
     }
 }
 
