@@ -2,7 +2,7 @@
 # Pages under load: the login page and a member's top page (session, notices, records)
 # from karamail, and the very same bytes from a bare hyper server (examples/bare_hyper.rs)
 # in the same run, each with wrk (2 threads, 50 connections, keep-alive). Prints
-# requests/second and karamail's ratio to bare hyper.
+# requests/second and karamail's ratio to bare hyper: medians of three rounds taken in turns.
 #   bash bench/pages.sh [seconds]
 set -euo pipefail
 seconds=${1:-10}
@@ -62,8 +62,22 @@ for page in login home; do
     "$bare" "127.0.0.1:$BARE" "$work/$page.html" &
     bare_pid=$!
     sleep 0.3
-    ours=$(rate "${header[@]}" "http://127.0.0.1:$KM_HTTP$path")
-    theirs=$(rate "http://127.0.0.1:$BARE$path")
+    # Taken in turns, three rounds each, and the medians compared: the machine's pace
+    # drifts by a fifth between runs, and a drift should not fall on one server alone.
+    ours=(); theirs=()
+    # Warmed up first: the first seconds of a run measure connections being made.
+    seconds=2 rate "${header[@]}" "http://127.0.0.1:$KM_HTTP$path" >/dev/null
+    seconds=2 rate "http://127.0.0.1:$BARE$path" >/dev/null
+    for _ in 1 2 3; do
+        ours+=("$(rate "${header[@]}" "http://127.0.0.1:$KM_HTTP$path")")
+        theirs+=("$(rate "http://127.0.0.1:$BARE$path")")
+    done
     kill $bare_pid; wait $bare_pid 2>/dev/null || true
-    python3 -c "import sys; o, t = float(sys.argv[2]), float(sys.argv[3]); print(f'{sys.argv[1]:>5} page: karamail {o:9,.0f} req/s, bare hyper {t:9,.0f} req/s, ratio {o / t:.2f}')" "$page" "$ours" "$theirs"
+    python3 - "$page" "${ours[*]}" "${theirs[*]}" <<'PY'
+import statistics, sys
+page, ours, theirs = sys.argv[1], [float(x) for x in sys.argv[2].split()], [float(x) for x in sys.argv[3].split()]
+o, t = statistics.median(ours), statistics.median(theirs)
+rounds = " ".join(f"{a / b:.2f}" for a, b in zip(ours, theirs))
+print(f"{page:>5} page: karamail {o:9,.0f} req/s, bare hyper {t:9,.0f} req/s, ratio {o / t:.2f} (medians of 3; each round: {rounds})")
+PY
 done

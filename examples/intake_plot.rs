@@ -65,6 +65,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|(_, ms)| *ms)
         .fold(1.0, f64::max);
 
+    // plotters draws text with a font it is given (no system font library): the one the
+    // postcards and the report's chart use.
+    let font = karamail::postcards::japanese_font(&karamail::config::Config::default())?;
+    let bytes: &'static [u8] = Box::leak(std::fs::read(&font)?.into_boxed_slice());
+    plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
+        .map_err(|_| format!("{}: not a font plotters can use", font.display()))?;
+
     let root = SVGBackend::new(output, (1200, 500)).into_drawing_area();
     root.fill(&WHITE)?;
     let (left, right) = root.split_horizontally(600);

@@ -88,31 +88,38 @@ pub struct Loaded {
 /// is rendered for every visitor, as any other page.
 #[derive(Default)]
 pub struct TokenPages {
-    /// By page and variant (a few, named in the code): the pieces, or `None` for a page
-    /// that must be rendered each time.
+    /// By everything else the page is made from (`AppState::token_page`): the pieces,
+    /// or `None` for a page that must be rendered each time.
     learned: Mutex<HashMap<String, Option<Arc<[String]>>>>,
 }
 
+/// The most pages kept (the login page has four variants); past it, pages are rendered.
+const TOKEN_PAGES_KEPT: usize = 16;
+
 impl TokenPages {
-    /// The page `key` with `token` in it; `render` renders it with a given token.
+    /// The page `key` with `token` in it; `render` renders it with a given token. Only a
+    /// token as karamail makes them (64 hex digits, which no escaping changes) is put
+    /// between pieces: the pieces were proven for such tokens only.
     pub fn page(
         &self,
         key: &str,
         token: &str,
         render: impl Fn(&str) -> Result<String>,
     ) -> Result<String> {
+        let is_token = token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit());
         let known = self.lock().get(key).cloned();
         let pieces = match known {
             Some(pieces) => pieces,
-            None => {
+            None if is_token && self.lock().len() < TOKEN_PAGES_KEPT => {
                 let pieces = learn(&render)?;
                 self.lock().insert(key.to_string(), pieces.clone());
                 pieces
             }
+            None => None,
         };
         match pieces {
-            Some(pieces) => Ok(pieces.join(token)),
-            None => render(token),
+            Some(pieces) if is_token => Ok(pieces.join(token)),
+            _ => render(token),
         }
     }
 
@@ -255,7 +262,8 @@ mod tests {
                 "<form><input value=\"{token}\"></form><a href=\"?t={token}\">"
             ))
         };
-        for token in ["a1", "b2", "c3"] {
+        let tokens: Vec<String> = (0..3).map(|_| crate::secrets::new_token()).collect();
+        for token in &tokens {
             assert_eq!(
                 pages.page("form", token, page).unwrap(),
                 page(token).unwrap()
@@ -263,19 +271,33 @@ mod tests {
         }
         // Two renders to learn the pieces, then one per check above and none per page.
         assert_eq!(renders.get(), 2 + 3);
+        // Anything but a token of ours is rendered, never put between pieces unescaped.
+        let odd = "\"><script>";
+        assert_eq!(pages.page("form", odd, page).unwrap(), page(odd).unwrap());
+        assert_eq!(renders.get(), 2 + 3 + 2);
         // A page that changes the token, or changes by itself, is rendered each time.
+        let token = &tokens[0];
         let shortened = |token: &str| Ok(format!("<b>{}</b>", &token[..4]));
-        assert_eq!(
-            pages.page("short", "abcdef", shortened).unwrap(),
-            "<b>abcd</b>"
-        );
+        let short = pages.page("short", token, shortened).unwrap();
+        assert_eq!(short, format!("<b>{}</b>", &token[..4]));
         let counter = std::cell::Cell::new(0);
         let changing = |token: &str| {
             counter.set(counter.get() + 1);
             Ok(format!("{token} {}", counter.get()))
         };
-        assert_eq!(pages.page("changing", "xyz", changing).unwrap(), "xyz 3");
-        assert_eq!(pages.page("changing", "xyz", changing).unwrap(), "xyz 4");
+        assert_eq!(
+            pages.page("changing", token, changing).unwrap(),
+            format!("{token} 3")
+        );
+        assert_eq!(
+            pages.page("changing", token, changing).unwrap(),
+            format!("{token} 4")
+        );
+        // However many kinds of page are asked for, a few are kept.
+        for kind in 0..100 {
+            pages.page(&format!("kind {kind}"), token, page).unwrap();
+        }
+        assert_eq!(pages.lock().len(), super::TOKEN_PAGES_KEPT);
     }
 
     #[test]

@@ -22,6 +22,7 @@ const WRONG: &str = "ログインIDまたはパスワードが正しくありま
 
 #[derive(Serialize, Default)]
 struct LoginPage<'a> {
+    /// Left empty for the page shown on a GET, which `token_page` gives each visitor's.
     csrf: &'a str,
     login_id: String,
     error: Option<String>,
@@ -51,7 +52,7 @@ pub fn page(state: &AppState, req: &Req) -> Result<Resp> {
         passkeys: state.passkeys.is_some(),
         ..Default::default()
     };
-    state.token_page("login.html", notice.unwrap_or_default(), &page, &req.csrf)
+    state.token_page("login.html", &page, &req.csrf)
 }
 
 #[derive(Deserialize)]

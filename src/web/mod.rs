@@ -130,15 +130,13 @@ impl AppState {
     }
 
     /// A page that is the same for every visitor but for its CSRF token, `csrf` in the
-    /// template (see `TokenPages`); `variant` names what else `page` was made from.
-    pub fn token_page<T: Serialize>(
-        &self,
-        template: &str,
-        variant: &str,
-        page: &T,
-        csrf: &str,
-    ) -> Result<Resp> {
-        let key = format!("{template}?{variant}");
+    /// template (see `TokenPages`): kept by everything else it is made from, `page`
+    /// whole, so no field can be left out of what tells its copies apart.
+    pub fn token_page<T: Serialize>(&self, template: &str, page: &T, csrf: &str) -> Result<Resp> {
+        let key = format!(
+            "{template}\0{}",
+            tera::Context::from_serialize(page)?.into_json()
+        );
         let loaded = self.templates.get();
         let body = loaded.token_pages.page(&key, csrf, |token| {
             let mut context = self.context(page)?;

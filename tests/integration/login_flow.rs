@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use crate::util::TestDaemon;
 use crate::util::member::{
     PASSWORD, enter_password, key_in, log_in, mails_with_subject, register, wait_for_nth,
 };
+use crate::util::{TestDaemon, hidden_field};
 
 const KEY_MAIL: &str = "暗証キーのご案内";
 
@@ -42,6 +42,49 @@ fn password_then_mailed_key_then_top_page_then_logout() {
     assert!(home.status == 200);
     let after = browser.get("/home");
     assert_eq!(after.status, 303, "logged out");
+}
+
+/// The login page is kept rendered (in pieces around its token): every browser still
+/// gets a token of its own, only its own works, and each notice shows where it belongs.
+#[test]
+fn the_login_page_is_each_browsers_own_with_its_own_notice() {
+    let daemon = TestDaemon::start();
+    register(&daemon, "1009", "ken@example.net", "kenichiro");
+    let (mut one, mut other) = (daemon.browser(), daemon.browser());
+    let first = one.open("/");
+    let second = other.open("/");
+    let token = |page: &crate::util::Page| hidden_field(&page.body, "csrf").unwrap();
+    let (mine, theirs) = (token(&first), token(&second));
+    assert_ne!(mine, theirs);
+    assert_eq!(first.body.replace(&mine, &theirs), second.body);
+
+    let notices = [
+        ("/?expired=1", "ログインの有効期限が切れました"),
+        ("/?logged_out=1", "ログアウトしました。"),
+        ("/?reset=1", "パスワードを変更しました。"),
+    ];
+    for _ in 0..2 {
+        for (path, notice) in notices {
+            let page = one.open(path);
+            assert!(page.body.contains(notice), "{path}: {}", page.body);
+            for (_, elsewhere) in notices.iter().filter(|(p, _)| *p != path) {
+                assert!(!page.body.contains(elsewhere), "{path} shows {elsewhere}");
+            }
+            assert_eq!(token(&page), mine, "the same browser keeps its token");
+        }
+        let plain = one.open("/");
+        assert!(notices.iter().all(|(_, n)| !plain.body.contains(n)));
+    }
+
+    // The other browser's token is refused; one's own logs in.
+    let body = serde_urlencoded::to_string([
+        ("csrf", theirs.as_str()),
+        ("login_id", "kenichiro"),
+        ("password", PASSWORD),
+    ])
+    .unwrap();
+    assert_eq!(one.post_raw("/login", &body).status, 403);
+    assert_eq!(enter_password(&mut one, "kenichiro", PASSWORD).status, 303);
 }
 
 #[test]
