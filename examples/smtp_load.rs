@@ -260,6 +260,21 @@ impl Watcher {
     }
 }
 
+/// CPU time (user and system) of this thread: the client's, since every connection runs
+/// on this one thread's runtime (the `.eml` watcher has a thread of its own).
+fn client_cpu() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a whole rusage into the pointer it is given.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_THREAD, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
 fn main() {
     let options = Arc::new(options());
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -269,6 +284,7 @@ fn main() {
     let next = Arc::new(AtomicUsize::new(0));
     let watcher = options.eml_dir.as_deref().map(Watcher::start);
     let started = Instant::now();
+    let cpu_before = client_cpu();
     let results = runtime.block_on(async {
         let mut clients = Vec::new();
         for _ in 0..options.clients {
@@ -299,6 +315,7 @@ fn main() {
         all
     });
     let elapsed = started.elapsed();
+    let client_cpu_us = (client_cpu() - cpu_before).as_micros() / options.messages.max(1) as u128;
     let mut accepted = HashMap::new();
     let mut sessions = Vec::new();
     let mut errors: HashMap<String, usize> = HashMap::new();
@@ -322,6 +339,7 @@ fn main() {
         percentile(&sessions, 50),
         percentile(&sessions, 99),
     );
+    line += &format!(" client_cpu_us={client_cpu_us}");
     if let (Some(dir), Some(watcher)) = (&options.eml_dir, watcher) {
         let (replies, missing) = watcher.latencies(dir, &accepted);
         line += &format!(
