@@ -88,10 +88,12 @@ pub struct Loaded {
 /// is rendered for every visitor, as any other page.
 #[derive(Default)]
 pub struct TokenPages {
-    /// By everything else the page is made from (`AppState::token_page`): the pieces,
-    /// or `None` for a page that must be rendered each time.
-    learned: Mutex<HashMap<String, Option<Arc<[String]>>>>,
+    /// By everything else the page is made from (`AppState::token_page`).
+    learned: Mutex<Learned>,
 }
+
+/// By key, a page's pieces around its token, or `None` for a page rendered every time.
+type Learned = HashMap<String, Option<Arc<[String]>>>;
 
 /// The most pages kept (the login page has four variants); past it, pages are rendered.
 const TOKEN_PAGES_KEPT: usize = 16;
@@ -123,7 +125,7 @@ impl TokenPages {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Option<Arc<[String]>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Learned> {
         self.learned.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -13,6 +13,7 @@ pub mod passkeys;
 mod profile;
 mod reset;
 mod signup;
+mod state;
 mod views;
 
 use std::convert::Infallible;
@@ -27,66 +28,21 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::Config;
 use crate::connections::{Caps, Connections};
-use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::hashing::HashPool;
-use crate::ratelimit::RateLimiter;
-use crate::secrets::ServerKey;
 use crate::shutdown::stopping;
-use crate::templates::Templates;
 pub use errors::{ErrorPage, Trouble, error_response};
 use errors::{error_page, too_many};
 pub use http::{Req, Resp};
+pub use state::{AppState, WebLimits};
 use tokio_rustls::TlsAcceptor;
 
 /// Forms are a few fields; anything larger is not ours.
 const MAX_BODY_BYTES: usize = 16 * 1024;
 const BODY_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Everything a page handler may use.
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub db: Db,
-    pub templates: Arc<Templates>,
-    /// Base URL members see, no trailing slash.
-    pub public_url: String,
-    pub limits: WebLimits,
-    /// Pages that answered POSTs, shown by the GET after the redirect.
-    pub views: views::Views,
-    /// What tokens, session ids and keys are hashed under.
-    pub key: Arc<ServerKey>,
-    /// Where passwords are hashed and checked: bounded.
-    pub hashing: HashPool,
-    /// Passkeys, when `public_url` names a domain (browsers refuse them on an address).
-    pub passkeys: Option<passkeys::Passkeys>,
-}
-
-/// Per-client-address limits on the web side.
-pub struct WebLimits {
-    requests: RateLimiter,
-    secret_entries: RateLimiter,
-}
-
-impl WebLimits {
-    pub fn new(config: &Config) -> WebLimits {
-        WebLimits {
-            requests: RateLimiter::new(
-                config.limits.web_requests_per_ip_minute,
-                Duration::from_secs(60),
-            ),
-            secret_entries: RateLimiter::new(
-                config.limits.secret_entries_per_ip_hour,
-                Duration::from_secs(3600),
-            ),
-        }
-    }
-}
 
 /// Forms where a secret is typed: guessing them is what the secret-entry limit slows.
 const SECRET_ENTRIES: [&str; 5] = [
@@ -96,56 +52,6 @@ const SECRET_ENTRIES: [&str; 5] = [
     "/signup/verify",
     "/reset/login",
 ];
-
-impl AppState {
-    pub fn https(&self) -> bool {
-        self.public_url.starts_with("https://")
-    }
-
-    /// `scheme://host[:port]` of `public_url`, for the Origin check.
-    fn origin(&self) -> &str {
-        let after_scheme = self.public_url.find("://").map_or(0, |i| i + 3);
-        let end = self.public_url[after_scheme..]
-            .find('/')
-            .map_or(self.public_url.len(), |i| after_scheme + i);
-        &self.public_url[..end]
-    }
-
-    /// Renders a page template with its context plus the society's details as `site`.
-    pub fn render<T: Serialize>(&self, template: &str, page: &T) -> Result<String> {
-        let context = self.context(page)?;
-        Ok(self.templates.get().tera.render(template, &context)?)
-    }
-
-    fn context<T: Serialize>(&self, page: &T) -> Result<tera::Context> {
-        let mut context = tera::Context::from_serialize(page)?;
-        context.insert("site", &self.config.site);
-        context.insert("portal_url", &self.public_url);
-        context.insert("mail_domain", &self.config.mail.from_domain());
-        Ok(context)
-    }
-
-    pub fn page<T: Serialize>(&self, template: &str, page: &T) -> Result<Resp> {
-        Ok(http::html(StatusCode::OK, self.render(template, page)?))
-    }
-
-    /// A page that is the same for every visitor but for its CSRF token, `csrf` in the
-    /// template (see `TokenPages`): kept by everything else it is made from, `page`
-    /// whole, so no field can be left out of what tells its copies apart.
-    pub fn token_page<T: Serialize>(&self, template: &str, page: &T, csrf: &str) -> Result<Resp> {
-        let key = format!(
-            "{template}\0{}",
-            tera::Context::from_serialize(page)?.into_json()
-        );
-        let loaded = self.templates.get();
-        let body = loaded.token_pages.page(&key, csrf, |token| {
-            let mut context = self.context(page)?;
-            context.insert("csrf", token);
-            Ok(loaded.tera.render(template, &context)?)
-        })?;
-        Ok(http::html(StatusCode::OK, body))
-    }
-}
 
 /// What a listener serves: the portal, or the operator's `/metrics` and `/healthz`.
 #[derive(Clone, Copy, PartialEq, Eq)]
