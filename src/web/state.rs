@@ -89,7 +89,8 @@ impl AppState {
 
     /// A page that is the same for every visitor but for its CSRF token, `csrf` in the
     /// template (see `TokenPages`): kept by everything else it is made from, `page`
-    /// whole, so no field can be left out of what tells its copies apart.
+    /// whole, so none of its fields can be left out of what tells its copies apart (the
+    /// society's details come from the configuration, fixed while the daemon runs).
     pub fn token_page<T: Serialize>(&self, template: &str, page: &T, csrf: &str) -> Result<Resp> {
         let key = format!(
             "{template}\0{}",
