@@ -62,12 +62,12 @@ for page in login home; do
     "$bare" "127.0.0.1:$BARE" "$work/$page.html" &
     bare_pid=$!
     sleep 0.3
-    # Taken in turns, three rounds each, and the medians compared: the machine's pace
-    # drifts by a fifth between runs, and a drift should not fall on one server alone.
-    ours=(); theirs=()
     # Warmed up first: the first seconds of a run measure connections being made.
     seconds=2 rate "${header[@]}" "http://127.0.0.1:$KM_HTTP$path" >/dev/null
     seconds=2 rate "http://127.0.0.1:$BARE$path" >/dev/null
+    # Taken in turns, three rounds each, and the medians compared: the machine's pace
+    # drifts by a fifth between runs, and a drift should not fall on one server alone.
+    ours=(); theirs=()
     for _ in 1 2 3; do
         ours+=("$(rate "${header[@]}" "http://127.0.0.1:$KM_HTTP$path")")
         theirs+=("$(rate "http://127.0.0.1:$BARE$path")")
